@@ -1,0 +1,42 @@
+# churnmodel: the commands a user and CI run. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+EXTRAS ?= dev
+STAMP := $(VENV)/.installed-$(EXTRAS)
+
+.PHONY: help setup run test lint typecheck layers check bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(UV) pip install --python $(BIN)/python --quiet -e ".[$(EXTRAS)]"
+	@touch $@
+
+setup: $(STAMP)  ## create .venv and install churnmodel with its dev tools
+
+run: setup  ## set up, then run the main job on the bundled CDNOW data
+	$(BIN)/churnmodel features --cdnow --as-of 1997-09-30 --time-unit W \
+	  --output data/processed/cdnow_features.parquet
+
+test: setup  ## set up, then lint, type-check, check layers and run the tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/pytest -n 2 -q
+
+lint: setup  ## ruff only
+	$(BIN)/ruff check src tests benchmarks
+
+bench: setup  ## benchmarks against lifetimes, measured in the same run (see benchmarks/README.md)
+	$(BIN)/python -m benchmarks.run
+
+clean:  ## remove the virtual environment and caches (keeps data/ and models/)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

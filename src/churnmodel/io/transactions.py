@@ -1,0 +1,698 @@
+"""Read a transaction log, map its columns, validate every row, and account for all of them.
+
+The work runs in DuckDB so that a log of tens of millions of rows is read, checked and
+deduplicated without a pandas copy of every row. Every row read ends up in exactly one of:
+
+* ``rows_used``: clean rows that feed the customer-day ledger;
+* ``rows_quarantined``: rows that cannot be used, each with a reason (blank customer,
+  timestamp that does not parse, amount that is not a number ...);
+* ``duplicates_removed``: exact repeats of a row with the same order id;
+* ``rows_after_as_of``: clean rows dated after the as-of date (kept out of features).
+
+``LoadReport.reconciles`` checks that these add up to ``rows_read``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from churnmodel.exceptions import ConfigError, DataValidationError
+from churnmodel.schemas import AMOUNT, CUSTOMER_ID, ORDER_ID, ROW_NUMBER, TIMESTAMP
+
+__all__ = [
+    "LoadReport",
+    "LoadResult",
+    "TransactionTable",
+    "connect",
+    "load_transactions",
+    "read_transactions",
+]
+
+Source = str | os.PathLike[str] | pd.DataFrame
+DedupePolicy = Literal["auto", "all", "none"]
+
+_ROW = "__churnmodel_row"
+_FILE = "__churnmodel_file"
+_CSV_SUFFIXES = {".csv", ".txt", ".tsv", ".dat"}
+_PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
+_TEXT_TYPES = ("VARCHAR", "BLOB")
+
+REASONS = (
+    "missing customer_id",
+    "missing timestamp",
+    "unparseable timestamp",
+    "missing amount",
+    "non-numeric amount",
+    "non-finite amount",
+)
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What happened to every row of a transaction log.
+
+    Attributes
+    ----------
+    source
+        Where the rows came from (a path, or ``"DataFrame"``).
+    rows_read
+        Rows in the input, header excluded.
+    rows_used
+        Clean rows kept for features.
+    rows_quarantined
+        Rows set aside, each with a reason in ``quarantine``.
+    duplicates_removed
+        Exact repeats removed (same order id and fields; see ``dedupe``).
+    rows_after_as_of
+        Clean rows dated after ``as_of`` (0 when no as-of date was given).
+    identical_rows_kept
+        Rows identical to an earlier row that were kept because the log has no order id to
+        tell a repeat order from a repeated export line. Informational; part of ``rows_used``.
+    quarantine_by_reason
+        Count of quarantined rows per reason.
+    customers
+        Distinct customers among the used rows.
+    first_date, last_date
+        Date range of the used rows (business time zone).
+    quarantine
+        The quarantined rows: ``row_number`` (1 = first data row), ``reason``, and the raw
+        values of the mapped columns as read.
+    """
+
+    source: str
+    rows_read: int
+    rows_used: int
+    rows_quarantined: int
+    duplicates_removed: int
+    rows_after_as_of: int
+    identical_rows_kept: int
+    quarantine_by_reason: dict[str, int]
+    customers: int
+    first_date: date | None
+    last_date: date | None
+    as_of: date | None
+    timezone: str
+    quarantine: pd.DataFrame = field(repr=False, compare=False)
+
+    @property
+    def reconciles(self) -> bool:
+        """Whether read = used + quarantined + duplicates removed + after as-of."""
+        return self.rows_read == (
+            self.rows_used + self.rows_quarantined + self.duplicates_removed + self.rows_after_as_of
+        )
+
+    @property
+    def quarantined_share(self) -> float:
+        """Quarantined rows as a share of rows read."""
+        return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the counts as plain Python values (for logging and JSON)."""
+        return {
+            "source": self.source,
+            "rows_read": self.rows_read,
+            "rows_used": self.rows_used,
+            "rows_quarantined": self.rows_quarantined,
+            "duplicates_removed": self.duplicates_removed,
+            "rows_after_as_of": self.rows_after_as_of,
+            "identical_rows_kept": self.identical_rows_kept,
+            "quarantine_by_reason": dict(self.quarantine_by_reason),
+            "customers": self.customers,
+            "first_date": None if self.first_date is None else self.first_date.isoformat(),
+            "last_date": None if self.last_date is None else self.last_date.isoformat(),
+            "as_of": None if self.as_of is None else self.as_of.isoformat(),
+            "timezone": self.timezone,
+            "reconciles": self.reconciles,
+        }
+
+    def summary(self) -> str:
+        """Return a short human-readable account of the load."""
+        lines = [
+            f"source: {self.source}",
+            f"rows read:           {self.rows_read:>12,}",
+            f"  used:              {self.rows_used:>12,}",
+            f"  quarantined:       {self.rows_quarantined:>12,}"
+            + (f"  ({self.quarantined_share:.2%})" if self.rows_quarantined else ""),
+        ]
+        for reason, n in sorted(self.quarantine_by_reason.items()):
+            lines.append(f"    {reason + ':':<24}{n:>9,}")
+        lines += [
+            f"  duplicates removed:{self.duplicates_removed:>12,}",
+            f"  after as-of date:  {self.rows_after_as_of:>12,}",
+        ]
+        if self.identical_rows_kept:
+            lines.append(
+                f"  (identical rows kept, no order id to tell them apart: "
+                f"{self.identical_rows_kept:,})"
+            )
+        lines.append(f"customers: {self.customers:,}")
+        if self.first_date is not None:
+            lines.append(f"dates: {self.first_date} .. {self.last_date} ({self.timezone})")
+        lines.append("counts reconcile: " + ("yes" if self.reconciles else "NO"))
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class TransactionTable:
+    """Clean canonical transactions held in a DuckDB connection (no pandas copy).
+
+    ``view`` names a relation with columns ``customer_id`` (VARCHAR), ``timestamp``
+    (TIMESTAMP, business time zone, no offset), ``amount`` (DOUBLE) and ``order_id`` (VARCHAR).
+    """
+
+    con: duckdb.DuckDBPyConnection
+    view: str
+
+    def to_pandas(self) -> pd.DataFrame:
+        """Return the transactions as a pandas DataFrame."""
+        df = self.con.sql(
+            f"SELECT {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID} FROM {self.view} "
+            f"ORDER BY {_ROW}"
+        ).df()
+        return df
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Clean transactions and the report of the load; unpacks as ``(transactions, report)``."""
+
+    transactions: pd.DataFrame
+    report: LoadReport
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter((self.transactions, self.report))
+
+
+def connect(*, threads: int | None = None, memory_limit: str | None = None,
+            timezone: str = "UTC") -> duckdb.DuckDBPyConnection:
+    """Open an in-memory DuckDB connection set up for churnmodel.
+
+    Parameters
+    ----------
+    threads
+        Worker threads (default: DuckDB's choice, one per core).
+    memory_limit
+        DuckDB memory limit such as ``"1GB"``; DuckDB spills to disk beyond it.
+    timezone
+        Session time zone: timestamps without an offset are read as local time here.
+    """
+    con = duckdb.connect(":memory:")
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit is not None:
+        con.execute("SET memory_limit = ?", [memory_limit])
+    try:
+        con.execute("SET TimeZone = ?", [timezone])
+    except duckdb.Error as exc:
+        raise ConfigError(
+            f"'timezone' must be an IANA time zone name such as 'UTC' or 'Europe/Berlin', "
+            f"got {timezone!r}"
+        ) from exc
+    return con
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _source_label(source: Source) -> str:
+    return "DataFrame" if isinstance(source, pd.DataFrame) else str(source)
+
+
+def _register_source(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    *,
+    columns: Sequence[str],
+    all_columns: bool,
+    delimiter: str | None,
+    encoding: str,
+) -> list[tuple[str, str]]:
+    """Create view ``src`` with the input's columns plus a row number; return (name, type)s."""
+    if isinstance(source, pd.DataFrame):
+        missing = [c for c in columns if c not in source.columns]
+        _fail_missing(missing, [str(c) for c in source.columns], "DataFrame")
+        keep = list(source.columns) if all_columns else list(dict.fromkeys(columns))
+        frame = source[keep].copy(deep=False)
+        frame.columns = [str(c) for c in frame.columns]
+        frame[_ROW] = np.arange(1, len(frame) + 1, dtype=np.int64)
+        con.register("src_frame", frame)
+        con.execute("CREATE OR REPLACE TEMP VIEW src AS SELECT * FROM src_frame")
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise DataValidationError(
+                f"transaction log not found: {path}", hint="check the path passed as --data"
+            )
+        if path.is_dir():
+            files = sorted(
+                p for p in path.rglob("*") if p.suffix.lower() in _PARQUET_SUFFIXES
+            )
+            if not files:
+                raise DataValidationError(
+                    f"folder {path} holds no Parquet files (*.parquet)",
+                    hint="point --data at a CSV or Parquet file, or a folder of Parquet files",
+                )
+            kind = "parquet"
+        else:
+            files = [path]
+            suffix = path.suffix.lower()
+            if suffix in _PARQUET_SUFFIXES:
+                kind = "parquet"
+            elif suffix in _CSV_SUFFIXES or suffix == ".gz":
+                kind = "csv"
+            else:
+                raise DataValidationError(
+                    f"cannot tell the format of {path.name!r} from its extension",
+                    hint="use .csv/.txt/.tsv for delimited text or .parquet for Parquet",
+                )
+        if kind == "parquet":
+            file_list = "[" + ", ".join(_literal(str(p)) for p in files) + "]"
+            try:
+                con.execute(
+                    f"CREATE OR REPLACE TEMP VIEW src_file AS SELECT * FROM read_parquet("
+                    f"{file_list}, file_row_number = true, filename = {_literal(_FILE)}, "
+                    f"union_by_name = true)"
+                )
+                if len(files) == 1:
+                    con.execute(
+                        "CREATE OR REPLACE TEMP VIEW src AS SELECT * EXCLUDE (file_row_number, "
+                        f"{_FILE}), file_row_number + 1 AS {_ROW} FROM src_file"
+                    )
+                else:
+                    # A global row number: rows of earlier files come first, in file order.
+                    con.execute(
+                        "CREATE OR REPLACE TEMP TABLE src_offsets AS SELECT "
+                        f"{_FILE}, sum(n) OVER (ORDER BY {_FILE}) - n AS offset_rows FROM ("
+                        f"SELECT {_FILE}, count(*) AS n FROM src_file GROUP BY 1)"
+                    )
+                    con.execute(
+                        "CREATE OR REPLACE TEMP VIEW src AS SELECT f.* EXCLUDE (file_row_number,"
+                        f" {_FILE}), f.file_row_number + o.offset_rows + 1 AS {_ROW} "
+                        f"FROM src_file f JOIN src_offsets o USING ({_FILE})"
+                    )
+            except duckdb.Error as exc:
+                raise DataValidationError(
+                    f"could not read Parquet input {path}: {_first_line(exc)}",
+                    hint="check that the file is a complete Parquet file",
+                ) from exc
+        else:
+            opts = ["header = true", "all_varchar = true", f"encoding = {_literal(encoding)}"]
+            if delimiter is not None:
+                opts.append(f"delim = {_literal(delimiter)}")
+            try:
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE src_csv AS SELECT * FROM read_csv("
+                    f"{_literal(str(path))}, {', '.join(opts)})"
+                )
+            except duckdb.Error as exc:
+                msg = _first_line(exc)
+                hint = "check the delimiter (--delimiter) and that the file is a CSV"
+                if "unicode" in msg.lower() or "utf" in msg.lower():
+                    hint = (
+                        "the file is not UTF-8: pass encoding='latin-1' "
+                        "(CLI: --encoding latin-1) or re-save it as UTF-8"
+                    )
+                if "empty" in msg.lower():
+                    raise DataValidationError(
+                        f"{path} is empty: it has no header and no rows",
+                        hint="export the transactions again",
+                    ) from exc
+                raise DataValidationError(
+                    f"could not read CSV {path}: {msg}", hint=hint
+                ) from exc
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW src AS SELECT *, rowid + 1 AS {_ROW} FROM src_csv"
+            )
+    described = con.execute("DESCRIBE SELECT * FROM src").fetchall()
+    found = [(str(r[0]), str(r[1])) for r in described if r[0] != _ROW]
+    names = [n for n, _ in found]
+    missing = [c for c in columns if c not in names]
+    _fail_missing(missing, names, _source_label(source))
+    return found
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    """Run a query that returns one row and fetch it completely."""
+    rows = con.execute(sql).fetchall()
+    return tuple(rows[0])
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _fail_missing(missing: Sequence[str], existing: Sequence[str], where: str) -> None:
+    if not missing:
+        return
+    if len(existing) == 1 and any(d in existing[0] for d in ";|\t,"):
+        hint = (
+            f"the whole header was read as one column ({existing[0]!r}): the file probably uses "
+            "another delimiter; pass delimiter=';' (CLI: --delimiter ';')"
+        )
+    else:
+        hint = (
+            "map your columns with customer_col=, date_col=, amount_col= "
+            "(CLI: --customer-col, --date-col, --amount-col)"
+        )
+    raise DataValidationError(
+        f"column(s) {', '.join(repr(m) for m in missing)} not found in {where}; "
+        f"columns that exist: {', '.join(repr(e) for e in existing) or '(none)'}",
+        column=missing[0],
+        hint=hint,
+    )
+
+
+def _timestamp_sql(col: str, dtype: str, date_format: str | Sequence[str] | None) -> str:
+    """Return SQL for a naive TIMESTAMP in the session (business) zone; NULL if unparseable."""
+    c = _ident(col)
+    upper = dtype.upper()
+    if upper.startswith("TIMESTAMP WITH TIME ZONE") or upper == "TIMESTAMPTZ":
+        return f"CAST({c} AS TIMESTAMP)"  # converted to the session time zone
+    if upper.startswith("TIMESTAMP") or upper == "DATE":
+        return f"CAST({c} AS TIMESTAMP)"
+    text = f"trim(CAST({c} AS VARCHAR))"
+    if date_format:
+        formats = [date_format] if isinstance(date_format, str) else list(date_format)
+        fmt_list = "[" + ", ".join(_literal(f) for f in formats) + "]"
+        return f"CAST(try_strptime({text}, {fmt_list}) AS TIMESTAMP)"
+    # ISO 8601 with or without offset; a value with an offset is converted to the session zone.
+    return f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)"
+
+
+def _amount_sql(col: str, dtype: str, decimal: str) -> str:
+    c = _ident(col)
+    if dtype.upper() not in _TEXT_TYPES:
+        return f"TRY_CAST({c} AS DOUBLE)"
+    thousands = "," if decimal == "." else "."
+    text = f"trim(CAST({c} AS VARCHAR))"
+    # Accounting negatives "(12.50)" -> "-12.50"; then drop currency signs, codes, spaces and
+    # thousands separators; then use "." as the decimal mark.
+    cleaned = (
+        f"regexp_replace(regexp_replace({text}, '^\\((.*)\\)$', '-\\1'), "
+        f"'[^0-9{_re_escape(decimal)}{_re_escape(thousands)}+\\-eE]', '', 'g')"
+    )
+    cleaned = f"regexp_replace({cleaned}, '^[eE]+|[eE]+$', '', 'g')"
+    cleaned = f"replace({cleaned}, {_literal(thousands)}, '')"
+    if decimal != ".":
+        cleaned = f"replace({cleaned}, {_literal(decimal)}, '.')"
+    return f"TRY_CAST(nullif({cleaned}, '') AS DOUBLE)"
+
+
+def _re_escape(ch: str) -> str:
+    return "\\" + ch if ch in ".^$*+?()[]{}|\\-" else ch
+
+
+def load_transactions(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    *,
+    customer_col: str = CUSTOMER_ID,
+    date_col: str = TIMESTAMP,
+    amount_col: str = AMOUNT,
+    order_col: str | None = None,
+    as_of: str | date | datetime | pd.Timestamp | None = None,
+    timezone: str = "UTC",
+    date_format: str | Sequence[str] | None = None,
+    decimal: str = ".",
+    delimiter: str | None = None,
+    encoding: str = "utf-8",
+    dedupe: DedupePolicy = "auto",
+    max_quarantine_share: float = 0.01,
+) -> tuple[TransactionTable, LoadReport]:
+    """Load and validate a log into ``con``; return the clean table and the report.
+
+    This is :func:`read_transactions` without the pandas copy of the clean rows; see there
+    for the parameters. ``con`` must come from :func:`connect` with the same ``timezone``.
+    """
+    if not 0.0 <= max_quarantine_share <= 1.0:
+        raise ConfigError(
+            f"'max_quarantine_share' must be between 0 and 1, got {max_quarantine_share!r}"
+        )
+    if dedupe not in ("auto", "all", "none"):
+        raise ConfigError(f"'dedupe' must be 'auto', 'all' or 'none', got {dedupe!r}")
+    if decimal not in (".", ","):
+        raise ConfigError(f"'decimal' must be '.' or ',', got {decimal!r}")
+    as_of_date = None if as_of is None else _to_date(as_of, "as_of")
+    con.execute("SET TimeZone = ?", [timezone])
+
+    mapped = [customer_col, date_col, amount_col] + ([order_col] if order_col else [])
+    if len(set(mapped)) != len(mapped):
+        raise ConfigError(f"the column flags must name different columns, got {mapped}")
+    remove_dupes = dedupe == "all" or (dedupe == "auto" and order_col is not None)
+    columns = _register_source(
+        con,
+        source,
+        columns=mapped,
+        all_columns=(dedupe == "all"),
+        delimiter=delimiter,
+        encoding=encoding,
+    )
+    types = dict(columns)
+
+    cust_raw = f"CAST({_ident(customer_col)} AS VARCHAR)"
+    cust = f"nullif(trim({cust_raw}), '')"
+    ts = _timestamp_sql(date_col, types[date_col], date_format)
+    amt = _amount_sql(amount_col, types[amount_col], decimal)
+    order = f"CAST({_ident(order_col)} AS VARCHAR)" if order_col else "CAST(NULL AS VARCHAR)"
+    extra = [n for n, _ in columns if n not in mapped] if dedupe == "all" else []
+    extra_sel = "".join(f", {_ident(n)}" for n in extra)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW typed AS
+        SELECT {_ROW}, c AS {CUSTOMER_ID}, t AS {TIMESTAMP}, a AS {AMOUNT}, o AS {ORDER_ID},
+          CASE
+            WHEN c IS NULL THEN 'missing customer_id'
+            WHEN raw_t IS NULL OR trim(CAST(raw_t AS VARCHAR)) = '' THEN 'missing timestamp'
+            WHEN t IS NULL THEN 'unparseable timestamp'
+            WHEN raw_a IS NULL OR trim(CAST(raw_a AS VARCHAR)) = '' THEN 'missing amount'
+            WHEN a IS NULL THEN 'non-numeric amount'
+            WHEN NOT isfinite(a) THEN 'non-finite amount'
+          END AS reason,
+          raw_c, raw_t, raw_a, o AS raw_o {extra_sel}
+        FROM (SELECT {_ROW}, {cust} AS c, {ts} AS t, {amt} AS a, {order} AS o,
+                     {cust_raw} AS raw_c, {_ident(date_col)} AS raw_t,
+                     {_ident(amount_col)} AS raw_a {extra_sel}
+              FROM src)"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW valid AS
+        SELECT {_ROW}, {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID} {extra_sel}
+        FROM typed WHERE reason IS NULL"""
+    )
+    # One row per distinct (mapped fields [+ other columns]); n = how many times it was seen.
+    key = f"{CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID}{extra_sel}"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE distinct_rows AS
+        SELECT {key}, min({_ROW}) AS {_ROW}, count(*) AS n FROM valid GROUP BY ALL"""
+    )
+    as_of_sql = "NULL" if as_of_date is None else f"DATE '{as_of_date.isoformat()}'"
+    after = f"CAST({TIMESTAMP} AS DATE) > {as_of_sql}" if as_of_date else "false"
+    if remove_dupes:
+        clean_sql = f"""SELECT {_ROW}, {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID}
+            FROM distinct_rows WHERE NOT ({after})"""
+    else:
+        clean_sql = f"""SELECT {_ROW}, {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID}
+            FROM valid WHERE NOT ({after})"""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW clean AS {clean_sql}")
+
+    read, quarantined = _one(con, "SELECT count(*), count(reason) FROM typed")
+    if read == 0:
+        raise DataValidationError(
+            f"{_source_label(source)} has a header but no rows",
+            hint="check that the export finished and the file is complete",
+        )
+    dup_extra, after_n, after_rows = _one(
+        con,
+        f"""SELECT coalesce(sum(n - 1), 0), coalesce(sum(CASE WHEN {after} THEN 1 END), 0),
+                   coalesce(sum(CASE WHEN {after} THEN n END), 0)
+            FROM distinct_rows""",
+    )
+    dup_extra, after_n, after_rows = int(dup_extra), int(after_n), int(after_rows)
+    valid_n = int(read) - int(quarantined)
+    if remove_dupes:
+        duplicates_removed, identical_kept, after_count = dup_extra, 0, after_n
+    else:
+        duplicates_removed, identical_kept, after_count = 0, dup_extra, after_rows
+    rows_used = valid_n - duplicates_removed - after_count
+
+    by_reason = {
+        str(r): int(n)
+        for r, n in con.execute(
+            "SELECT reason, count(*) FROM typed WHERE reason IS NOT NULL GROUP BY 1"
+        ).fetchall()
+    }
+    quarantine = con.sql(
+        f"""SELECT {_ROW} AS {ROW_NUMBER}, reason, raw_c AS {CUSTOMER_ID},
+                   CAST(raw_t AS VARCHAR) AS {TIMESTAMP}, CAST(raw_a AS VARCHAR) AS {AMOUNT},
+                   raw_o AS {ORDER_ID}
+            FROM typed WHERE reason IS NOT NULL ORDER BY {_ROW}"""
+    ).df()
+    customers, first, last = _one(
+        con,
+        f"SELECT count(DISTINCT {CUSTOMER_ID}), min(CAST({TIMESTAMP} AS DATE)), "
+        f"max(CAST({TIMESTAMP} AS DATE)) FROM clean",
+    )
+    report = LoadReport(
+        source=_source_label(source),
+        rows_read=int(read),
+        rows_used=int(rows_used),
+        rows_quarantined=int(quarantined),
+        duplicates_removed=int(duplicates_removed),
+        rows_after_as_of=int(after_count),
+        identical_rows_kept=int(identical_kept),
+        quarantine_by_reason=by_reason,
+        customers=int(customers),
+        first_date=first,
+        last_date=last,
+        as_of=as_of_date,
+        timezone=timezone,
+        quarantine=quarantine,
+    )
+    if not report.reconciles:  # pragma: no cover - a bug, not a data problem
+        raise AssertionError(f"load counts do not reconcile: {report.to_dict()}")
+    if report.quarantined_share > max_quarantine_share:
+        reasons = ", ".join(f"{r}: {n:,}" for r, n in sorted(by_reason.items()))
+        worst = max(by_reason, key=by_reason.__getitem__)
+        column = {
+            "missing customer_id": customer_col,
+            "missing timestamp": date_col,
+            "unparseable timestamp": date_col,
+        }.get(worst, amount_col)
+        hint = _quarantine_hint(worst, column)
+        raise DataValidationError(
+            f"{report.rows_quarantined:,} of {report.rows_read:,} rows "
+            f"({report.quarantined_share:.2%}) could not be used, more than the limit of "
+            f"{max_quarantine_share:.2%} ({reasons}); worst column: {column!r}",
+            column=column,
+            rows=quarantine,
+            hint=hint,
+        )
+    return TransactionTable(con=con, view="clean"), report
+
+
+def _quarantine_hint(reason: str, column: str) -> str:
+    if "timestamp" in reason:
+        return (
+            f"timestamps in {column!r} are read as ISO 8601 (2024-03-31 or "
+            "2024-03-31T12:00:00+02:00); for other layouts pass date_format='%d/%m/%Y' "
+            "(CLI: --date-format). Raise max_quarantine_share to accept the loss."
+        )
+    if "amount" in reason:
+        return (
+            f"amounts in {column!r} must be numbers; for '1.234,56' pass decimal=',' "
+            "(CLI: --decimal ,). Raise max_quarantine_share to accept the loss."
+        )
+    return (
+        f"fill in {column!r} or remove those rows; raise max_quarantine_share "
+        "(CLI: --max-quarantine-share) to accept the loss."
+    )
+
+
+def _to_date(value: str | date | datetime | pd.Timestamp, name: str) -> date:
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{name!r} must be a date such as '2024-03-31', got {value!r}") from exc
+    if pd.isna(ts):
+        raise ConfigError(f"{name!r} must be a date such as '2024-03-31', got {value!r}")
+    return ts.date()
+
+
+def read_transactions(
+    source: Source,
+    *,
+    customer_col: str = CUSTOMER_ID,
+    date_col: str = TIMESTAMP,
+    amount_col: str = AMOUNT,
+    order_col: str | None = None,
+    as_of: str | date | datetime | pd.Timestamp | None = None,
+    timezone: str = "UTC",
+    date_format: str | Sequence[str] | None = None,
+    decimal: str = ".",
+    delimiter: str | None = None,
+    encoding: str = "utf-8",
+    dedupe: DedupePolicy = "auto",
+    max_quarantine_share: float = 0.01,
+    threads: int | None = None,
+) -> LoadResult:
+    """Read a transaction log into canonical columns, validating and accounting for every row.
+
+    Parameters
+    ----------
+    source
+        A CSV file, a Parquet file, a folder of Parquet files, or a pandas DataFrame.
+    customer_col, date_col, amount_col, order_col
+        The input's column names for customer id, timestamp, amount and (optional) order id.
+        Customer ids are kept as text: ``"00042"`` stays ``"00042"``.
+    as_of
+        Rows dated after this day are counted in ``rows_after_as_of`` and left out.
+    timezone
+        The business time zone. A timestamp with an offset is converted to it before its date
+        is taken; a timestamp without one is taken to be local time there already.
+    date_format
+        strptime format(s) for text timestamps that are not ISO 8601, e.g. ``"%Y%m%d"`` or
+        ``["%d/%m/%Y", "%d/%m/%Y %H:%M"]``.
+    decimal
+        Decimal mark of text amounts: ``"."`` (thousands ``,``) or ``","`` (thousands ``.``).
+        Currency symbols, codes, spaces and thousands separators are removed; ``(12.50)``
+        reads as -12.50.
+    delimiter, encoding
+        For CSV input: the field separator (sniffed when ``None``) and the text encoding.
+    dedupe
+        ``"auto"`` removes exact duplicate rows when ``order_col`` is given (same order id and
+        fields) and keeps identical rows otherwise, counting them in ``identical_rows_kept``
+        (without an order id, two equal lines are often two real orders, as in CDNOW);
+        ``"all"`` removes rows identical in every input column; ``"none"`` keeps everything.
+    max_quarantine_share
+        If more than this share of rows is quarantined, raise instead of returning.
+    threads
+        DuckDB worker threads.
+
+    Returns
+    -------
+    LoadResult
+        ``transactions`` with ``customer_id`` (str), ``timestamp`` (datetime64, business time
+        zone, no offset), ``amount`` (float; negative = return) and ``order_id`` (str or
+        missing), in input order; ``report`` accounts for every row read.
+
+    Raises
+    ------
+    DataValidationError
+        A mapped column is missing (the message lists the columns that exist), the input is
+        empty or unreadable, or too many rows are quarantined (the error carries them).
+    """
+    con = connect(threads=threads, timezone=timezone)
+    try:
+        table, report = load_transactions(
+            con,
+            source,
+            customer_col=customer_col,
+            date_col=date_col,
+            amount_col=amount_col,
+            order_col=order_col,
+            as_of=as_of,
+            timezone=timezone,
+            date_format=date_format,
+            decimal=decimal,
+            delimiter=delimiter,
+            encoding=encoding,
+            dedupe=dedupe,
+            max_quarantine_share=max_quarantine_share,
+        )
+        transactions = table.to_pandas()
+    finally:
+        con.close()
+    return LoadResult(transactions=transactions, report=report)
