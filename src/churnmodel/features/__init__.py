@@ -1,0 +1,31 @@
+"""Customer-day ledger, RFM and behaviour features, life-cycle stages and snapshots.
+
+Pure functions on in-memory frames; the aggregation runs on DuckDB (see ``engine``) from SQL
+defined once in ``queries`` so that other engines (Spark) reuse the same definitions.
+"""
+
+from churnmodel.features.customer import (
+    BEHAVIOUR_COLUMNS,
+    build_ledger,
+    customer_features,
+    rfm_summary,
+)
+from churnmodel.features.engine import DuckDBEngine
+from churnmodel.features.lifecycle import LifecycleRules, assign_lifecycle_stage
+from churnmodel.features.queries import FeatureWindows, PurchaseRule
+from churnmodel.features.snapshots import LABEL_COLUMNS, build_snapshots, snapshot_cutoffs
+
+__all__ = [
+    "BEHAVIOUR_COLUMNS",
+    "LABEL_COLUMNS",
+    "DuckDBEngine",
+    "FeatureWindows",
+    "LifecycleRules",
+    "PurchaseRule",
+    "assign_lifecycle_stage",
+    "build_ledger",
+    "build_snapshots",
+    "customer_features",
+    "rfm_summary",
+    "snapshot_cutoffs",
+]

@@ -1,0 +1,153 @@
+"""Life-cycle stages judged against each customer's own buying rhythm.
+
+A customer is *lapsed* when the time since their last purchase is long compared with their
+usual gap between purchases, not after a fixed number of days for everyone: a weekly buyer is
+overdue after three weeks, a yearly buyer is not. The rules, applied in this order:
+
+============== ================================================================================
+stage          rule (``ratio`` = days since last purchase / typical gap)
+============== ================================================================================
+new            one purchase day so far and ``ratio <= lapse_ratio``
+loyal          ``ratio <= lapse_ratio``, at least ``loyal_min_purchase_days`` purchase days and
+               ``loyal_min_tenure_days`` since the first
+active         any other customer with ``ratio <= lapse_ratio``
+lapsed_seasonal ``ratio > lapse_ratio`` but bought in the coming season one year earlier, and
+               that season holds at least ``seasonal_min_share`` of their purchase days of the
+               last 365 days (a uniform buyer has about 90/365 = 25% there): likely back when
+               the season comes
+lapsed_short   ``lapse_ratio < ratio <= long_lapse_ratio``
+lapsed_long    ``long_lapse_ratio < ratio <= inactive_ratio``
+inactive       ``ratio > inactive_ratio``: a win-back is unlikely
+============== ================================================================================
+
+The typical gap of a repeat customer is their mean gap between purchase days,
+``recency_days / frequency``, floored at ``min_gap_days`` (two purchases on consecutive days
+do not make a customer overdue after three). A one-time buyer has no rhythm of their own and
+is judged against ``default_gap_days``: by default the median typical gap of the repeat
+customers at the same cut-off (90 days when there are none), so the rule uses no data from
+after the cut-off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from churnmodel.exceptions import ConfigError, DataValidationError
+from churnmodel.schemas import LIFECYCLE_STAGES
+
+__all__ = ["LifecycleRules", "assign_lifecycle_stage", "typical_gap_days"]
+
+_FALLBACK_GAP_DAYS = 90.0
+_REQUIRED = (
+    "frequency",
+    "n_purchase_days",
+    "recency_days",
+    "age_days",
+    "purchases_season_last_year",
+    "purchases_365d",
+)
+
+
+@dataclass(frozen=True)
+class LifecycleRules:
+    """Thresholds of the life-cycle stage rules (see the module docstring)."""
+
+    lapse_ratio: float = 1.5
+    long_lapse_ratio: float = 3.0
+    inactive_ratio: float = 6.0
+    loyal_min_purchase_days: int = 5
+    loyal_min_tenure_days: int = 365
+    min_gap_days: float = 14.0
+    default_gap_days: float | None = None
+    seasonal_min_share: float = 0.5
+
+    def validate(self) -> None:
+        """Raise ConfigError unless the thresholds are ordered and positive."""
+        if not 0 < self.lapse_ratio < self.long_lapse_ratio < self.inactive_ratio:
+            raise ConfigError(
+                "lifecycle ratios must satisfy 0 < lapse_ratio < long_lapse_ratio < "
+                f"inactive_ratio, got {self.lapse_ratio}, {self.long_lapse_ratio}, "
+                f"{self.inactive_ratio}"
+            )
+        if self.min_gap_days <= 0:
+            raise ConfigError(f"'min_gap_days' must be > 0, got {self.min_gap_days}")
+        if not 0 < self.seasonal_min_share <= 1:
+            raise ConfigError(
+                f"'seasonal_min_share' must be in (0, 1], got {self.seasonal_min_share}"
+            )
+        if self.default_gap_days is not None and self.default_gap_days <= 0:
+            raise ConfigError(f"'default_gap_days' must be > 0, got {self.default_gap_days}")
+
+
+def typical_gap_days(features: pd.DataFrame, rules: LifecycleRules = LifecycleRules()) -> pd.Series:
+    """Return each customer's typical gap between purchase days (days), as the rules use it."""
+    freq = features["frequency"].to_numpy(dtype=float)
+    rec = features["recency_days"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        own = np.where(freq > 0, rec / np.where(freq > 0, freq, 1.0), np.nan)
+    own = np.maximum(own, rules.min_gap_days)
+    if rules.default_gap_days is not None:
+        default = float(rules.default_gap_days)
+    else:
+        repeat = own[freq > 0]
+        default = float(np.median(repeat)) if repeat.size else _FALLBACK_GAP_DAYS
+    default = max(default, rules.min_gap_days)
+    gap = np.where(freq > 0, own, default)
+    return pd.Series(gap, index=features.index, name="typical_gap_days")
+
+
+def assign_lifecycle_stage(
+    features: pd.DataFrame, rules: LifecycleRules = LifecycleRules()
+) -> pd.Series:
+    """Return each customer's life-cycle stage as an ordered categorical Series.
+
+    Parameters
+    ----------
+    features
+        Customer features at a cut-off with at least ``frequency``, ``n_purchase_days``,
+        ``recency_days``, ``age_days``, ``purchases_season_last_year`` and ``purchases_365d``.
+    rules
+        Thresholds; see the module docstring.
+    """
+    rules.validate()
+    missing = [c for c in _REQUIRED if c not in features.columns]
+    if missing:
+        raise DataValidationError(
+            f"life-cycle stages need column(s) {missing}; "
+            f"columns present: {list(features.columns)}",
+            column=missing[0],
+            hint="compute features with churnmodel.customer_features",
+        )
+    gap = typical_gap_days(features, rules).to_numpy()
+    since_last = (features["age_days"] - features["recency_days"]).to_numpy(dtype=float)
+    ratio = since_last / gap
+    freq = features["frequency"].to_numpy()
+    n_days = features["n_purchase_days"].to_numpy()
+    tenure = features["age_days"].to_numpy()
+    in_season = features["purchases_season_last_year"].to_numpy(dtype=float)
+    last_year = features["purchases_365d"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(last_year > 0, in_season / np.where(last_year > 0, last_year, 1.0), 0.0)
+    seasonal = (in_season > 0) & (share >= rules.seasonal_min_share)
+    on_rhythm = ratio <= rules.lapse_ratio
+    loyal = (n_days >= rules.loyal_min_purchase_days) & (tenure >= rules.loyal_min_tenure_days)
+    stage = np.select(
+        [
+            on_rhythm & (freq == 0),
+            on_rhythm & loyal,
+            on_rhythm,
+            seasonal,
+            ratio <= rules.long_lapse_ratio,
+            ratio <= rules.inactive_ratio,
+        ],
+        ["new", "loyal", "active", "lapsed_seasonal", "lapsed_short", "lapsed_long"],
+        default="inactive",
+    )
+    return pd.Series(
+        pd.Categorical(stage, categories=list(LIFECYCLE_STAGES), ordered=False),
+        index=features.index,
+        name="lifecycle_stage",
+    )
