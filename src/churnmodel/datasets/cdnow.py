@@ -25,12 +25,26 @@ import pandas as pd
 from churnmodel.exceptions import ChurnModelError
 from churnmodel.io.transactions import LoadResult, read_transactions
 
-__all__ = ["CDNOW_CALIBRATION_END", "CDNOW_END", "cdnow_path", "load_cdnow"]
+__all__ = [
+    "CDNOW_CALIBRATION_END",
+    "CDNOW_COLUMNS",
+    "CDNOW_END",
+    "cdnow_path",
+    "cdnow_raw",
+    "load_cdnow",
+]
 
 #: Last day of the published calibration period (weeks 1-39).
 CDNOW_CALIBRATION_END = "1997-09-30"
 #: Last day of the data (week 78).
 CDNOW_END = "1998-06-30"
+#: How the raw CDNOW columns map onto read_transactions' arguments.
+CDNOW_COLUMNS: dict[str, str] = {
+    "customer_col": "customer_id",
+    "date_col": "date",
+    "amount_col": "dollar_value",
+    "date_format": "%Y%m%d",
+}
 
 
 def cdnow_path(sample: bool = False) -> Path:
@@ -48,13 +62,16 @@ def cdnow_path(sample: bool = False) -> Path:
     return path
 
 
-def _read_raw(sample: bool) -> pd.DataFrame:
+def cdnow_raw(sample: bool = False) -> pd.DataFrame:
+    """Return the CDNOW file as text columns, as shipped (see :data:`CDNOW_COLUMNS`)."""
     path = cdnow_path(sample)
     if sample:
         names = ["master_id", "customer_id", "date", "number_of_cds", "dollar_value"]
         raw = pd.read_csv(path, sep=r"\s+", header=None, names=names, dtype=str)
     else:
         raw = pd.read_csv(path, sep=r"\s+", dtype=str)
+    if sample:
+        raw["customer_id"] = raw["customer_id"].str.lstrip("0")
     return raw
 
 
@@ -78,15 +95,12 @@ def load_cdnow(sample: bool = False, *, with_report: bool = False) -> pd.DataFra
         ``order_id`` (missing: CDNOW has none, so identical lines are kept as the repeat
         orders they are in the published summary).
     """
-    raw = _read_raw(sample)
-    if sample:
-        raw["customer_id"] = raw["customer_id"].str.lstrip("0")
     result = read_transactions(
-        raw,
-        customer_col="customer_id",
-        date_col="date",
-        amount_col="dollar_value",
-        date_format="%Y%m%d",
+        cdnow_raw(sample),
+        customer_col=CDNOW_COLUMNS["customer_col"],
+        date_col=CDNOW_COLUMNS["date_col"],
+        amount_col=CDNOW_COLUMNS["amount_col"],
+        date_format=CDNOW_COLUMNS["date_format"],
         max_quarantine_share=0.0,
     )
     return result if with_report else result.transactions

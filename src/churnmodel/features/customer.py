@@ -122,9 +122,7 @@ def finish_customer_features(
     repeat = freq > 0
     out["gap_mean_days"] = (rec_days / freq.where(repeat)).astype(float)
     out["gap_std_days"] = df["gap_std_days"].astype(float)
-    out["gap_ratio"] = out["days_since_last"] / out["gap_mean_days"].where(
-        out["gap_mean_days"] > 0
-    )
+    out["gap_ratio"] = out["days_since_last"] / out["gap_mean_days"].where(out["gap_mean_days"] > 0)
     for w in (windows.short, windows.medium, windows.long):
         out[f"purchases_{w}d"] = df[f"purchases_{w}d"].astype("int64")
     for w in (windows.short, windows.medium, windows.long):
@@ -231,9 +229,7 @@ def rfm_summary(
     ``freq_multiplier=7`` for ``"W"``; computed in DuckDB, far faster. See
     :func:`customer_features` for the parameters.
     """
-    features = customer_features(
-        transactions, as_of, time_unit=time_unit, purchase=purchase
-    )
+    features = customer_features(transactions, as_of, time_unit=time_unit, purchase=purchase)
     summary = features.loc[:, list(RFM_COLUMNS)]
     summary.attrs = dict(features.attrs)
     return summary

@@ -192,8 +192,9 @@ class LoadResult:
         return iter((self.transactions, self.report))
 
 
-def connect(*, threads: int | None = None, memory_limit: str | None = None,
-            timezone: str = "UTC") -> duckdb.DuckDBPyConnection:
+def connect(
+    *, threads: int | None = None, memory_limit: str | None = None, timezone: str = "UTC"
+) -> duckdb.DuckDBPyConnection:
     """Open an in-memory DuckDB connection set up for churnmodel.
 
     Parameters
@@ -258,9 +259,7 @@ def _register_source(
                 f"transaction log not found: {path}", hint="check the path passed as --data"
             )
         if path.is_dir():
-            files = sorted(
-                p for p in path.rglob("*") if p.suffix.lower() in _PARQUET_SUFFIXES
-            )
+            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in _PARQUET_SUFFIXES)
             if not files:
                 raise DataValidationError(
                     f"folder {path} holds no Parquet files (*.parquet)",
@@ -331,9 +330,7 @@ def _register_source(
                         f"{path} is empty: it has no header and no rows",
                         hint="export the transactions again",
                     ) from exc
-                raise DataValidationError(
-                    f"could not read CSV {path}: {msg}", hint=hint
-                ) from exc
+                raise DataValidationError(f"could not read CSV {path}: {msg}", hint=hint) from exc
             con.execute(
                 f"CREATE OR REPLACE TEMP VIEW src AS SELECT *, rowid + 1 AS {_ROW} FROM src_csv"
             )
@@ -432,11 +429,13 @@ def load_transactions(
     encoding: str = "utf-8",
     dedupe: DedupePolicy = "auto",
     max_quarantine_share: float = 0.01,
+    source_name: str | None = None,
 ) -> tuple[TransactionTable, LoadReport]:
     """Load and validate a log into ``con``; return the clean table and the report.
 
     This is :func:`read_transactions` without the pandas copy of the clean rows; see there
-    for the parameters. ``con`` must come from :func:`connect` with the same ``timezone``.
+    for the parameters. ``con`` must come from :func:`connect`; its time zone is set to
+    ``timezone``. ``source_name`` labels the source in the report (default: the path).
     """
     if not 0.0 <= max_quarantine_share <= 1.0:
         raise ConfigError(
@@ -546,7 +545,7 @@ def load_transactions(
         f"max(CAST({TIMESTAMP} AS DATE)) FROM clean",
     )
     report = LoadReport(
-        source=_source_label(source),
+        source=source_name or _source_label(source),
         rows_read=int(read),
         rows_used=int(rows_used),
         rows_quarantined=int(quarantined),

@@ -1,0 +1,155 @@
+"""Typed settings for the command line, workflows and notebooks.
+
+Precedence, lowest to highest: built-in defaults < a TOML config file < environment variables
+``CHURNMODEL_<SECTION>__<NAME>`` (for example ``CHURNMODEL_DATA__TIMEZONE=Europe/Berlin``) <
+command-line flags. Library functions never read settings: they take explicit arguments, and
+only ``workflows``, ``cli`` and notebooks build a :class:`Settings`.
+
+A config file mirrors the sections::
+
+    [data]
+    customer_col = "cust"
+    date_col = "order_date"
+    amount_col = "revenue"
+    timezone = "Europe/Berlin"
+
+    [features]
+    time_unit = "W"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from churnmodel.exceptions import ConfigError
+
+__all__ = ["DataSettings", "FeatureSettings", "Settings", "load_settings"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSettings(_Section):
+    """How to read the transaction log (see :func:`churnmodel.read_transactions`)."""
+
+    customer_col: str = "customer_id"
+    date_col: str = "timestamp"
+    amount_col: str = "amount"
+    order_col: str | None = None
+    timezone: str = "UTC"
+    date_format: str | None = None
+    decimal: Literal[".", ","] = "."
+    delimiter: str | None = None
+    encoding: str = "utf-8"
+    dedupe: Literal["auto", "all", "none"] = "auto"
+    max_quarantine_share: float = Field(default=0.01, ge=0.0, le=1.0)
+
+
+class FeatureSettings(_Section):
+    """How to turn transactions into customer features."""
+
+    time_unit: Literal["D", "W"] = "D"
+    min_net_amount: float = 0.0
+    zero_net_is_purchase: bool = False
+
+
+class Settings(BaseSettings):
+    """All settings, by section."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHURNMODEL_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    data: DataSettings = DataSettings()
+    features: FeatureSettings = FeatureSettings()
+
+    @field_validator("data", "features", mode="before")
+    @classmethod
+    def _none_is_default(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read only explicit values and the environment (the file is merged by load_settings)."""
+        # First wins: flags (init) > environment > file (passed through init as _file) > defaults.
+        return (init_settings, env_settings)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_settings(
+    config_file: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None
+) -> Settings:
+    """Build settings from defaults, a TOML file, the environment and explicit overrides.
+
+    Parameters
+    ----------
+    config_file
+        TOML file with ``[data]`` / ``[features]`` sections.
+    overrides
+        Highest-precedence values by section (the CLI's flags); ``None`` values are ignored
+        so an unset flag does not hide the file or the environment.
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read or a value is invalid; the message names the setting.
+    """
+    file_values = _read_toml(Path(config_file)) if config_file is not None else {}
+    flags = {
+        section: {k: v for k, v in values.items() if v is not None}
+        for section, values in (overrides or {}).items()
+    }
+    try:
+        env_only = Settings()
+        env_values = env_only.model_dump(exclude_unset=True)
+        env_set = {
+            section: getattr(env_only, section).model_dump(exclude_unset=True)
+            for section in env_values
+        }
+        merged = _merge(_merge(file_values, env_set), flags)
+        return Settings(**merged)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc

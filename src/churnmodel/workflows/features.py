@@ -1,0 +1,122 @@
+"""The features job: a transaction log in, customer features and a quarantine file out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from churnmodel.config import Settings
+from churnmodel.datasets.cdnow import CDNOW_COLUMNS, cdnow_raw
+from churnmodel.exceptions import DataValidationError
+from churnmodel.features import PurchaseRule, customer_features
+from churnmodel.features.customer import to_date
+from churnmodel.features.engine import TransactionsLike
+from churnmodel.io import LoadReport, connect, load_transactions, write_table
+from churnmodel.io.tables import table_format
+from churnmodel.schemas import QUARANTINE_COLUMNS
+
+__all__ = ["FeaturesJobResult", "features_job", "load_log", "quarantine_path"]
+
+#: The bundled data set used when no --data is given.
+CDNOW = "cdnow"
+
+
+@dataclass(frozen=True)
+class FeaturesJobResult:
+    """What the features job produced."""
+
+    features: pd.DataFrame
+    report: LoadReport
+    output: Path
+    quarantine: Path
+
+
+def quarantine_path(output: str | Path) -> Path:
+    """Return the quarantine file written beside ``output``: ``<stem>.quarantine.csv``."""
+    out = Path(output)
+    return out.with_name(f"{out.stem}.quarantine.csv")
+
+
+def purchase_rule(settings: Settings, *, cdnow: bool = False) -> PurchaseRule:
+    """Return the purchase rule from settings (CDNOW counts $0 orders, as its papers do)."""
+    return PurchaseRule(
+        min_net_amount=settings.features.min_net_amount,
+        zero_net_is_purchase=settings.features.zero_net_is_purchase or cdnow,
+    )
+
+
+def load_log(
+    data: str | Path | None, settings: Settings, *, as_of: date | None = None
+) -> tuple[TransactionsLike, LoadReport]:
+    """Load the log named by ``data`` (``None`` or ``"cdnow"``: the bundled CDNOW log)."""
+    d = settings.data
+    con = connect(timezone=d.timezone)
+    if data is None or str(data) == CDNOW:
+        return load_transactions(
+            con,
+            cdnow_raw(sample=False),
+            customer_col=CDNOW_COLUMNS["customer_col"],
+            date_col=CDNOW_COLUMNS["date_col"],
+            amount_col=CDNOW_COLUMNS["amount_col"],
+            date_format=CDNOW_COLUMNS["date_format"],
+            as_of=as_of,
+            max_quarantine_share=0.0,
+            source_name="CDNOW (lifetimes' CDNOW_master.txt)",
+        )
+    return load_transactions(
+        con,
+        data,
+        customer_col=d.customer_col,
+        date_col=d.date_col,
+        amount_col=d.amount_col,
+        order_col=d.order_col,
+        as_of=as_of,
+        timezone=d.timezone,
+        date_format=d.date_format,
+        decimal=d.decimal,
+        delimiter=d.delimiter,
+        encoding=d.encoding,
+        dedupe=d.dedupe,
+        max_quarantine_share=d.max_quarantine_share,
+    )
+
+
+def features_job(
+    settings: Settings,
+    *,
+    data: str | Path | None,
+    output: str | Path,
+    as_of: str | date | None = None,
+) -> FeaturesJobResult:
+    """Read a log, build features at ``as_of`` and write them with the quarantine file.
+
+    The quarantine file is written even when the load stops because too many rows were
+    quarantined, so the user can see which rows and why; then the error is raised again.
+    """
+    out = Path(output)
+    table_format(out)  # fail on a bad extension before any work
+    q_path = quarantine_path(out)
+    as_of_date = None if as_of is None else to_date(as_of)
+    try:
+        tx, report = load_log(data, settings, as_of=as_of_date)
+    except DataValidationError as exc:
+        if exc.rows is not None and list(exc.rows.columns) == list(QUARANTINE_COLUMNS):
+            write_table(exc.rows, q_path)
+        raise
+    write_table(report.quarantine, q_path)
+    effective = as_of_date or report.last_date
+    if effective is None:
+        raise DataValidationError("no usable transactions: nothing to build features from")
+    features = customer_features(
+        tx,
+        effective,
+        time_unit=settings.features.time_unit,
+        purchase=purchase_rule(settings, cdnow=data is None or str(data) == CDNOW),
+    )
+    frame = features.reset_index()
+    frame["lifecycle_stage"] = frame["lifecycle_stage"].astype(str)
+    write_table(frame, out)
+    return FeaturesJobResult(features=features, report=report, output=out, quarantine=q_path)

@@ -1,0 +1,34 @@
+"""Shared fixtures: small logs built in memory, and the CDNOW files that lifetimes ships."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnmodel.datasets.cdnow import load_cdnow
+
+
+@pytest.fixture(scope="session")
+def cdnow_sample() -> pd.DataFrame:
+    """CDNOW 1/10 sample transactions (canonical columns)."""
+    tx = load_cdnow(sample=True)
+    assert isinstance(tx, pd.DataFrame)
+    return tx
+
+
+def random_log(
+    n_rows: int = 5_000, n_customers: int = 400, seed: int = 0, days: int = 700
+) -> pd.DataFrame:
+    """A log of positive purchases at random times (canonical columns)."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "customer_id": pd.array(
+                [f"{c:05d}" for c in rng.integers(0, n_customers, n_rows)], dtype="str"
+            ),
+            "timestamp": pd.Timestamp("2020-01-01")
+            + pd.to_timedelta(rng.integers(0, days * 86_400, n_rows), unit="s"),
+            "amount": rng.gamma(2.0, 15.0, n_rows).round(2) + 0.01,
+        }
+    )

@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from churnmodel.features import PurchaseRule, customer_features, rfm_summary
+from tests.conftest import random_log
+
+
+def _lifetimes_summary_file() -> Path:
+    spec = importlib.util.find_spec("lifetimes")
+    assert spec is not None and spec.submodule_search_locations
+    folder = Path(next(iter(spec.submodule_search_locations))) / "datasets"
+    return folder / "cdnow_customers_summary_with_transactions.csv"
+
+
+def test_cdnow_sample_summary_is_reproduced_from_the_raw_file(cdnow_sample: pd.DataFrame) -> None:
+    published = pd.read_csv(_lifetimes_summary_file(), dtype={"ID": str}).set_index("ID")
+    ours = rfm_summary(
+        cdnow_sample, "1997-09-30", "W", purchase=PurchaseRule(zero_net_is_purchase=True)
+    )
+    assert len(ours) == len(published) == 2357
+    ours = ours.reindex(published.index)
+    assert (ours["frequency"] == published["x"]).all()
+    # The published file rounds to 2 decimals.
+    np.testing.assert_allclose(ours["recency"], published["t_x"], atol=0.005 + 1e-9)
+    np.testing.assert_allclose(ours["T"], published["T"], atol=0.005 + 1e-9)
+    np.testing.assert_allclose(ours["monetary_value"], published["zbar"], atol=0.005 + 1e-9)
+    assert int((published["x"] > 0).sum()) == 946
+    assert ours.attrs["time_unit"] == "W"
+
+
+def test_zero_dollar_days_are_not_purchases_by_default(cdnow_sample: pd.DataFrame) -> None:
+    default = rfm_summary(cdnow_sample, "1997-09-30", "W")
+    assert len(default) == 2357 - 8  # 8 customers whose only calibration order cost $0
+
+
+@pytest.mark.parametrize(("time_unit", "multiplier"), [("D", 1), ("W", 7)])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rfm_equals_lifetimes_on_random_logs(time_unit: str, multiplier: int, seed: int) -> None:
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    log = random_log(seed=seed)
+    as_of = "2021-03-31"
+    ours = rfm_summary(log, as_of, time_unit)
+    ref = summary_data_from_transaction_data(
+        log,
+        "customer_id",
+        "timestamp",
+        monetary_value_col="amount",
+        observation_period_end=as_of,
+        freq="D",
+        freq_multiplier=multiplier,
+    )
+    ref.index = ref.index.astype(str)
+    ref = ref.sort_index()
+    assert ours.index.tolist() == ref.index.tolist()
+    assert (ours["frequency"].to_numpy() == ref["frequency"].to_numpy()).all()
+    for col in ("recency", "T", "monetary_value"):
+        np.testing.assert_allclose(ours[col], ref[col], rtol=1e-12, atol=1e-9)
+
+
+def test_returns_are_netted_into_the_customer_day() -> None:
+    log = pd.DataFrame(
+        {
+            "customer_id": ["a"] * 5,
+            "timestamp": pd.to_datetime(
+                ["2024-01-01 09:00", "2024-01-01 18:00", "2024-01-10", "2024-01-20", "2024-01-20"],
+                format="ISO8601",
+            ),
+            "amount": [50.0, -20.0, 30.0, 10.0, -10.0],
+        }
+    )
+    f = customer_features(log, "2024-01-31")
+    row = f.loc["a"]
+    assert row["frequency"] == 1  # Jan 20 nets to 0: not a purchase
+    assert row["recency"] == 9 and row["T"] == 30
+    assert row["monetary_value"] == 30.0
+    assert row["first_purchase_spend"] == 30.0  # 50 - 20 on Jan 1
+    assert row["return_share"] == pytest.approx(30.0 / 90.0)
+    zero = customer_features(log, "2024-01-31", purchase=PurchaseRule(zero_net_is_purchase=True))
+    assert zero.loc["a", "frequency"] == 2
+
+
+def test_customers_with_returns_only_are_left_out_and_counted() -> None:
+    log = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+            "amount": [10.0, -5.0],
+        }
+    )
+    f = customer_features(log, "2024-01-31")
+    assert f.index.tolist() == ["a"]
+    assert f.attrs["customers_without_purchase"] == 1
+
+
+def test_features_do_not_leak_from_after_the_cutoff() -> None:
+    log = random_log(n_rows=8_000, seed=3)
+    cutoff = pd.Timestamp("2020-11-15")
+    full = customer_features(log, cutoff)
+    truncated = customer_features(log.loc[log["timestamp"] < cutoff + pd.Timedelta(days=1)], cutoff)
+    pd.testing.assert_frame_equal(full, truncated)
+    first_seen = log.groupby("customer_id")["timestamp"].min()
+    assert set(full.index) == set(first_seen[first_seen.dt.date <= cutoff.date()].index)
+
+
+def test_behaviour_windows_on_a_hand_built_customer() -> None:
+    days = ["2023-01-10", "2023-04-05", "2023-12-01", "2024-02-15", "2024-03-20"]
+    log = pd.DataFrame(
+        {
+            "customer_id": ["c"] * 5,
+            "timestamp": pd.to_datetime(days),
+            "amount": [10.0, 20.0, 30.0, 40.0, 50.0],
+        }
+    )
+    f = customer_features(log, "2024-03-31").loc["c"]
+    assert f["purchases_30d"] == 1 and f["spend_30d"] == 50.0
+    assert f["purchases_90d"] == 2 and f["spend_90d"] == 90.0
+    assert f["purchases_365d"] == 4  # window (2023-04-01, 2024-03-31]
+    assert f["spend_trend"] == pytest.approx((90.0 - 30.0) / 120.0)
+    # One year earlier the customer bought on 2023-04-05, within the 90 days that followed.
+    assert f["purchases_season_last_year"] == 1
+    gaps = np.diff(pd.to_datetime(days).to_numpy()).astype("timedelta64[D]").astype(float)
+    assert f["gap_mean_days"] == pytest.approx(gaps.mean())
+    assert f["gap_std_days"] == pytest.approx(gaps.std(ddof=1))
+    assert (
+        f["days_since_last"] == 11
+        and f["tenure_days"] == (pd.Timestamp("2024-03-31") - pd.Timestamp(days[0])).days
+    )
+
+
+purchase_rows = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c", "0042"]),
+        st.integers(min_value=0, max_value=400),
+        st.floats(min_value=-50, max_value=500, allow_nan=False).map(lambda x: round(x, 2)),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=purchase_rows, as_of_day=st.integers(min_value=0, max_value=420), seed=st.integers(0, 1000)
+)
+def test_rfm_properties(rows: list[tuple[str, int, float]], as_of_day: int, seed: int) -> None:
+    log = pd.DataFrame(rows, columns=["customer_id", "day", "amount"])
+    log["timestamp"] = pd.Timestamp("2022-01-01") + pd.to_timedelta(log.pop("day"), unit="D")
+    as_of = pd.Timestamp("2022-01-01") + pd.Timedelta(days=as_of_day)
+    f = customer_features(log, as_of)
+    if len(f):
+        assert (f["recency"] >= 0).all() and (f["recency"] <= f["T"]).all()
+        assert (f["frequency"] < f["n_purchase_days"]).all()
+        assert (f["frequency"] >= 0).all()
+        assert (f["monetary_value"] >= 0).all()
+        assert np.isfinite(f.select_dtypes("number").fillna(0)).all().all()
+    known = log.loc[log["timestamp"] <= as_of, "customer_id"].nunique()
+    assert len(f) + f.attrs["customers_without_purchase"] == known
+    shuffled = customer_features(log.sample(frac=1.0, random_state=seed), as_of)
+    pd.testing.assert_frame_equal(f, shuffled)
