@@ -1,0 +1,71 @@
+"""Evaluation: holdout metrics, the model-and-baseline scorecard, and evaluation plots.
+
+Pure functions on in-memory data; nothing here trains a model or touches MLflow or files.
+
+* :mod:`~churnmodel.evaluation.metrics`: lapse metrics (ROC AUC, PR AUC, Brier, log loss,
+  top-decile lift, calibration table), spend metrics (Spearman, normalized Gini, top-decile
+  revenue capture, decile MAPE, revenue totals), bootstrap intervals, the value x risk matrix.
+* :mod:`~churnmodel.evaluation.scorecard`: :func:`scorecard`, every model beside every baseline,
+  with MLflow-ready metric names.
+* :mod:`~churnmodel.evaluation.plots`: plots that take ``ax=None`` and return the Axes.
+
+Definitions, tie handling and the metric naming rule: ``docs/evaluation.md``.
+"""
+
+from churnmodel.evaluation.metrics import (
+    RevenueTotals,
+    brier_score,
+    calibration_table,
+    cumulative_gains,
+    decile_mape,
+    decile_table,
+    log_loss,
+    normalized_gini,
+    pr_auc,
+    revenue_totals,
+    roc_auc,
+    roc_auc_interval,
+    spearman,
+    spearman_interval,
+    top_decile_capture,
+    top_decile_lift,
+    value_risk_matrix,
+)
+from churnmodel.evaluation.plots import (
+    plot_calibration,
+    plot_cumulative_gains,
+    plot_lift,
+    plot_permutation_importance,
+    plot_roc,
+    plot_value_risk_matrix,
+)
+from churnmodel.evaluation.scorecard import Prediction, Scorecard, scorecard
+
+__all__ = [
+    "Prediction",
+    "RevenueTotals",
+    "Scorecard",
+    "brier_score",
+    "calibration_table",
+    "cumulative_gains",
+    "decile_mape",
+    "decile_table",
+    "log_loss",
+    "normalized_gini",
+    "plot_calibration",
+    "plot_cumulative_gains",
+    "plot_lift",
+    "plot_permutation_importance",
+    "plot_roc",
+    "plot_value_risk_matrix",
+    "pr_auc",
+    "revenue_totals",
+    "roc_auc",
+    "roc_auc_interval",
+    "scorecard",
+    "spearman",
+    "spearman_interval",
+    "top_decile_capture",
+    "top_decile_lift",
+    "value_risk_matrix",
+]
