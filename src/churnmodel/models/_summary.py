@@ -1,0 +1,261 @@
+"""The RFM summary frame as the models read it: validated arrays in an explicit time unit.
+
+Every model in this package takes lifetimes' RFM summary (one row per customer; ``frequency`` =
+repeat purchases, ``recency`` = time from first to last purchase, ``T`` = time from first
+purchase to the cut-off, ``monetary_value`` = mean spend of the repeat purchases). ``recency`` and
+``T`` are in the unit named by ``summary.attrs["time_unit"]`` ("D" or "W"), which
+:mod:`churnmodel.features` sets. This module turns such a frame into plain float arrays once,
+with errors that name the failing rows, the column and the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churnmodel.exceptions import ConfigError, DataValidationError
+from churnmodel.schemas import days_per_unit
+
+__all__ = ["RFMData", "check_positive", "read_summary", "resolve_time_unit"]
+
+_PURCHASE_COLUMNS = ("frequency", "recency", "T")
+_BUILD_HINT = (
+    "build the summary with churnmodel.features.rfm_summary (columns frequency, recency, T, "
+    "monetary_value; recency and T in the unit of attrs['time_unit'])"
+)
+
+
+@dataclass(frozen=True)
+class RFMData:
+    """Validated RFM columns as float64 arrays in ``time_unit``.
+
+    ``frequency`` holds whole numbers stored as floats so that the formulas broadcast without
+    casts. ``monetary_value`` is ``None`` unless it was asked for.
+    """
+
+    frequency: np.ndarray
+    recency: np.ndarray
+    T: np.ndarray
+    time_unit: str
+    index: pd.Index
+    monetary_value: np.ndarray | None = None
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return int(self.frequency.shape[0])
+
+    def in_unit(self, time_unit: str) -> RFMData:
+        """Return the same data with ``recency`` and ``T`` expressed in ``time_unit``."""
+        if time_unit == self.time_unit:
+            return self
+        factor = days_per_unit(self.time_unit) / days_per_unit(time_unit)
+        return RFMData(
+            frequency=self.frequency,
+            recency=self.recency * factor,
+            T=self.T * factor,
+            time_unit=time_unit,
+            index=self.index,
+            monetary_value=self.monetary_value,
+        )
+
+    def take(self, rows: np.ndarray | slice) -> RFMData:
+        """Return the customers at ``rows`` (positions), without the cache."""
+        money = None if self.monetary_value is None else self.monetary_value[rows]
+        return RFMData(
+            frequency=self.frequency[rows],
+            recency=self.recency[rows],
+            T=self.T[rows],
+            time_unit=self.time_unit,
+            index=self.index[rows],
+            monetary_value=money,
+        )
+
+    def groups(self, *names: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(first_row, inverse)`` of the distinct value combinations of ``names``.
+
+        ``first_row[k]`` is a row holding the k-th distinct combination and ``inverse[i]`` is the
+        combination of row ``i``, so ``values[first_row][inverse] == values``. Hash-based (pandas
+        factorize), O(n); cached per combination of columns.
+        """
+        key = "groups:" + ",".join(names)
+        if key not in self._cache:
+            self._cache[key] = _distinct_rows([getattr(self, name) for name in names])
+        first, inverse = self._cache[key]
+        return first, inverse
+
+
+def _distinct_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    codes = np.zeros(columns[0].shape[0], dtype=np.int64)
+    for column in columns:
+        col_codes, uniques = pd.factorize(column)
+        codes = codes * np.int64(len(uniques)) + col_codes
+        # Keep the combined code small so that the product never overflows.
+        codes, _ = pd.factorize(codes)
+        codes = codes.astype(np.int64, copy=False)
+    n_groups = int(codes.max()) + 1 if codes.size else 0
+    first = np.full(n_groups, -1, dtype=np.int64)
+    # Reversed assignment leaves the first occurrence of each code in ``first``.
+    first[codes[::-1]] = np.arange(codes.size - 1, -1, -1, dtype=np.int64)
+    return first, codes
+
+
+def resolve_time_unit(summary: pd.DataFrame, time_unit: str | None) -> str:
+    """Return the summary's time unit: ``attrs["time_unit"]``, or ``time_unit`` if it has none.
+
+    Raises
+    ------
+    DataValidationError
+        If neither names a unit, if the two disagree, or if the unit is not "D" or "W".
+    """
+    attr = summary.attrs.get("time_unit") if hasattr(summary, "attrs") else None
+    if attr is None and time_unit is None:
+        raise DataValidationError(
+            "the summary does not say which unit recency and T are in "
+            "(summary.attrs has no 'time_unit')",
+            hint="pass time_unit='D' (days) or time_unit='W' (weeks), or set "
+            "summary.attrs['time_unit']",
+        )
+    if attr is not None and time_unit is not None and attr != time_unit:
+        raise DataValidationError(
+            f"time_unit={time_unit!r} was passed but summary.attrs['time_unit'] is {attr!r}",
+            hint="drop the time_unit argument, or fix summary.attrs['time_unit']",
+        )
+    unit = str(attr if attr is not None else time_unit)
+    if unit not in ("D", "W"):
+        raise DataValidationError(
+            f"'time_unit' must be 'D' or 'W', got {unit!r}",
+            hint="recency and T must be in days ('D') or weeks ('W')",
+        )
+    return unit
+
+
+def read_summary(
+    summary: pd.DataFrame,
+    *,
+    time_unit: str | None = None,
+    monetary: bool = False,
+    purchases: bool = True,
+) -> RFMData:
+    """Validate an RFM summary frame and return its columns as arrays.
+
+    Parameters
+    ----------
+    summary
+        One row per customer with ``frequency`` and, as asked, ``recency``, ``T`` and
+        ``monetary_value``.
+    time_unit
+        Unit of ``recency`` and ``T`` when ``summary.attrs`` has no ``"time_unit"``.
+    monetary
+        Also read ``monetary_value`` (must be finite and > 0 where ``frequency`` > 0).
+    purchases
+        Read ``recency`` and ``T`` (False for the spend model, which needs neither).
+
+    Raises
+    ------
+    DataValidationError
+        Naming the column, the failing rows and the fix: missing columns, non-numeric, missing or
+        infinite values, negative values, non-integer ``frequency``, ``recency`` > ``T``,
+        ``recency`` > 0 with ``frequency`` = 0, ``monetary_value`` <= 0 for a repeat buyer.
+    """
+    if not isinstance(summary, pd.DataFrame):
+        raise DataValidationError(
+            f"the summary must be a pandas DataFrame, got {type(summary).__name__}",
+            hint=_BUILD_HINT,
+        )
+    unit = resolve_time_unit(summary, time_unit) if purchases else (time_unit or "D")
+    needed = ["frequency"]
+    if purchases:
+        needed += ["recency", "T"]
+    if monetary:
+        needed.append("monetary_value")
+    missing = [c for c in needed if c not in summary.columns]
+    if missing:
+        raise DataValidationError(
+            f"the summary has no column {', '.join(map(repr, missing))} "
+            f"(columns present: {list(map(str, summary.columns))})",
+            column=missing[0],
+            hint=_BUILD_HINT,
+        )
+    if len(summary) == 0:
+        raise DataValidationError("the summary has no rows", hint=_BUILD_HINT)
+
+    arrays: dict[str, np.ndarray] = {}
+    for name in needed:
+        column = summary[name]
+        if not (pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)):
+            raise DataValidationError(
+                f"column {name!r} must be numeric, got dtype {column.dtype}",
+                column=name,
+                hint=f"convert {name!r} to numbers (e.g. pd.to_numeric) before fitting",
+            )
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        check = ~np.isfinite(values)
+        if name == "monetary_value":
+            # Spend only matters for repeat buyers; one-time buyers carry 0 by convention.
+            check &= arrays["frequency"] > 0
+        _fail_rows(summary, check, name, "is missing or infinite", "drop or fill those rows")
+        arrays[name] = values
+
+    frequency = arrays["frequency"]
+    _fail_rows(summary, frequency < 0, "frequency", "is negative", "frequency counts repeat "
+               "purchases and must be >= 0")
+    _fail_rows(summary, frequency != np.round(frequency), "frequency", "is not a whole number",
+               "frequency counts repeat purchases (purchase days after the first)")
+    recency = T = np.zeros(0)
+    if purchases:
+        recency, T = arrays["recency"], arrays["T"]
+        _fail_rows(summary, recency < 0, "recency", "is negative",
+                   "recency is the time from the first to the last purchase")
+        _fail_rows(summary, T < 0, "T", "is negative",
+                   "T is the time from the first purchase to the cut-off")
+        _fail_rows(summary, recency > T, "recency", "is larger than T",
+                   "recency must be <= T; check that both are measured to the same cut-off "
+                   "and in the same unit")
+        _fail_rows(summary, (frequency == 0) & (recency > 0), "recency",
+                   "is > 0 for a customer with frequency 0",
+                   "a customer without repeat purchases has recency 0")
+    money = None
+    if monetary:
+        money = arrays["monetary_value"]
+        _fail_rows(summary, (frequency > 0) & (money <= 0), "monetary_value",
+                   "is <= 0 for a repeat buyer",
+                   "the Gamma-Gamma model needs positive mean spend: net out returns upstream "
+                   "or drop those customers from the spend fit")
+        money = np.where(frequency > 0, money, 0.0)
+    return RFMData(
+        frequency=frequency,
+        recency=recency,
+        T=T,
+        time_unit=unit,
+        index=summary.index,
+        monetary_value=money,
+    )
+
+
+def _fail_rows(summary: pd.DataFrame, mask: np.ndarray, column: str, what: str, hint: str) -> None:
+    if not mask.any():
+        return
+    count = int(mask.sum())
+    shown = [c for c in ("frequency", "recency", "T", "monetary_value") if c in summary.columns]
+    rows = summary.loc[mask, shown]
+    raise DataValidationError(
+        f"column {column!r} {what} in {count} row(s) (first at index {rows.index[0]!r})",
+        column=column,
+        rows=rows,
+        hint=hint,
+    )
+
+
+def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as a float if it is finite and > 0 (>= 0 with ``allow_zero``)."""
+    bound = ">= 0" if allow_zero else "> 0"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name!r} must be a number {bound}, got {value!r}") from None
+    if not np.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        raise ConfigError(f"{name!r} must be {bound}, got {value!r}")
+    return number

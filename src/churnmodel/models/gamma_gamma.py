@@ -1,0 +1,284 @@
+"""Gamma-Gamma: expected spend per purchase from the mean spend of a customer's repeat purchases."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+from scipy.special import gammaln
+
+from churnmodel.exceptions import ConfigError, DataValidationError, ModelFitError
+from churnmodel.models._base import (
+    DegenerateFitWarning,
+    FitProblem,
+    ProbabilisticModel,
+    import_lifetimes,
+)
+from churnmodel.models._summary import RFMData, read_summary
+
+__all__ = ["GammaGammaModel"]
+
+
+class GammaGammaModel(ProbabilisticModel):
+    """Gamma-Gamma spend model: expected spend per purchase, shrunk towards the population mean.
+
+    A customer's purchases have values ``z ~ Gamma(p, nu)`` with ``nu ~ Gamma(q, gamma)`` across
+    customers; lifetimes and this class call ``gamma`` ``v``. Only repeat buyers (frequency > 0)
+    are fitted on, with ``monetary_value`` the mean value of their repeat purchases; one-time
+    buyers are predicted the population mean ``p * v / (q - 1)``.
+
+    Parameters
+    ----------
+    penalizer
+        L2 penalty on the parameters, as lifetimes' ``penalizer_coef`` (0: maximum likelihood).
+    initial_params
+        Starting values ``{"p", "q", "v"}``; default: derived from the data.
+    min_q
+        If the fit gives ``q < min_q``, the model warns (:class:`DegenerateFitWarning`) and refits
+        with ``q >= min_q``. ``q <= 1`` means the population mean spend is infinite (spend is
+        heavy-tailed across customers), so expected spend of one-time buyers would be infinite
+        or negative. Must be > 1.
+
+    Attributes
+    ----------
+    params_ : dict
+        ``p``, ``q``, ``v``.
+    log_likelihood_ : float
+        Total log-likelihood of the repeat buyers' mean spend.
+    covariance_ : numpy.ndarray or None
+        Asymptotic covariance of ``log(params)`` in ``param_names`` order.
+    n_customers_ : int
+        Number of repeat buyers fitted on.
+    spend_frequency_correlation_ : float
+        Pearson correlation of frequency and mean spend among repeat buyers; the model assumes
+        they are independent, so a large value (say above 0.3) is a reason for caution.
+    fit_strategy_ : str
+        Which fitting strategy converged (``"+q>=min_q"`` appended after a constrained refit).
+
+    References
+    ----------
+    Fader, P. S. and Hardie, B. G. S. (2013), "The Gamma-Gamma Model of Monetary Value",
+    http://brucehardie.com/notes/025/.
+
+    Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005), "RFM and CLV: Using Iso-Value Curves
+    for Customer Base Analysis", Journal of Marketing Research 42(4), 415-430.
+    """
+
+    _param_names = ("p", "q", "v")
+    _scale_params: ClassVar[tuple[str, ...]] = ("v",)
+
+    def __init__(
+        self,
+        *,
+        penalizer: float = 0.0,
+        initial_params: Mapping[str, float] | None = None,
+        min_q: float = 1.01,
+    ) -> None:
+        self.penalizer = penalizer
+        self.initial_params = initial_params
+        self.min_q = min_q
+
+    # --------------------------------------------------------------------------- fitting
+    def _check_hyperparameters(self) -> None:
+        super()._check_hyperparameters()
+        min_q = self.min_q
+        if not isinstance(min_q, int | float) or not math.isfinite(min_q) or min_q <= 1:
+            raise ConfigError(f"'min_q' must be a number > 1, got {min_q!r}")
+
+    def fit(self, summary: pd.DataFrame, *, time_unit: str | None = None) -> Self:
+        """Fit on the repeat buyers of an RFM summary.
+
+        Parameters
+        ----------
+        summary
+            One row per customer with ``frequency`` and ``monetary_value`` (mean spend of the
+            repeat purchases; > 0 for every repeat buyer). Other rows are ignored.
+        time_unit
+            Accepted for symmetry with the purchase models; spend has no time unit.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        DataValidationError
+            Missing columns, non-integer frequency, non-positive spend of a repeat buyer, ...
+        ModelFitError
+            Fewer than 3 repeat buyers, or no strategy converged.
+        """
+        self._check_hyperparameters()
+        data = read_summary(summary, time_unit=time_unit, monetary=True, purchases=False)
+        repeat = data.frequency > 0
+        n_repeat = int(repeat.sum())
+        if n_repeat < 3:
+            raise ModelFitError(
+                f"GammaGammaModel cannot be fitted: only {n_repeat} of {len(data)} customers made "
+                "a repeat purchase, and the model learns from repeat buyers' mean spend. What to "
+                "change: use a longer calibration period or more customers",
+                details={"cause": "fewer than 3 repeat buyers"},
+            )
+        x = data.frequency[repeat]
+        m = np.asarray(data.monetary_value)[repeat]
+        corr = float(np.corrcoef(x, m)[0, 1]) if np.ptp(x) > 0 and np.ptp(m) > 0 else 0.0
+        compact = RFMData(
+            frequency=x, recency=x, T=x, time_unit="D", index=pd.RangeIndex(n_repeat),
+            monetary_value=m,
+        )
+        first, inverse = compact.groups("frequency", "monetary_value")
+        distinct = RFMData(
+            frequency=x[first],
+            recency=x[first],
+            T=x[first],
+            time_unit="D",
+            index=pd.RangeIndex(first.size),
+            monetary_value=m[first],
+        )
+        problem = FitProblem(
+            data=distinct, weights=np.bincount(inverse, minlength=first.size), n_customers=n_repeat
+        )
+        self._fit_problem(problem)
+        self.spend_frequency_correlation_: float = corr
+        return self
+
+    def _log_likelihood_rows(self, params: np.ndarray, data: RFMData) -> np.ndarray:
+        p, q, v = params
+        x = data.frequency
+        m = np.asarray(data.monetary_value)
+        px = p * x
+        return np.asarray(
+            gammaln(px + q)
+            - gammaln(px)
+            - gammaln(q)
+            + q * np.log(v)
+            + (px - 1.0) * np.log(m)
+            + px * np.log(x)
+            - (px + q) * np.log(x * m + v)
+        )
+
+    def _start(self, problem: FitProblem) -> np.ndarray:
+        m = np.asarray(problem.data.monetary_value)
+        mean_m = float(np.average(m, weights=problem.weights))
+        # p = 2, q = 3 and v chosen so that the population mean p v / (q - 1) is the mean spend.
+        return np.array([2.0, 3.0, mean_m])
+
+    def _lifetimes_fit(
+        self, problem: FitProblem, start: np.ndarray, penalizer: float
+    ) -> np.ndarray:
+        lifetimes = import_lifetimes()
+        fitter = lifetimes.GammaGammaFitter(penalizer_coef=penalizer)
+        fitter.fit(
+            problem.data.frequency,
+            problem.data.monetary_value,
+            weights=problem.weights,
+            initial_params=np.log(start),
+        )
+        return np.array([float(fitter.params_[k]) for k in self._param_names])
+
+    def _alternative_start(self, problem: FitProblem, start: np.ndarray) -> np.ndarray:
+        return np.array([1.0, 2.0, float(start[2]) / 2.0])
+
+    def _after_fit(
+        self, problem: FitProblem, params: np.ndarray, strategy: str
+    ) -> tuple[np.ndarray, str]:
+        q = float(params[1])
+        if q >= self.min_q:
+            return params, strategy
+        warnings.warn(
+            f"GammaGammaModel: q = {q:.4g} < min_q = {self.min_q}: spend is so heavy-tailed "
+            "across customers that the population mean spend p * v / (q - 1) does not exist "
+            f"(infinite or negative for q <= 1); refitting with q >= {self.min_q}. Check "
+            "monetary_value for outliers (e.g. B2B orders) before trusting one-time buyers' "
+            "expected spend",
+            DegenerateFitWarning,
+            stacklevel=4,
+        )
+        start = params.copy()
+        start[1] = self.min_q * 1.5
+        bounds: list[tuple[float | None, float | None]] = [
+            (None, None),
+            (math.log(self.min_q), None),
+            (None, None),
+        ]
+        _, refit = self._run_strategies(
+            problem,
+            [("l-bfgs-b", lambda: self._own_fit(problem, start, self.penalizer, bounds=bounds))],
+        )
+        return refit, f"{strategy}+q>={self.min_q}"
+
+    def _diagnose(self, problem: FitProblem) -> tuple[str, str]:
+        m = np.asarray(problem.data.monetary_value)
+        w = problem.weights
+        mean = float(np.average(m, weights=w))
+        spread = math.sqrt(float(np.average((m - mean) ** 2, weights=w))) / mean
+        if spread < 1e-6:
+            return (
+                "every repeat buyer has the same mean spend, so the spread parameters diverge",
+                "the Gamma-Gamma model needs spend that varies; predict the common value instead",
+            )
+        ratio = float(m.max() / np.median(m))
+        if ratio > 1e4:
+            return (
+                f"extreme spend outliers (largest mean spend is {ratio:.3g} times the median)",
+                "check monetary_value for data errors or B2B orders, and cap or drop them",
+            )
+        return (
+            "the likelihood is flat or ill-conditioned at these data",
+            "pass initial_params close to the expected values, or a penalizer (e.g. 0.01)",
+        )
+
+    # ------------------------------------------------------------------------ persistence
+    def _extra_state(self) -> dict[str, Any]:
+        return {"spend_frequency_correlation": self.spend_frequency_correlation_}
+
+    def _load_extra_state(self, state: Mapping[str, Any]) -> None:
+        if self.params_["q"] <= 1:
+            raise DataValidationError(
+                f"the saved GammaGammaModel has q = {self.params_['q']} <= 1, for which expected "
+                "spend is undefined"
+            )
+        self.spend_frequency_correlation_ = float(state.get("spend_frequency_correlation", 0.0))
+
+    # ------------------------------------------------------------------------ predictions
+    @staticmethod
+    def _expected_spend(
+        params: Mapping[str, float], frequency: np.ndarray, monetary_value: np.ndarray
+    ) -> np.ndarray:
+        # E[Z | x, m] = (q - 1)/(p x + q - 1) * p v/(q - 1) + p x/(p x + q - 1) * m
+        #             = p (v + x m) / (p x + q - 1): no cancellation as q approaches 1.
+        p, q, v = params["p"], params["q"], params["v"]
+        x = frequency
+        m = np.where(x > 0, monetary_value, 0.0)
+        return np.asarray(p * (v + x * m) / (p * x + q - 1.0))
+
+    def expected_spend(self, summary: pd.DataFrame) -> pd.Series:
+        """Return the expected spend per future purchase of each customer.
+
+        A weighted average of the customer's mean repeat spend and the population mean, with
+        more weight on the customer the more repeat purchases they made.
+
+        Parameters
+        ----------
+        summary
+            ``frequency`` and ``monetary_value`` (ignored where frequency is 0).
+
+        Returns
+        -------
+        pandas.Series
+            ``expected_spend``, indexed like ``summary``; finite and > 0.
+
+        References
+        ----------
+        Fader, P. S. and Hardie, B. G. S. (2013), "The Gamma-Gamma Model of Monetary Value",
+        http://brucehardie.com/notes/025/, eq. (5).
+        """
+        self._check_fitted()
+        data = read_summary(summary, monetary=True, purchases=False)
+        values = self._expected_spend(
+            self.params_, data.frequency, np.asarray(data.monetary_value)
+        )
+        return pd.Series(values, index=data.index, name="expected_spend")
