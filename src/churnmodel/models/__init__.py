@@ -1,7 +1,49 @@
-"""Probabilistic purchase and spend models (temporary surface, being built)."""
+"""Models: BG/NBD-family purchase models, Gamma-Gamma spend, discounted CLV, model choice.
 
+The only part of churnmodel that imports lifetimes (lazily, inside ``fit``). Estimators follow
+scikit-learn's contract (keyword-only hyperparameters stored by ``__init__``, validation in
+``fit``, fitted state ending in ``_``, no training data kept) and take lifetimes' RFM summary
+frame, whose ``attrs["time_unit"]`` ("D" or "W") gives the unit of ``recency`` and ``T``.
+
+Purchase models (:class:`BetaGeoModel`, :class:`ModifiedBetaGeoModel`, :class:`ParetoNBDModel`):
+``expected_purchases(summary, horizon)``, ``probability_alive(summary)``,
+``probability_no_purchase(summary, horizon)`` (the lapse score; ``1 - P(alive)`` is not one),
+``expected_cumulative_purchases(summary, times)``, ``frequency_distribution(summary)``.
+Spend model (:class:`GammaGammaModel`): ``expected_spend(summary)``. Every model:
+``to_dict``/``from_dict``, ``save``/``load`` (JSON, no pickle), ``sample_params``.
+
+See ``docs/models.md`` for the formulas, units, CLV conventions, intervals and the model-choice
+rule.
+"""
+
+from churnmodel.models._base import (
+    DegenerateFitWarning,
+    ProbabilisticModel,
+    load_model,
+    model_from_dict,
+)
+from churnmodel.models._purchase import PurchaseModel
+from churnmodel.models._simulate import simulate_bgnbd_summary
 from churnmodel.models.beta_geo import BetaGeoModel
+from churnmodel.models.clv import customer_lifetime_value, discount_schedule
+from churnmodel.models.gamma_gamma import GammaGammaModel
 from churnmodel.models.modified_beta_geo import ModifiedBetaGeoModel
 from churnmodel.models.pareto_nbd import ParetoNBDModel
+from churnmodel.models.selection import ModelComparison, compare_purchase_models
 
-__all__ = ["BetaGeoModel", "ModifiedBetaGeoModel", "ParetoNBDModel"]
+__all__ = [
+    "BetaGeoModel",
+    "DegenerateFitWarning",
+    "GammaGammaModel",
+    "ModelComparison",
+    "ModifiedBetaGeoModel",
+    "ParetoNBDModel",
+    "ProbabilisticModel",
+    "PurchaseModel",
+    "compare_purchase_models",
+    "customer_lifetime_value",
+    "discount_schedule",
+    "load_model",
+    "model_from_dict",
+    "simulate_bgnbd_summary",
+]

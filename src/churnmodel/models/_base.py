@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
-from scipy.optimize import minimize
 from sklearn.base import BaseEstimator
 
 from churnmodel.exceptions import ConfigError, DataValidationError, ModelFitError, NotFittedError
@@ -185,6 +184,8 @@ class ProbabilisticModel(BaseEstimator, ABC):
         bounds: list[tuple[float | None, float | None]] | None = None,
     ) -> np.ndarray:
         """Minimise our own closed-form negative log-likelihood on the log-parameters."""
+        from scipy.optimize import minimize  # only needed on fallback; slow to import
+
         total = float(problem.weights.sum())
 
         def objective(log_params: np.ndarray) -> float:
