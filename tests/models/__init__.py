@@ -1,0 +1,1 @@
+"""Tests of churnmodel.models (mirrors src/churnmodel/models)."""
