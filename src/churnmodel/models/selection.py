@@ -114,6 +114,15 @@ def compare_purchase_models(
     data = read_summary(calibration, time_unit=time_unit)
     unit = data.time_unit
     n = len(data)
+    # Check the holdout before spending time on fits.
+    if isinstance(holdout, pd.Series):
+        periods, actual = _tracking_series(holdout)
+    elif isinstance(holdout, pd.DataFrame):
+        freq, duration = _per_customer_holdout(holdout, data.index)
+    elif holdout is not None:
+        raise DataValidationError(
+            f"'holdout' must be a pandas Series or DataFrame, got {type(holdout).__name__}"
+        )
     models: dict[str, PurchaseModel] = {}
     errors: dict[str, str] = {}
     rows: dict[str, dict[str, float]] = {}
@@ -143,7 +152,6 @@ def compare_purchase_models(
     metric = "aic"
     rule = "lowest AIC on the calibration data (no holdout given)"
     if isinstance(holdout, pd.Series):
-        periods, actual = _tracking_series(holdout)
         cumulative = np.cumsum(actual)
         used = cumulative > 0
         for name, model in models.items():
@@ -153,7 +161,6 @@ def compare_purchase_models(
         metric = "holdout_mape"
         rule = "lowest MAPE of cumulative repeat purchases over the holdout periods"
     elif isinstance(holdout, pd.DataFrame):
-        freq, duration = _per_customer_holdout(holdout, data.index)
         for name, model in models.items():
             predicted = np.empty(n)
             for length in np.unique(duration):
@@ -170,10 +177,6 @@ def compare_purchase_models(
             )
         metric = "holdout_mae"
         rule = "lowest mean absolute error of per-customer holdout purchases"
-    elif holdout is not None:
-        raise DataValidationError(
-            f"'holdout' must be a pandas Series or DataFrame, got {type(holdout).__name__}"
-        )
 
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
