@@ -21,7 +21,8 @@ class Case:
     """One comparison: our call and the reference call, on the same prepared input.
 
     ``setup`` runs in the child before the clock starts and returns the argument passed to
-    ``ours``/``reference`` (e.g. a path to a Parquet file prepared once by ``prepare``).
+    ``ours`` (e.g. a path to a Parquet file); ``reference_setup`` (default: ``setup``) does the
+    same for ``reference`` (e.g. the DataFrame a pandas-based reference needs in memory).
     """
 
     name: str
@@ -29,6 +30,7 @@ class Case:
     reference: Callable[[Any], Any] | None = None
     reference_name: str = ""
     setup: Callable[[], Any] = lambda: None
+    reference_setup: Callable[[], Any] | None = None
     target: str = ""
     rows: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)

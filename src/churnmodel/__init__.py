@@ -11,6 +11,13 @@ from churnmodel.exceptions import (
     ModelFitError,
     NotFittedError,
 )
+from churnmodel.features import (
+    LifecycleRules,
+    PurchaseRule,
+    build_snapshots,
+    customer_features,
+    rfm_summary,
+)
 from churnmodel.io.transactions import LoadReport, LoadResult, read_transactions
 
 __version__ = "0.1.0"
@@ -19,10 +26,15 @@ __all__ = [
     "ChurnModelError",
     "ConfigError",
     "DataValidationError",
+    "LifecycleRules",
     "LoadReport",
     "LoadResult",
     "ModelFitError",
     "NotFittedError",
+    "PurchaseRule",
     "__version__",
+    "build_snapshots",
+    "customer_features",
     "read_transactions",
+    "rfm_summary",
 ]

@@ -1,5 +1,10 @@
 """Bundled and simulated transaction logs."""
 
+from churnmodel.datasets.cdnow import (
+    CDNOW_CALIBRATION_END,
+    CDNOW_END,
+    load_cdnow,
+)
 from churnmodel.datasets.simulate import (
     SimulatedLog,
     SimulatedParquet,
@@ -8,8 +13,11 @@ from churnmodel.datasets.simulate import (
 )
 
 __all__ = [
+    "CDNOW_CALIBRATION_END",
+    "CDNOW_END",
     "SimulatedLog",
     "SimulatedParquet",
+    "load_cdnow",
     "simulate",
     "simulate_to_parquet",
 ]

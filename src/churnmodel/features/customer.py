@@ -101,51 +101,71 @@ def finish_customer_features(
     """Turn the per-customer aggregate of :func:`customer_features_sql` into the features table.
 
     Shared by every engine, so derived columns and life-cycle stages are defined once.
+    ``raw`` holds customers with at least one purchase day; rows are sorted by customer id
+    here unless they already are.
     """
     unit_days = days_per_unit(time_unit)
-    df = raw.set_index(CUSTOMER_ID).sort_index()
-    df.index = df.index.astype(str)
-    out = pd.DataFrame(index=df.index)
-    freq = df["frequency"].astype("int64")
-    rec_days = df["recency_days"].astype("int64")
-    age_days = df["age_days"].astype("int64")
-    out["frequency"] = freq
-    out["recency"] = rec_days / unit_days
-    out["T"] = age_days / unit_days
-    out["monetary_value"] = df["monetary_value"].astype(float)
-    out["n_purchase_days"] = df["n_purchase_days"].astype("int64")
-    out["days_since_last"] = age_days - rec_days
-    out["tenure_days"] = age_days
-    out["total_spend"] = df["total_spend"].astype(float)
-    out["avg_spend"] = out["total_spend"] / out["n_purchase_days"]
-    out["first_purchase_spend"] = df["first_purchase_spend"].astype(float)
-    repeat = freq > 0
-    out["gap_mean_days"] = (rec_days / freq.where(repeat)).astype(float)
-    out["gap_std_days"] = df["gap_std_days"].astype(float)
-    out["gap_ratio"] = out["days_since_last"] / out["gap_mean_days"].where(out["gap_mean_days"] > 0)
+    if not raw[CUSTOMER_ID].is_monotonic_increasing:
+        raw = raw.sort_values(CUSTOMER_ID, kind="stable")
+    index = pd.Index(raw[CUSTOMER_ID].astype("str").to_numpy(), name=CUSTOMER_ID, dtype="str")
+
+    def col(name: str, dtype: str = "float64") -> np.ndarray:
+        return raw[name].to_numpy(dtype=dtype, na_value=np.nan if dtype == "float64" else 0)
+
+    freq = col("frequency", "int64")
+    rec_days = col("recency_days", "int64")
+    age_days = col("age_days", "int64")
+    n_days = col("n_purchase_days", "int64")
+    total = col("total_spend")
+    since_last = age_days - rec_days
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap_mean = np.where(freq > 0, rec_days / np.where(freq > 0, freq, 1), np.nan)
+        gap_ratio = np.where(gap_mean > 0, since_last / np.where(gap_mean > 0, gap_mean, 1), np.nan)
+    recent = np.clip(col(f"spend_{windows.medium}d"), 0, None)
+    before = np.clip(col(f"spend_prev_{windows.medium}d"), 0, None)
+    both = recent + before
+    gross = col("gross_amount")
+    returned = col("returned_amount")
+    data: dict[str, np.ndarray] = {
+        "frequency": freq,
+        "recency": rec_days / unit_days,
+        "T": age_days / unit_days,
+        "monetary_value": col("monetary_value"),
+        "n_purchase_days": n_days,
+        "days_since_last": since_last,
+        "tenure_days": age_days,
+        "total_spend": total,
+        "avg_spend": total / n_days,
+        "first_purchase_spend": col("first_purchase_spend"),
+        "gap_mean_days": gap_mean,
+        "gap_std_days": col("gap_std_days"),
+        "gap_ratio": gap_ratio,
+    }
     for w in (windows.short, windows.medium, windows.long):
-        out[f"purchases_{w}d"] = df[f"purchases_{w}d"].astype("int64")
+        data[f"purchases_{w}d"] = col(f"purchases_{w}d", "int64")
     for w in (windows.short, windows.medium, windows.long):
-        out[f"spend_{w}d"] = df[f"spend_{w}d"].astype(float)
-    recent = df[f"spend_{windows.medium}d"].astype(float).clip(lower=0)
-    before = df[f"spend_prev_{windows.medium}d"].astype(float).clip(lower=0)
-    total = recent + before
-    out["spend_trend"] = np.where(total > 0, (recent - before) / total.where(total > 0, 1.0), 0.0)
-    out["purchases_season_last_year"] = df["purchases_season_last_year"].astype("int64")
-    gross = df["gross_amount"].astype(float)
-    returned = df["returned_amount"].astype(float)
-    out["return_share"] = np.where(gross > 0, returned / gross.where(gross > 0, 1.0), 0.0)
-    out["first_purchase"] = pd.to_datetime(df["first_purchase"])
-    out["last_purchase"] = pd.to_datetime(df["last_purchase"])
+        data[f"spend_{w}d"] = col(f"spend_{w}d")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        data["spend_trend"] = np.where(
+            both > 0, (recent - before) / np.where(both > 0, both, 1), 0.0
+        )
+        data["return_share"] = np.where(gross > 0, returned / np.where(gross > 0, gross, 1), 0.0)
+    data["purchases_season_last_year"] = col("purchases_season_last_year", "int64")
+    # return_share after purchases_season_last_year, as documented.
+    data["return_share"] = data.pop("return_share")
+    data["first_purchase"] = pd.to_datetime(raw["first_purchase"]).to_numpy()
+    data["last_purchase"] = pd.to_datetime(raw["last_purchase"]).to_numpy()
+    out = pd.DataFrame(data, index=index)
     stage_input = pd.DataFrame(
         {
             "frequency": freq,
-            "n_purchase_days": out["n_purchase_days"],
+            "n_purchase_days": n_days,
             "recency_days": rec_days,
             "age_days": age_days,
-            "purchases_season_last_year": out["purchases_season_last_year"],
-            "purchases_365d": out[f"purchases_{windows.long}d"],
-        }
+            "purchases_season_last_year": data["purchases_season_last_year"],
+            "purchases_365d": data[f"purchases_{windows.long}d"],
+        },
+        index=index,
     )
     out["lifecycle_stage"] = assign_lifecycle_stage(stage_input, rules)
     out.attrs.update({"as_of": as_of.isoformat(), "time_unit": time_unit})
@@ -205,13 +225,18 @@ def customer_features(
     sql = customer_features_sql(
         ledger, as_of_date, purchase=purchase or PurchaseRule(), windows=windows
     )
-    raw = engine.to_pandas(sql)
-    no_purchase = raw["n_purchase_days"] == 0
-    raw = raw.loc[~no_purchase]
+    per_customer = engine.materialize(sql, prefix="features")
+    no_purchase = engine.con.execute(
+        f"SELECT count(*) FROM {per_customer} WHERE n_purchase_days = 0"
+    ).fetchall()[0][0]
+    raw = engine.to_pandas(
+        f"SELECT * FROM {per_customer} WHERE n_purchase_days > 0 ORDER BY {CUSTOMER_ID}"
+    )
+    engine.execute(f"DROP TABLE {per_customer}")
     features = finish_customer_features(
         raw, as_of=as_of_date, time_unit=time_unit, rules=rules, windows=windows
     )
-    features.attrs["customers_without_purchase"] = int(no_purchase.sum())
+    features.attrs["customers_without_purchase"] = int(no_purchase)
     return features
 
 

@@ -88,8 +88,12 @@ class DuckDBEngine:
         return name
 
     def to_pandas(self, sql: str) -> pd.DataFrame:
-        """Run a query and return the result as a pandas DataFrame."""
-        return self.con.sql(sql).df()
+        """Run a query and return the result as a pandas DataFrame.
+
+        The result goes through Arrow: for wide results this is several times faster than
+        DuckDB's own DataFrame conversion. DATE columns become ``datetime64``.
+        """
+        return self.con.sql(sql).to_arrow_table().to_pandas(date_as_object=False)
 
 
 def check_canonical(transactions: pd.DataFrame) -> None:

@@ -134,7 +134,8 @@ def assign_lifecycle_stage(
     seasonal = (in_season > 0) & (share >= rules.seasonal_min_share)
     on_rhythm = ratio <= rules.lapse_ratio
     loyal = (n_days >= rules.loyal_min_purchase_days) & (tenure >= rules.loyal_min_tenure_days)
-    stage = np.select(
+    code = {stage: i for i, stage in enumerate(LIFECYCLE_STAGES)}
+    codes = np.select(
         [
             on_rhythm & (freq == 0),
             on_rhythm & loyal,
@@ -143,11 +144,20 @@ def assign_lifecycle_stage(
             ratio <= rules.long_lapse_ratio,
             ratio <= rules.inactive_ratio,
         ],
-        ["new", "loyal", "active", "lapsed_seasonal", "lapsed_short", "lapsed_long"],
-        default="inactive",
+        [
+            code["new"],
+            code["loyal"],
+            code["active"],
+            code["lapsed_seasonal"],
+            code["lapsed_short"],
+            code["lapsed_long"],
+        ],
+        default=code["inactive"],
     )
     return pd.Series(
-        pd.Categorical(stage, categories=list(LIFECYCLE_STAGES), ordered=False),
+        pd.Categorical.from_codes(
+            codes.astype(np.int64), dtype=pd.CategoricalDtype(list(LIFECYCLE_STAGES))
+        ),
         index=features.index,
         name="lifecycle_stage",
     )

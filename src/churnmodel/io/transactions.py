@@ -80,7 +80,7 @@ class LoadReport:
     quarantine_by_reason
         Count of quarantined rows per reason.
     customers
-        Distinct customers among the used rows.
+        Distinct customers among the used rows (``None`` when not counted).
     first_date, last_date
         Date range of the used rows (business time zone).
     quarantine
@@ -96,7 +96,7 @@ class LoadReport:
     rows_after_as_of: int
     identical_rows_kept: int
     quarantine_by_reason: dict[str, int]
-    customers: int
+    customers: int | None
     first_date: date | None
     last_date: date | None
     as_of: date | None
@@ -154,7 +154,8 @@ class LoadReport:
                 f"  (identical rows kept, no order id to tell them apart: "
                 f"{self.identical_rows_kept:,})"
             )
-        lines.append(f"customers: {self.customers:,}")
+        if self.customers is not None:
+            lines.append(f"customers: {self.customers:,}")
         if self.first_date is not None:
             lines.append(f"dates: {self.first_date} .. {self.last_date} ({self.timezone})")
         lines.append("counts reconcile: " + ("yes" if self.reconciles else "NO"))
@@ -174,11 +175,11 @@ class TransactionTable:
 
     def to_pandas(self) -> pd.DataFrame:
         """Return the transactions as a pandas DataFrame."""
-        df = self.con.sql(
+        table = self.con.sql(
             f"SELECT {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID} FROM {self.view} "
             f"ORDER BY {_ROW}"
-        ).df()
-        return df
+        ).to_arrow_table()
+        return table.to_pandas()
 
 
 @dataclass(frozen=True)
@@ -430,12 +431,15 @@ def load_transactions(
     dedupe: DedupePolicy = "auto",
     max_quarantine_share: float = 0.01,
     source_name: str | None = None,
+    count_customers: bool = True,
 ) -> tuple[TransactionTable, LoadReport]:
     """Load and validate a log into ``con``; return the clean table and the report.
 
     This is :func:`read_transactions` without the pandas copy of the clean rows; see there
     for the parameters. ``con`` must come from :func:`connect`; its time zone is set to
     ``timezone``. ``source_name`` labels the source in the report (default: the path).
+    ``count_customers=False`` skips counting distinct customers (``report.customers`` is then
+    ``None``; a caller that builds features can fill it in for free).
     """
     if not 0.0 <= max_quarantine_share <= 1.0:
         raise ConfigError(
@@ -469,8 +473,13 @@ def load_transactions(
     order = f"CAST({_ident(order_col)} AS VARCHAR)" if order_col else "CAST(NULL AS VARCHAR)"
     extra = [n for n, _ in columns if n not in mapped] if dedupe == "all" else []
     extra_sel = "".join(f", {_ident(n)}" for n in extra)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW typed AS
+    as_of_sql = "NULL" if as_of_date is None else f"DATE '{as_of_date.isoformat()}'"
+    after = f"CAST({TIMESTAMP} AS DATE) > {as_of_sql}" if as_of_date else "false"
+    bad = "reason IS NOT NULL"
+    # One pass over the input: parse, give a reason to every bad row, and group identical good
+    # rows (n = how many times each was seen). Bad rows keep their raw values and stay one
+    # group each (their row number is part of the key); good rows carry NULL raw values.
+    typed = f"""
         SELECT {_ROW}, c AS {CUSTOMER_ID}, t AS {TIMESTAMP}, a AS {AMOUNT}, o AS {ORDER_ID},
           CASE
             WHEN c IS NULL THEN 'missing customer_id'
@@ -480,69 +489,76 @@ def load_transactions(
             WHEN a IS NULL THEN 'non-numeric amount'
             WHEN NOT isfinite(a) THEN 'non-finite amount'
           END AS reason,
-          raw_c, raw_t, raw_a, o AS raw_o {extra_sel}
+          raw_c, raw_t, raw_a {extra_sel}
         FROM (SELECT {_ROW}, {cust} AS c, {ts} AS t, {amt} AS a, {order} AS o,
                      {cust_raw} AS raw_c, {_ident(date_col)} AS raw_t,
                      {_ident(amount_col)} AS raw_a {extra_sel}
               FROM src)"""
-    )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW valid AS
-        SELECT {_ROW}, {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID} {extra_sel}
-        FROM typed WHERE reason IS NULL"""
-    )
-    # One row per distinct (mapped fields [+ other columns]); n = how many times it was seen.
-    key = f"{CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID}{extra_sel}"
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE distinct_rows AS
-        SELECT {key}, min({_ROW}) AS {_ROW}, count(*) AS n FROM valid GROUP BY ALL"""
-    )
-    as_of_sql = "NULL" if as_of_date is None else f"DATE '{as_of_date.isoformat()}'"
-    after = f"CAST({TIMESTAMP} AS DATE) > {as_of_sql}" if as_of_date else "false"
+    grouped = f"""
+        SELECT {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID}, reason {extra_sel},
+               CASE WHEN {bad} THEN {_ROW} END AS bad_row,
+               CASE WHEN {bad} THEN raw_c END AS raw_c,
+               CASE WHEN {bad} THEN CAST(raw_t AS VARCHAR) END AS raw_t,
+               CASE WHEN {bad} THEN CAST(raw_a AS VARCHAR) END AS raw_a,
+               min({_ROW}) AS {_ROW}, count(*) AS n
+        FROM ({typed})
+        GROUP BY ALL"""
+    if dedupe == "none":
+        # Nothing is grouped: every good row is used as it is (identical rows are not counted).
+        grouped = f"""
+        SELECT {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID}, reason,
+               {_ROW} AS bad_row, raw_c, CAST(raw_t AS VARCHAR) AS raw_t,
+               CAST(raw_a AS VARCHAR) AS raw_a, {_ROW}, 1 AS n
+        FROM ({typed})"""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE grouped AS {grouped}").fetchall()
+    cols = f"{_ROW}, {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID}"
+    good = f"reason IS NULL AND NOT ({after})"
     if remove_dupes:
-        clean_sql = f"""SELECT {_ROW}, {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID}
-            FROM distinct_rows WHERE NOT ({after})"""
+        clean_sql = f"SELECT {cols} FROM grouped WHERE {good}"
     else:
-        clean_sql = f"""SELECT {_ROW}, {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID}
-            FROM valid WHERE NOT ({after})"""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW clean AS {clean_sql}")
+        # Identical rows kept: a group seen n times stands for n transactions.
+        clean_sql = (
+            f"SELECT {cols} FROM grouped WHERE {good} AND n = 1 UNION ALL "
+            f"SELECT {cols} FROM grouped, range(n) WHERE {good} AND n > 1"
+        )
+    con.execute(f"CREATE OR REPLACE TEMP VIEW clean AS {clean_sql}").fetchall()
 
-    read, quarantined = _one(con, "SELECT count(*), count(reason) FROM typed")
+    read, quarantined, dup_extra, after_groups, after_rows, first, last = _one(
+        con,
+        f"""SELECT coalesce(sum(n), 0), coalesce(sum(n) FILTER (WHERE {bad}), 0),
+                   coalesce(sum(n - 1) FILTER (WHERE reason IS NULL), 0),
+                   count(*) FILTER (WHERE reason IS NULL AND {after}),
+                   coalesce(sum(n) FILTER (WHERE reason IS NULL AND {after}), 0),
+                   min(CAST({TIMESTAMP} AS DATE)) FILTER (WHERE {good}),
+                   max(CAST({TIMESTAMP} AS DATE)) FILTER (WHERE {good})
+            FROM grouped""",
+    )
     if read == 0:
         raise DataValidationError(
             f"{_source_label(source)} has a header but no rows",
             hint="check that the export finished and the file is complete",
         )
-    dup_extra, after_n, after_rows = _one(
-        con,
-        f"""SELECT coalesce(sum(n - 1), 0), coalesce(sum(CASE WHEN {after} THEN 1 END), 0),
-                   coalesce(sum(CASE WHEN {after} THEN n END), 0)
-            FROM distinct_rows""",
-    )
-    dup_extra, after_n, after_rows = int(dup_extra), int(after_n), int(after_rows)
     valid_n = int(read) - int(quarantined)
     if remove_dupes:
-        duplicates_removed, identical_kept, after_count = dup_extra, 0, after_n
+        duplicates_removed, identical_kept, after_count = int(dup_extra), 0, int(after_groups)
     else:
-        duplicates_removed, identical_kept, after_count = 0, dup_extra, after_rows
+        duplicates_removed, identical_kept, after_count = 0, int(dup_extra), int(after_rows)
     rows_used = valid_n - duplicates_removed - after_count
 
-    by_reason = {
-        str(r): int(n)
-        for r, n in con.execute(
-            "SELECT reason, count(*) FROM typed WHERE reason IS NOT NULL GROUP BY 1"
-        ).fetchall()
-    }
-    quarantine = con.sql(
-        f"""SELECT {_ROW} AS {ROW_NUMBER}, reason, raw_c AS {CUSTOMER_ID},
-                   CAST(raw_t AS VARCHAR) AS {TIMESTAMP}, CAST(raw_a AS VARCHAR) AS {AMOUNT},
-                   raw_o AS {ORDER_ID}
-            FROM typed WHERE reason IS NOT NULL ORDER BY {_ROW}"""
-    ).df()
-    customers, first, last = _one(
-        con,
-        f"SELECT count(DISTINCT {CUSTOMER_ID}), min(CAST({TIMESTAMP} AS DATE)), "
-        f"max(CAST({TIMESTAMP} AS DATE)) FROM clean",
+    quarantine = (
+        con.sql(
+            f"""SELECT bad_row AS {ROW_NUMBER}, reason, raw_c AS {CUSTOMER_ID},
+                   raw_t AS {TIMESTAMP}, raw_a AS {AMOUNT}, {ORDER_ID}
+            FROM grouped WHERE {bad} ORDER BY bad_row"""
+        )
+        .to_arrow_table()
+        .to_pandas()
+    )
+    by_reason = {str(r): int(n) for r, n in quarantine["reason"].value_counts(sort=False).items()}
+    customers = (
+        int(_one(con, f"SELECT count(DISTINCT {CUSTOMER_ID}) FROM clean")[0])
+        if count_customers
+        else None
     )
     report = LoadReport(
         source=source_name or _source_label(source),
@@ -553,7 +569,7 @@ def load_transactions(
         rows_after_as_of=int(after_count),
         identical_rows_kept=int(identical_kept),
         quarantine_by_reason=by_reason,
-        customers=int(customers),
+        customers=customers,
         first_date=first,
         last_date=last,
         as_of=as_of_date,
