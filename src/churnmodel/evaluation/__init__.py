@@ -8,10 +8,19 @@ Pure functions on in-memory data; nothing here trains a model or touches MLflow 
 * :mod:`~churnmodel.evaluation.scorecard`: :func:`scorecard`, every model beside every baseline,
   with MLflow-ready metric names.
 * :mod:`~churnmodel.evaluation.plots`: plots that take ``ax=None`` and return the Axes.
+* :mod:`~churnmodel.evaluation.diagnostics`: diagnostic plots of the BG/NBD-family purchase
+  models (frequency, calibration vs holdout, frequency x recency matrices, holdout tracking).
 
 Definitions, tie handling and the metric naming rule: ``docs/evaluation.md``.
 """
 
+from churnmodel.evaluation.diagnostics import (
+    plot_calibration_vs_holdout,
+    plot_cumulative_purchases,
+    plot_expected_purchases_matrix,
+    plot_frequency,
+    plot_probability_alive_matrix,
+)
 from churnmodel.evaluation.metrics import (
     RevenueTotals,
     brier_score,
@@ -53,9 +62,14 @@ __all__ = [
     "log_loss",
     "normalized_gini",
     "plot_calibration",
+    "plot_calibration_vs_holdout",
     "plot_cumulative_gains",
+    "plot_cumulative_purchases",
+    "plot_expected_purchases_matrix",
+    "plot_frequency",
     "plot_lift",
     "plot_permutation_importance",
+    "plot_probability_alive_matrix",
     "plot_roc",
     "plot_value_risk_matrix",
     "pr_auc",
