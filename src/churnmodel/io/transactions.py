@@ -310,6 +310,11 @@ def _register_source(
                     hint="check that the file is a complete Parquet file",
                 ) from exc
         else:
+            if path.stat().st_size == 0:
+                raise DataValidationError(
+                    f"{path} is empty: it has no header and no rows",
+                    hint="export the transactions again",
+                )
             opts = ["header = true", "all_varchar = true", f"encoding = {_literal(encoding)}"]
             if delimiter is not None:
                 opts.append(f"delim = {_literal(delimiter)}")
@@ -321,7 +326,7 @@ def _register_source(
             except duckdb.Error as exc:
                 msg = _first_line(exc)
                 hint = "check the delimiter (--delimiter) and that the file is a CSV"
-                if "unicode" in msg.lower() or "utf" in msg.lower():
+                if "unicode" in str(exc).lower() or "utf" in str(exc).lower():
                     hint = (
                         "the file is not UTF-8: pass encoding='latin-1' "
                         "(CLI: --encoding latin-1) or re-save it as UTF-8"
@@ -392,22 +397,31 @@ def _timestamp_sql(col: str, dtype: str, date_format: str | Sequence[str] | None
 
 
 def _amount_sql(col: str, dtype: str, decimal: str) -> str:
+    """Return SQL parsing an amount; NULL when the text is not a well-formed number.
+
+    Text may carry currency symbols or codes, spaces, a sign, accounting parentheses
+    ``(12.50)``, and thousands separators, but only in groups of three digits: with
+    ``decimal="."`` ``"1,234.50"`` is 1234.5 while ``"1,5"`` is refused rather than read as 15.
+    """
     c = _ident(col)
     if dtype.upper() not in _TEXT_TYPES:
         return f"TRY_CAST({c} AS DOUBLE)"
     thousands = "," if decimal == "." else "."
     text = f"trim(CAST({c} AS VARCHAR))"
-    # Accounting negatives "(12.50)" -> "-12.50"; then drop currency signs, codes, spaces and
-    # thousands separators; then use "." as the decimal mark.
-    cleaned = (
-        f"regexp_replace(regexp_replace({text}, '^\\((.*)\\)$', '-\\1'), "
-        f"'[^0-9{_re_escape(decimal)}{_re_escape(thousands)}+\\-eE]', '', 'g')"
-    )
-    cleaned = f"regexp_replace({cleaned}, '^[eE]+|[eE]+$', '', 'g')"
-    cleaned = f"replace({cleaned}, {_literal(thousands)}, '')"
+    # "(12.50)" -> "-12.50"; then drop everything but digits, signs, separators, exponent.
+    signed = f"regexp_replace({text}, '^\\((.*)\\)$', '-\\1')"
+    t, d = _re_escape(thousands), _re_escape(decimal)
+    kept = f"regexp_replace({signed}, '[^0-9{d}{t}+\\-eE]', '', 'g')"
+    kept = f"regexp_replace({kept}, '^[eE]+|[eE]+$', '', 'g')"
+    integer = f"([0-9]{{1,3}}({t}[0-9]{{3}})+|[0-9]+)"
+    well_formed = f"^[+-]?({integer}({d}[0-9]*)?|{d}[0-9]+)([eE][+-]?[0-9]+)?$"
+    number = f"replace({kept}, {_literal(thousands)}, '')"
     if decimal != ".":
-        cleaned = f"replace({cleaned}, {_literal(decimal)}, '.')"
-    return f"TRY_CAST(nullif({cleaned}, '') AS DOUBLE)"
+        number = f"replace({number}, {_literal(decimal)}, '.')"
+    return (
+        f"CASE WHEN regexp_full_match({kept}, {_literal(well_formed)}) "
+        f"THEN TRY_CAST({number} AS DOUBLE) END"
+    )
 
 
 def _re_escape(ch: str) -> str:
@@ -467,7 +481,11 @@ def load_transactions(
     types = dict(columns)
 
     cust_raw = f"CAST({_ident(customer_col)} AS VARCHAR)"
-    cust = f"nullif(trim({cust_raw}), '')"
+    # Blank ids and the usual spreadsheet null markers are missing ids, not customers.
+    cust = (
+        f"CASE WHEN lower(trim({cust_raw})) IN ('', 'nan', 'null', 'none') THEN NULL "
+        f"ELSE trim({cust_raw}) END"
+    )
     ts = _timestamp_sql(date_col, types[date_col], date_format)
     amt = _amount_sql(amount_col, types[amount_col], decimal)
     order = f"CAST({_ident(order_col)} AS VARCHAR)" if order_col else "CAST(NULL AS VARCHAR)"
