@@ -49,6 +49,10 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str], *, index: bool =
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp creates the file 0600; give it the permissions a plain open() would have.
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)
     try:
         if fmt == "parquet":
             df.to_parquet(tmp, index=index)
