@@ -146,18 +146,25 @@ class GammaGammaModel(ProbabilisticModel):
         return self
 
     def _log_likelihood_rows(self, params: np.ndarray, data: RFMData) -> np.ndarray:
+        # Fader and Hardie (2013), eq. (1a): the density of the mean spend m of x purchases.
         p, q, v = params
-        x = data.frequency
-        m = np.asarray(data.monetary_value)
+        if "gamma_gamma" not in data._cache:  # parameter-free parts, reused by every evaluation
+            x = data.frequency
+            m = np.asarray(data.monetary_value)
+            first, inverse = data.groups("frequency")
+            log_m = np.log(m)
+            data._cache["gamma_gamma"] = (x, x * m, log_m + np.log(x), log_m, first, inverse)
+        x, xm, log_xm, log_m, first, inverse = data._cache["gamma_gamma"]
+        px_distinct = p * x[first]
+        by_frequency = gammaln(px_distinct + q) - gammaln(px_distinct)
         px = p * x
         return np.asarray(
-            gammaln(px + q)
-            - gammaln(px)
+            by_frequency[inverse]
             - gammaln(q)
             + q * np.log(v)
-            + (px - 1.0) * np.log(m)
-            + px * np.log(x)
-            - (px + q) * np.log(x * m + v)
+            + px * log_xm
+            - log_m
+            - (px + q) * np.log(xm + v)
         )
 
     def _start(self, problem: FitProblem) -> np.ndarray:
