@@ -10,12 +10,17 @@ deduplicated without a pandas copy of every row. Every row read ends up in exact
 * ``rows_after_as_of``: clean rows dated after the as-of date (kept out of features).
 
 ``LoadReport.reconciles`` checks that these add up to ``rows_read``.
+
+The rules (parsing, the reason of every bad row, grouping of identical rows, the counts) are SQL
+in DuckDB's dialect built by :func:`parse_rows_sql`, :func:`group_rows_sql`,
+:func:`load_counts_sql` and :func:`quarantine_rows_sql`, written so that SQLGlot transpiles them
+faithfully to Spark SQL: ``churnmodel.features.spark`` validates a log with the same text.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -29,11 +34,19 @@ from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.schemas import AMOUNT, CUSTOMER_ID, ORDER_ID, ROW_NUMBER, TIMESTAMP
 
 __all__ = [
+    "REASONS",
+    "ROW_COLUMN",
     "LoadReport",
     "LoadResult",
     "TransactionTable",
+    "after_as_of_sql",
     "connect",
+    "group_rows_sql",
+    "load_counts_sql",
+    "load_report",
     "load_transactions",
+    "parse_rows_sql",
+    "quarantine_rows_sql",
     "read_transactions",
 ]
 
@@ -41,6 +54,8 @@ Source = str | os.PathLike[str] | pd.DataFrame
 DedupePolicy = Literal["auto", "all", "none"]
 
 _ROW = "__churnmodel_row"
+#: Column of the source relation that numbers its rows (1 = first data row).
+ROW_COLUMN = _ROW
 _FILE = "__churnmodel_file"
 _CSV_SUFFIXES = {".csv", ".txt", ".tsv", ".dat"}
 _PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
@@ -390,8 +405,11 @@ def _timestamp_sql(col: str, dtype: str, date_format: str | Sequence[str] | None
     text = f"trim(CAST({c} AS VARCHAR))"
     if date_format:
         formats = [date_format] if isinstance(date_format, str) else list(date_format)
-        fmt_list = "[" + ", ".join(_literal(f) for f in formats) + "]"
-        return f"CAST(try_strptime({text}, {fmt_list}) AS TIMESTAMP)"
+        # The first format that parses wins, as with DuckDB's list form of try_strptime; one
+        # call per format so that other engines can transpile each.
+        tries = [f"try_strptime({text}, {_literal(f)})" for f in formats]
+        parsed = tries[0] if len(tries) == 1 else f"coalesce({', '.join(tries)})"
+        return f"CAST({parsed} AS TIMESTAMP)"
     # ISO 8601 with or without offset; a value with an offset is converted to the session zone.
     return f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)"
 
@@ -408,8 +426,9 @@ def _amount_sql(col: str, dtype: str, decimal: str) -> str:
         return f"TRY_CAST({c} AS DOUBLE)"
     thousands = "," if decimal == "." else "."
     text = f"trim(CAST({c} AS VARCHAR))"
-    # "(12.50)" -> "-12.50"; then drop everything but digits, signs, separators, exponent.
-    signed = f"regexp_replace({text}, '^\\((.*)\\)$', '-\\1')"
+    # "(12.50)" -> "-(12.50)"; the next step drops the parentheses (a back-reference would
+    # not transpile: its syntax differs between engines).
+    signed = f"CASE WHEN regexp_matches({text}, '^\\(.*\\)$') THEN '-' || {text} ELSE {text} END"
     t, d = _re_escape(thousands), _re_escape(decimal)
     kept = f"regexp_replace({signed}, '[^0-9{d}{t}+\\-eE]', '', 'g')"
     kept = f"regexp_replace({kept}, '^[eE]+|[eE]+$', '', 'g')"
@@ -419,7 +438,8 @@ def _amount_sql(col: str, dtype: str, decimal: str) -> str:
     if decimal != ".":
         number = f"replace({number}, {_literal(decimal)}, '.')"
     return (
-        f"CASE WHEN regexp_full_match({kept}, {_literal(well_formed)}) "
+        # well_formed is anchored (^...$): a match is a full match.
+        f"CASE WHEN regexp_matches({kept}, {_literal(well_formed)}) "
         f"THEN TRY_CAST({number} AS DOUBLE) END"
     )
 
@@ -479,58 +499,22 @@ def load_transactions(
         encoding=encoding,
     )
     types = dict(columns)
-
-    cust_raw = f"CAST({_ident(customer_col)} AS VARCHAR)"
-    # Blank ids and the usual spreadsheet null markers are missing ids, not customers.
-    cust = (
-        f"CASE WHEN lower(trim({cust_raw})) IN ('', 'nan', 'null', 'none') THEN NULL "
-        f"ELSE trim({cust_raw}) END"
-    )
-    ts = _timestamp_sql(date_col, types[date_col], date_format)
-    amt = _amount_sql(amount_col, types[amount_col], decimal)
-    order = f"CAST({_ident(order_col)} AS VARCHAR)" if order_col else "CAST(NULL AS VARCHAR)"
     extra = [n for n, _ in columns if n not in mapped] if dedupe == "all" else []
-    extra_sel = "".join(f", {_ident(n)}" for n in extra)
-    as_of_sql = "NULL" if as_of_date is None else f"DATE '{as_of_date.isoformat()}'"
-    after = f"CAST({TIMESTAMP} AS DATE) > {as_of_sql}" if as_of_date else "false"
-    bad = "reason IS NOT NULL"
-    # One pass over the input: parse, give a reason to every bad row, and group identical good
-    # rows (n = how many times each was seen). Bad rows keep their raw values and stay one
-    # group each (their row number is part of the key); good rows carry NULL raw values.
-    typed = f"""
-        SELECT {_ROW}, c AS {CUSTOMER_ID}, t AS {TIMESTAMP}, a AS {AMOUNT}, o AS {ORDER_ID},
-          CASE
-            WHEN c IS NULL THEN 'missing customer_id'
-            WHEN raw_t IS NULL OR trim(CAST(raw_t AS VARCHAR)) = '' THEN 'missing timestamp'
-            WHEN t IS NULL THEN 'unparseable timestamp'
-            WHEN raw_a IS NULL OR trim(CAST(raw_a AS VARCHAR)) = '' THEN 'missing amount'
-            WHEN a IS NULL THEN 'non-numeric amount'
-            WHEN NOT isfinite(a) THEN 'non-finite amount'
-          END AS reason,
-          raw_c, raw_t, raw_a {extra_sel}
-        FROM (SELECT {_ROW}, {cust} AS c, {ts} AS t, {amt} AS a, {order} AS o,
-                     {cust_raw} AS raw_c, {_ident(date_col)} AS raw_t,
-                     {_ident(amount_col)} AS raw_a {extra_sel}
-              FROM src)"""
-    grouped = f"""
-        SELECT {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID}, reason {extra_sel},
-               CASE WHEN {bad} THEN {_ROW} END AS bad_row,
-               CASE WHEN {bad} THEN raw_c END AS raw_c,
-               CASE WHEN {bad} THEN CAST(raw_t AS VARCHAR) END AS raw_t,
-               CASE WHEN {bad} THEN CAST(raw_a AS VARCHAR) END AS raw_a,
-               min({_ROW}) AS {_ROW}, count(*) AS n
-        FROM ({typed})
-        GROUP BY ALL"""
-    if dedupe == "none":
-        # Nothing is grouped: every good row is used as it is (identical rows are not counted).
-        grouped = f"""
-        SELECT {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID}, reason,
-               {_ROW} AS bad_row, raw_c, CAST(raw_t AS VARCHAR) AS raw_t,
-               CAST(raw_a AS VARCHAR) AS raw_a, {_ROW}, 1 AS n
-        FROM ({typed})"""
+    parsed = parse_rows_sql(
+        "src",
+        types,
+        customer_col=customer_col,
+        date_col=date_col,
+        amount_col=amount_col,
+        order_col=order_col,
+        date_format=date_format,
+        decimal=decimal,
+        extra=extra,
+    )
+    grouped = group_rows_sql(parsed, dedupe=dedupe, extra=extra)
     con.execute(f"CREATE OR REPLACE TEMP TABLE grouped AS {grouped}").fetchall()
     cols = f"{_ROW}, {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID}"
-    good = f"reason IS NULL AND NOT ({after})"
+    good = f"reason IS NULL AND NOT ({after_as_of_sql(as_of_date)})"
     if remove_dupes:
         clean_sql = f"SELECT {cols} FROM grouped WHERE {good}"
     else:
@@ -541,45 +525,177 @@ def load_transactions(
         )
     con.execute(f"CREATE OR REPLACE TEMP VIEW clean AS {clean_sql}").fetchall()
 
-    read, quarantined, dup_extra, after_groups, after_rows, first, last = _one(
-        con,
-        f"""SELECT coalesce(sum(n), 0), coalesce(sum(n) FILTER (WHERE {bad}), 0),
+    counts = _one(con, load_counts_sql("grouped", as_of_date))
+    if counts[0] == 0:
+        raise DataValidationError(
+            f"{_source_label(source)} has a header but no rows",
+            hint="check that the export finished and the file is complete",
+        )
+    quarantine = con.sql(quarantine_rows_sql("grouped")).to_arrow_table().to_pandas()
+    customers = (
+        int(_one(con, f"SELECT count(DISTINCT {CUSTOMER_ID}) FROM clean")[0])
+        if count_customers
+        else None
+    )
+    report = load_report(
+        counts,
+        quarantine,
+        source=source_name or _source_label(source),
+        remove_dupes=remove_dupes,
+        as_of=as_of_date,
+        timezone=timezone,
+        customers=customers,
+        max_quarantine_share=max_quarantine_share,
+        columns=(customer_col, date_col, amount_col),
+    )
+    return TransactionTable(con=con, view="clean"), report
+
+
+def _customer_sql(col: str) -> str:
+    raw = f"CAST({_ident(col)} AS VARCHAR)"
+    # Blank ids and the usual spreadsheet null markers are missing ids, not customers.
+    return (
+        f"CASE WHEN lower(trim({raw})) IN ('', 'nan', 'null', 'none') THEN NULL "
+        f"ELSE trim({raw}) END"
+    )
+
+
+def parse_rows_sql(
+    source: str,
+    types: Mapping[str, str],
+    *,
+    customer_col: str = CUSTOMER_ID,
+    date_col: str = TIMESTAMP,
+    amount_col: str = AMOUNT,
+    order_col: str | None = None,
+    date_format: str | Sequence[str] | None = None,
+    decimal: str = ".",
+    extra: Sequence[str] = (),
+) -> str:
+    """Return SQL (DuckDB dialect) that parses every row of ``source`` and names what is wrong.
+
+    ``source`` is a relation with the input's columns and :data:`ROW_COLUMN` (the row number);
+    ``types`` maps its column names to DuckDB type names (``VARCHAR``, ``TIMESTAMP``,
+    ``TIMESTAMP WITH TIME ZONE``, ``DATE``, ``DOUBLE`` ...), which decide how a column is
+    parsed. The result has the row number, the canonical ``customer_id``, ``timestamp``,
+    ``amount`` and ``order_id``, ``reason`` (NULL for a good row; one of :data:`REASONS`
+    otherwise), the raw values ``raw_c``, ``raw_t``, ``raw_a`` and the ``extra`` columns as
+    they are (for ``dedupe="all"``).
+    """
+    cust_raw = f"CAST({_ident(customer_col)} AS VARCHAR)"
+    cust = _customer_sql(customer_col)
+    ts = _timestamp_sql(date_col, types[date_col], date_format)
+    amt = _amount_sql(amount_col, types[amount_col], decimal)
+    order = f"CAST({_ident(order_col)} AS VARCHAR)" if order_col else "CAST(NULL AS VARCHAR)"
+    extra_sel = "".join(f", {_ident(n)}" for n in extra)
+    return f"""
+        SELECT {_ROW}, c AS {CUSTOMER_ID}, t AS {TIMESTAMP}, a AS {AMOUNT}, o AS {ORDER_ID},
+          CASE
+            WHEN c IS NULL THEN 'missing customer_id'
+            WHEN raw_t IS NULL OR trim(CAST(raw_t AS VARCHAR)) = '' THEN 'missing timestamp'
+            WHEN t IS NULL THEN 'unparseable timestamp'
+            WHEN raw_a IS NULL OR trim(CAST(raw_a AS VARCHAR)) = '' THEN 'missing amount'
+            WHEN a IS NULL THEN 'non-numeric amount'
+            WHEN isnan(a) OR abs(a) = CAST('Infinity' AS DOUBLE) THEN 'non-finite amount'
+          END AS reason,
+          raw_c, raw_t, raw_a {extra_sel}
+        FROM (SELECT {_ROW}, {cust} AS c, {ts} AS t, {amt} AS a, {order} AS o,
+                     {cust_raw} AS raw_c, {_ident(date_col)} AS raw_t,
+                     {_ident(amount_col)} AS raw_a {extra_sel}
+              FROM {source})"""
+
+
+def group_rows_sql(parsed: str, *, dedupe: DedupePolicy, extra: Sequence[str] = ()) -> str:
+    """Return SQL (DuckDB dialect) grouping identical good rows of :func:`parse_rows_sql`.
+
+    One pass over the input: identical good rows become one group (``n`` = how many times it
+    was seen; ``dedupe="all"`` compares the ``extra`` columns too). Bad rows keep their raw
+    values and stay one group each (``bad_row``, their row number, is part of the key); good
+    rows carry NULL raw values. With ``dedupe="none"`` nothing is grouped (``n = 1``).
+    """
+    bad = "reason IS NOT NULL"
+    extra_sel = "".join(f", {_ident(n)}" for n in extra)
+    if dedupe == "none":
+        # Nothing is grouped: every good row is used as it is (identical rows are not counted).
+        return f"""
+        SELECT {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID}, reason,
+               {_ROW} AS bad_row, raw_c, CAST(raw_t AS VARCHAR) AS raw_t,
+               CAST(raw_a AS VARCHAR) AS raw_a, {_ROW}, 1 AS n
+        FROM ({parsed})"""
+    return f"""
+        SELECT {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID}, reason {extra_sel},
+               CASE WHEN {bad} THEN {_ROW} END AS bad_row,
+               CASE WHEN {bad} THEN raw_c END AS raw_c,
+               CASE WHEN {bad} THEN CAST(raw_t AS VARCHAR) END AS raw_t,
+               CASE WHEN {bad} THEN CAST(raw_a AS VARCHAR) END AS raw_a,
+               min({_ROW}) AS {_ROW}, count(*) AS n
+        FROM ({parsed})
+        GROUP BY ALL"""
+
+
+def after_as_of_sql(as_of: date | None) -> str:
+    """Return the SQL condition "this row is dated after ``as_of``" (``false`` without one)."""
+    if as_of is None:
+        return "false"
+    return f"CAST({TIMESTAMP} AS DATE) > DATE '{as_of.isoformat()}'"
+
+
+def load_counts_sql(grouped: str, as_of: date | None) -> str:
+    """Return SQL (DuckDB dialect) for the counts :func:`load_report` takes, from ``grouped``.
+
+    One row: rows read, rows quarantined, repeats of good rows, good groups and good rows
+    after ``as_of``, and the first and last date of the good rows up to ``as_of``.
+    """
+    after = after_as_of_sql(as_of)
+    good = f"reason IS NULL AND NOT ({after})"
+    return f"""SELECT coalesce(sum(n), 0), coalesce(sum(n) FILTER (WHERE reason IS NOT NULL), 0),
                    coalesce(sum(n - 1) FILTER (WHERE reason IS NULL), 0),
                    count(*) FILTER (WHERE reason IS NULL AND {after}),
                    coalesce(sum(n) FILTER (WHERE reason IS NULL AND {after}), 0),
                    min(CAST({TIMESTAMP} AS DATE)) FILTER (WHERE {good}),
                    max(CAST({TIMESTAMP} AS DATE)) FILTER (WHERE {good})
-            FROM grouped""",
-    )
-    if read == 0:
-        raise DataValidationError(
-            f"{_source_label(source)} has a header but no rows",
-            hint="check that the export finished and the file is complete",
-        )
+            FROM {grouped}"""
+
+
+def quarantine_rows_sql(grouped: str) -> str:
+    """Return SQL (DuckDB dialect) for the quarantined rows of ``grouped``, by row number."""
+    return f"""SELECT bad_row AS {ROW_NUMBER}, reason, raw_c AS {CUSTOMER_ID},
+                   raw_t AS {TIMESTAMP}, raw_a AS {AMOUNT}, {ORDER_ID}
+            FROM {grouped} WHERE reason IS NOT NULL ORDER BY bad_row"""
+
+
+def load_report(
+    counts: Sequence[Any],
+    quarantine: pd.DataFrame,
+    *,
+    source: str,
+    remove_dupes: bool,
+    as_of: date | None,
+    timezone: str,
+    customers: int | None,
+    max_quarantine_share: float,
+    columns: tuple[str, str, str],
+) -> LoadReport:
+    """Return the :class:`LoadReport` of a load from the row of :func:`load_counts_sql`.
+
+    ``columns`` are the input's customer, date and amount column names (for the error).
+
+    Raises
+    ------
+    DataValidationError
+        If more than ``max_quarantine_share`` of the rows were quarantined; the error
+        carries the quarantined rows.
+    """
+    read, quarantined, dup_extra, after_groups, after_rows, first, last = counts
     valid_n = int(read) - int(quarantined)
     if remove_dupes:
         duplicates_removed, identical_kept, after_count = int(dup_extra), 0, int(after_groups)
     else:
         duplicates_removed, identical_kept, after_count = 0, int(dup_extra), int(after_rows)
     rows_used = valid_n - duplicates_removed - after_count
-
-    quarantine = (
-        con.sql(
-            f"""SELECT bad_row AS {ROW_NUMBER}, reason, raw_c AS {CUSTOMER_ID},
-                   raw_t AS {TIMESTAMP}, raw_a AS {AMOUNT}, {ORDER_ID}
-            FROM grouped WHERE {bad} ORDER BY bad_row"""
-        )
-        .to_arrow_table()
-        .to_pandas()
-    )
     by_reason = {str(r): int(n) for r, n in quarantine["reason"].value_counts(sort=False).items()}
-    customers = (
-        int(_one(con, f"SELECT count(DISTINCT {CUSTOMER_ID}) FROM clean")[0])
-        if count_customers
-        else None
-    )
     report = LoadReport(
-        source=source_name or _source_label(source),
+        source=source,
         rows_read=int(read),
         rows_used=int(rows_used),
         rows_quarantined=int(quarantined),
@@ -590,13 +706,14 @@ def load_transactions(
         customers=customers,
         first_date=first,
         last_date=last,
-        as_of=as_of_date,
+        as_of=as_of,
         timezone=timezone,
         quarantine=quarantine,
     )
     if not report.reconciles:  # pragma: no cover - a bug, not a data problem
         raise AssertionError(f"load counts do not reconcile: {report.to_dict()}")
     if report.quarantined_share > max_quarantine_share:
+        customer_col, date_col, amount_col = columns
         reasons = ", ".join(f"{r}: {n:,}" for r, n in sorted(by_reason.items()))
         worst = max(by_reason, key=by_reason.__getitem__)
         column = {
@@ -613,7 +730,7 @@ def load_transactions(
             rows=quarantine,
             hint=hint,
         )
-    return TransactionTable(con=con, view="clean"), report
+    return report
 
 
 def _quarantine_hint(reason: str, column: str) -> str:
