@@ -166,3 +166,11 @@ def test_rfm_properties(rows: list[tuple[str, int, float]], as_of_day: int, seed
     assert len(f) + f.attrs["customers_without_purchase"] == known
     shuffled = customer_features(log.sample(frac=1.0, random_state=seed), as_of)
     pd.testing.assert_frame_equal(f, shuffled)
+
+
+def test_rfm_summary_equals_the_rfm_columns_of_customer_features() -> None:
+    log = random_log(seed=9)
+    lean = rfm_summary(log, "2021-03-31", "W")
+    full = customer_features(log, "2021-03-31", time_unit="W")
+    pd.testing.assert_frame_equal(lean, full[list(lean.columns)], check_exact=True)
+    assert lean.attrs["time_unit"] == "W" and lean.attrs["as_of"] == "2021-03-31"

@@ -104,10 +104,10 @@ def finish_customer_features(
     ``raw`` holds customers with at least one purchase day; rows are sorted by customer id
     here unless they already are.
     """
-    unit_days = days_per_unit(time_unit)
     if not raw[CUSTOMER_ID].is_monotonic_increasing:
         raw = raw.sort_values(CUSTOMER_ID, kind="stable")
-    index = pd.Index(raw[CUSTOMER_ID].astype("str").to_numpy(), name=CUSTOMER_ID, dtype="str")
+    rfm = _rfm_frame(raw, time_unit)
+    index = rfm.index
 
     def col(name: str, dtype: str = "float64") -> np.ndarray:
         return raw[name].to_numpy(dtype=dtype, na_value=np.nan if dtype == "float64" else 0)
@@ -127,10 +127,7 @@ def finish_customer_features(
     gross = col("gross_amount")
     returned = col("returned_amount")
     data: dict[str, np.ndarray] = {
-        "frequency": freq,
-        "recency": rec_days / unit_days,
-        "T": age_days / unit_days,
-        "monetary_value": col("monetary_value"),
+        **{name: rfm[name].to_numpy() for name in RFM_COLUMNS},
         "n_purchase_days": n_days,
         "days_since_last": since_last,
         "tenure_days": age_days,
@@ -219,11 +216,41 @@ def customer_features(
     rules = rules or LifecycleRules()
     rules.validate()
     windows = windows or FeatureWindows()
+    raw, no_purchase = _aggregate(
+        transactions,
+        as_of_date,
+        purchase=purchase,
+        windows=windows,
+        rfm_only=False,
+        ledger=ledger,
+        engine=engine,
+    )
+    features = finish_customer_features(
+        raw, as_of=as_of_date, time_unit=time_unit, rules=rules, windows=windows
+    )
+    features.attrs["customers_without_purchase"] = no_purchase
+    return features
+
+
+def _aggregate(
+    transactions: TransactionsLike,
+    as_of: date,
+    *,
+    purchase: PurchaseRule | None,
+    windows: FeatureWindows,
+    rfm_only: bool,
+    ledger: str | None = None,
+    engine: DuckDBEngine | None = None,
+) -> tuple[pd.DataFrame, int]:
+    """Run the per-customer aggregate SQL.
+
+    Returns the customers with a purchase day (sorted by id) and the number without one.
+    """
     if engine is None or ledger is None:
         engine, table = DuckDBEngine.for_transactions(transactions)
         ledger = engine.view(ledger_sql(table), prefix="ledger")
     sql = customer_features_sql(
-        ledger, as_of_date, purchase=purchase or PurchaseRule(), windows=windows
+        ledger, as_of, purchase=purchase or PurchaseRule(), windows=windows, rfm_only=rfm_only
     )
     per_customer = engine.materialize(sql, prefix="features")
     no_purchase = engine.con.execute(
@@ -233,11 +260,7 @@ def customer_features(
         f"SELECT * FROM {per_customer} WHERE n_purchase_days > 0 ORDER BY {CUSTOMER_ID}"
     )
     engine.execute(f"DROP TABLE {per_customer}")
-    features = finish_customer_features(
-        raw, as_of=as_of_date, time_unit=time_unit, rules=rules, windows=windows
-    )
-    features.attrs["customers_without_purchase"] = int(no_purchase)
-    return features
+    return raw, int(no_purchase)
 
 
 def rfm_summary(
@@ -251,10 +274,39 @@ def rfm_summary(
 
     Equal to ``lifetimes.utils.summary_data_from_transaction_data(..., freq="D",
     observation_period_end=as_of, monetary_value_col=...)`` for ``time_unit="D"``, and with
-    ``freq_multiplier=7`` for ``"W"``; computed in DuckDB, far faster. See
-    :func:`customer_features` for the parameters.
+    ``freq_multiplier=7`` for ``"W"``; computed in DuckDB in one aggregation, far faster.
+    The values equal the RFM columns of :func:`customer_features` (same SQL, same
+    conversion), which also gives the parameters.
     """
-    features = customer_features(transactions, as_of, time_unit=time_unit, purchase=purchase)
-    summary = features.loc[:, list(RFM_COLUMNS)]
-    summary.attrs = dict(features.attrs)
+    as_of_date = to_date(as_of)
+    raw, no_purchase = _aggregate(
+        transactions, as_of_date, purchase=purchase, windows=FeatureWindows(), rfm_only=True
+    )
+    summary = _rfm_frame(raw, time_unit)
+    summary.attrs.update(
+        {
+            "as_of": as_of_date.isoformat(),
+            "time_unit": time_unit,
+            "customers_without_purchase": no_purchase,
+        }
+    )
     return summary
+
+
+def _customer_index(raw: pd.DataFrame) -> pd.Index:
+    return pd.Index(raw[CUSTOMER_ID].astype("str").to_numpy(), name=CUSTOMER_ID, dtype="str")
+
+
+def _rfm_frame(raw: pd.DataFrame, time_unit: str) -> pd.DataFrame:
+    """Return the four RFM columns from the per-customer aggregate (sorted by customer)."""
+    unit_days = days_per_unit(time_unit)
+    freq = raw["frequency"].to_numpy(dtype="int64")
+    return pd.DataFrame(
+        {
+            "frequency": freq,
+            "recency": raw["recency_days"].to_numpy(dtype="int64") / unit_days,
+            "T": raw["age_days"].to_numpy(dtype="int64") / unit_days,
+            "monetary_value": raw["monetary_value"].to_numpy(dtype="float64"),
+        },
+        index=_customer_index(raw),
+    )

@@ -87,6 +87,7 @@ def customer_features_sql(
     *,
     purchase: PurchaseRule = PurchaseRule(),
     windows: FeatureWindows = FeatureWindows(),
+    rfm_only: bool = False,
 ) -> str:
     """Return SQL for per-customer features at the end of day ``as_of``.
 
@@ -97,7 +98,8 @@ def customer_features_sql(
 
     Columns: ``n_purchase_days``, ``frequency`` (repeat purchase days), ``recency_days``
     (first to last purchase day), ``age_days`` (first purchase day to ``as_of``),
-    ``monetary_value`` (mean net spend of the repeat purchase days; 0 without one),
+    ``monetary_value`` (mean net spend of the repeat purchase days; 0 without one); with
+    ``rfm_only`` nothing more (no window, one aggregation); otherwise also
     ``first_purchase``, ``last_purchase``, ``total_spend``, ``first_purchase_spend``,
     ``gap_std_days`` (sample std of the gaps between purchase days; NULL under two gaps),
     ``purchases_{w}d`` and ``spend_{w}d`` over trailing windows, ``spend_prev_{m}d``
@@ -105,21 +107,30 @@ def customer_features_sql(
     the ``season`` days that followed this date one year earlier), and, from every ledger day
     (returns included), ``gross_amount`` and ``returned_amount``.
     """
-    a = as_of
-    w = windows
-    since_short = _d(a - timedelta(days=w.short))
-    since_medium = _d(a - timedelta(days=w.medium))
-    since_long = _d(a - timedelta(days=w.long))
-    prev_medium = _d(a - timedelta(days=2 * w.medium))
-    ly_start = _d(a - timedelta(days=365))
-    ly_end = _d(a - timedelta(days=365 - w.season))
-    return f"""
-WITH days AS (
-  SELECT {CUSTOMER_ID}, {DATE}, net_amount, gross_amount, returned_amount,
-         {purchase.sql()} AS is_purchase
-  FROM {ledger}
-  WHERE {DATE} <= {_d(a)}
-),
+    p = "WHERE is_purchase"
+    first_day = f"min({DATE}) FILTER ({p})"
+    first_spend = f"arg_min(net_amount, {DATE}) FILTER ({p})"
+    n_days = f"count(*) FILTER ({p})"
+    # RFM: lifetimes' definitions. monetary_value = (total - first day) / repeat days.
+    aggregates = [
+        ("n_purchase_days", n_days),
+        ("frequency", f"{n_days} - 1"),
+        ("recency_days", f"date_diff('day', {first_day}, max({DATE}) FILTER ({p}))"),
+        ("age_days", f"date_diff('day', {first_day}, {_d(as_of)})"),
+        (
+            "monetary_value",
+            f"coalesce((sum(net_amount) FILTER ({p}) - {first_spend}) / "
+            f"CAST(nullif({n_days} - 1, 0) AS DOUBLE), 0.0)",
+        ),
+    ]
+    if not rfm_only:
+        aggregates += _behaviour_aggregates(as_of, windows, first_spend)
+    select = ",\n       ".join(f"{expr} AS {name}" for name, expr in aggregates)
+    gaps = ""
+    source = "days"
+    if not rfm_only:
+        # The only window: the gap from each purchase day to the previous one.
+        gaps = f""",
 gaps AS (
   SELECT *,
          CASE WHEN is_purchase THEN
@@ -128,38 +139,61 @@ gaps AS (
                      {DATE})
          END AS gap
   FROM days
-)
+)"""
+        source = "gaps"
+    return f"""
+WITH days AS (
+  SELECT {CUSTOMER_ID}, {DATE}, net_amount, gross_amount, returned_amount,
+         {purchase.sql()} AS is_purchase
+  FROM {ledger}
+  WHERE {DATE} <= {_d(as_of)}
+){gaps}
 SELECT {CUSTOMER_ID},
-       count(*) FILTER (WHERE is_purchase) AS n_purchase_days,
-       count(*) FILTER (WHERE is_purchase) - 1 AS frequency,
-       date_diff('day', min({DATE}) FILTER (WHERE is_purchase),
-                 max({DATE}) FILTER (WHERE is_purchase)) AS recency_days,
-       date_diff('day', min({DATE}) FILTER (WHERE is_purchase), {_d(a)}) AS age_days,
-       coalesce(avg(net_amount) FILTER (WHERE gap IS NOT NULL), 0.0) AS monetary_value,
-       min({DATE}) FILTER (WHERE is_purchase) AS first_purchase,
-       max({DATE}) FILTER (WHERE is_purchase) AS last_purchase,
-       sum(net_amount) FILTER (WHERE is_purchase) AS total_spend,
-       arg_min(net_amount, {DATE}) FILTER (WHERE is_purchase) AS first_purchase_spend,
-       stddev_samp(gap) AS gap_std_days,
-       count(*) FILTER (WHERE is_purchase AND {DATE} > {since_short}) AS purchases_{w.short}d,
-       count(*) FILTER (WHERE is_purchase AND {DATE} > {since_medium}) AS purchases_{w.medium}d,
-       count(*) FILTER (WHERE is_purchase AND {DATE} > {since_long}) AS purchases_{w.long}d,
-       coalesce(sum(net_amount) FILTER (WHERE is_purchase AND {DATE} > {since_short}), 0.0)
-         AS spend_{w.short}d,
-       coalesce(sum(net_amount) FILTER (WHERE is_purchase AND {DATE} > {since_medium}), 0.0)
-         AS spend_{w.medium}d,
-       coalesce(sum(net_amount) FILTER (WHERE is_purchase AND {DATE} > {since_long}), 0.0)
-         AS spend_{w.long}d,
-       coalesce(sum(net_amount) FILTER (
-         WHERE is_purchase AND {DATE} > {prev_medium} AND {DATE} <= {since_medium}), 0.0)
-         AS spend_prev_{w.medium}d,
-       count(*) FILTER (WHERE is_purchase AND {DATE} > {ly_start} AND {DATE} <= {ly_end})
-         AS purchases_season_last_year,
-       sum(gross_amount) AS gross_amount,
-       sum(returned_amount) AS returned_amount
-FROM gaps
+       {select}
+FROM {source}
 GROUP BY {CUSTOMER_ID}
 """
+
+
+def _behaviour_aggregates(
+    as_of: date, windows: FeatureWindows, first_spend: str
+) -> list[tuple[str, str]]:
+    """Return (name, SQL aggregate) pairs of the behaviour features (see docs/features.md)."""
+    a, w, p = as_of, windows, "is_purchase"
+    since_short = _d(a - timedelta(days=w.short))
+    since_medium = _d(a - timedelta(days=w.medium))
+    since_long = _d(a - timedelta(days=w.long))
+    prev_medium = _d(a - timedelta(days=2 * w.medium))
+    ly_start = _d(a - timedelta(days=365))
+    ly_end = _d(a - timedelta(days=365 - w.season))
+
+    def count_since(day: str) -> str:
+        return f"count(*) FILTER (WHERE {p} AND {DATE} > {day})"
+
+    def spend_since(day: str, until: str | None = None) -> str:
+        cond = f"{p} AND {DATE} > {day}" + (f" AND {DATE} <= {until}" if until else "")
+        return f"coalesce(sum(net_amount) FILTER (WHERE {cond}), 0.0)"
+
+    return [
+        ("first_purchase", f"min({DATE}) FILTER (WHERE {p})"),
+        ("last_purchase", f"max({DATE}) FILTER (WHERE {p})"),
+        ("total_spend", f"sum(net_amount) FILTER (WHERE {p})"),
+        ("first_purchase_spend", first_spend),
+        ("gap_std_days", "stddev_samp(gap)"),
+        (f"purchases_{w.short}d", count_since(since_short)),
+        (f"purchases_{w.medium}d", count_since(since_medium)),
+        (f"purchases_{w.long}d", count_since(since_long)),
+        (f"spend_{w.short}d", spend_since(since_short)),
+        (f"spend_{w.medium}d", spend_since(since_medium)),
+        (f"spend_{w.long}d", spend_since(since_long)),
+        (f"spend_prev_{w.medium}d", spend_since(prev_medium, since_medium)),
+        (
+            "purchases_season_last_year",
+            f"count(*) FILTER (WHERE {p} AND {DATE} > {ly_start} AND {DATE} <= {ly_end})",
+        ),
+        ("gross_amount", "sum(gross_amount)"),
+        ("returned_amount", "sum(returned_amount)"),
+    ]
 
 
 def labels_sql(
