@@ -177,6 +177,213 @@ def simulate(
     )
 
 
+DataOpt = Annotated[
+    str | None,
+    typer.Option("--data", help="CSV, Parquet file or folder; omit for bundled CDNOW."),
+]
+HostOpt = Annotated[
+    str, typer.Option("--host", help="Interface to bind; 0.0.0.0 exposes it to the network.")
+]
+PortOpt = Annotated[int, typer.Option("--port", help="Port to listen on.")]
+
+# Metrics the train command prints (when the run logged them), in this order.
+_HEADLINE_METRICS = (
+    "lapse_roc_auc",
+    "baseline_recency_roc_auc",
+    "baseline_bgnbd_roc_auc",
+    "lapse_pr_auc",
+    "lapse_brier",
+    "lapse_top_decile_lift",
+    "spend_spearman",
+    "spend_normalized_gini",
+    "spend_total_relative_error",
+)
+
+
+@app.command("train")
+def train_command(
+    data: DataOpt = None,
+    cutoff: Annotated[
+        str | None,
+        typer.Option(
+            "--cutoff",
+            help="End of calibration [default: CDNOW 1997-09-30, else last date - horizon].",
+        ),
+    ] = None,
+    horizon_days: Annotated[
+        int | None,
+        typer.Option(
+            "--horizon-days", help="Holdout length in days [default: to the end of the log]."
+        ),
+    ] = None,
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", help="MLflow experiment [default: churnmodel].")
+    ] = None,
+    customer_col: CustomerCol = None,
+    date_col: DateCol = None,
+    amount_col: AmountCol = None,
+    order_col: OrderCol = None,
+    timezone: TimezoneOpt = None,
+    date_format: DateFormatOpt = None,
+    decimal: DecimalOpt = None,
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
+    max_quarantine_share: QuarantineOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Train on a log, log the run to MLflow, register the model, promote it if it passes."""
+    from churnmodel.workflows.train import train_job
+
+    settings = load_settings(
+        config,
+        {
+            "data": _data_flags(
+                customer_col,
+                date_col,
+                amount_col,
+                order_col,
+                timezone,
+                date_format,
+                decimal,
+                delimiter,
+                encoding,
+                max_quarantine_share,
+            ),
+            "model": {"cutoff": cutoff, "horizon_days": horizon_days},
+            "tracking": {"experiment": experiment},
+        },
+    )
+    r = train_job(settings, data=data)
+    p = r.profile
+    typer.echo(
+        f"data:     {p['source']}: {p['rows']['rows_read']:,} rows, {p['customers']:,} customers, "
+        f"{p['first_date']} .. {p['last_date']}\n          fingerprint {p['fingerprint']}\n"
+        f"split:    calibration to {r.cutoff}, holdout {p['holdout']['start']} .. "
+        f"{p['holdout']['end']} ({r.horizon_days} days)"
+    )
+    typer.echo("holdout metrics:")
+    for name in _HEADLINE_METRICS:
+        if name in r.metrics:
+            typer.echo(f"  {name:<30}{r.metrics[name]:>10.4f}")
+    typer.echo(
+        f"run:      {r.run_name!r} ({r.run_id}), {len(r.metrics)} metrics, {len(r.plots)} plots\n"
+        f"model:    {r.registered.name} v{r.registered.version}, "
+        f"{r.size_bytes / 1e6:.2f} MB ({r.size_bytes:,} bytes)"
+    )
+    if r.promoted:
+        typer.echo(f"champion: v{r.registered.version} is now @{r.alias}: {r.decision.summary}")
+    else:
+        held = f"v{r.previous_champion}" if r.previous_champion else "no version"
+        typer.echo(f"champion: NOT promoted, @{r.alias} stays on {held}: {r.decision.summary}")
+    typer.echo(
+        f"store:    {r.tracking_uri} (see the run: churnmodel ui, then "
+        f"http://127.0.0.1:5000/#/experiments/{r.experiment_id}/runs/{r.run_id})"
+    )
+
+
+@app.command("score")
+def score_command(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output .parquet or .csv.")],
+    data: DataOpt = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Model URI or folder [default: models:/churnmodel@champion]."),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Scoring date [default: last date].")
+    ] = None,
+    customer_col: CustomerCol = None,
+    date_col: DateCol = None,
+    amount_col: AmountCol = None,
+    order_col: OrderCol = None,
+    timezone: TimezoneOpt = None,
+    date_format: DateFormatOpt = None,
+    decimal: DecimalOpt = None,
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
+    max_quarantine_share: QuarantineOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Score every customer known at the as-of date with a registered model."""
+    from churnmodel.workflows.score import score_job
+
+    settings = _settings(
+        config,
+        _data_flags(
+            customer_col,
+            date_col,
+            amount_col,
+            order_col,
+            timezone,
+            date_format,
+            decimal,
+            delimiter,
+            encoding,
+            max_quarantine_share,
+        ),
+    )
+    r = score_job(settings, data=data, output=output, model_uri=model, as_of=as_of)
+    typer.echo(r.report.summary())
+    typer.echo(
+        f"\nscored {r.n_customers:,} customers at {r.as_of} with {r.model.label} "
+        f"in {r.seconds:.1f} s ({r.n_chunks} chunk{'s' if r.n_chunks > 1 else ''})"
+    )
+    for stage, n in r.stage_counts.items():
+        if n:
+            typer.echo(f"  {stage:<16}{n:>10,}")
+    typer.echo(
+        f"total CLV {r.total_clv:,.2f}; total value at risk (CLV x P(churn)) "
+        f"{r.total_value_at_risk:,.2f}"
+    )
+    if len(r.top):
+        typer.echo(f"top {len(r.top)} customers by value at risk:")
+        typer.echo(r.top.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
+    typer.echo(f"\nscores:     {r.output}")
+    typer.echo(f"quarantine: {r.quarantine} ({r.report.rows_quarantined:,} rows)")
+
+
+@app.command("serve")
+def serve_command(
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Model URI or folder [default: models:/churnmodel@champion]."),
+    ] = None,
+    port: PortOpt = 5001,
+    host: HostOpt = "127.0.0.1",
+    workers: Annotated[int, typer.Option("--workers", help="Server worker processes.")] = 1,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve a model over REST (mlflow models serve, local environment)."""
+    from churnmodel.workflows.score import serve_model
+
+    settings = _settings(config, {})
+    resolved, _, _ = serve_model(settings, model_uri=model, dry_run=True)
+    typer.echo(
+        f"serving {resolved.label} on http://{host}:{port}/invocations (Ctrl-C stops it); "
+        "request format: docs/mlflow.md"
+    )
+    _, _, code = serve_model(
+        settings, model_uri=resolved.uri, host=host, port=port, workers=workers
+    )
+    raise typer.Exit(code)
+
+
+@app.command("ui")
+def ui_command(
+    port: PortOpt = 5000,
+    host: HostOpt = "127.0.0.1",
+    config: ConfigOpt = None,
+) -> None:
+    """Start the MLflow UI on the project's store (one worker)."""
+    from churnmodel.workflows.train import tracking_ui
+
+    settings = _settings(config, {})
+    uri, _, _ = tracking_ui(settings, dry_run=True)
+    typer.echo(f"MLflow UI for {uri} on http://{host}:{port} (Ctrl-C stops it)")
+    _, _, code = tracking_ui(settings, host=host, port=port)
+    raise typer.Exit(code)
+
+
 def _report_error(exc: ChurnModelError) -> None:
     lines = str(exc).splitlines()
     message = lines[0] if lines else type(exc).__name__

@@ -15,11 +15,27 @@ A config file mirrors the sections::
 
     [features]
     time_unit = "W"
+
+    [model]
+    cutoff = "2024-03-31"          # end of calibration; the holdout follows it
+    horizon_days = 90
+
+    [tracking]
+    experiment = "churnmodel"
+    promotion_rules = ["lapse_roc_auc > baseline_recency_roc_auc"]
+
+    [scoring]
+    chunk_customers = 200000
+
+The ``[tracking]`` store defaults to ``MLFLOW_TRACKING_URI`` when that is set (a team server)
+and to the project's SQLite file ``sqlite:///mlflow.db`` otherwise; ``uri`` set here (file,
+``CHURNMODEL_TRACKING__URI`` or a flag) wins over both. See ``docs/mlflow.md``.
 """
 
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,7 +48,16 @@ from pydantic_settings import (
 
 from churnmodel.exceptions import ConfigError
 
-__all__ = ["DataSettings", "FeatureSettings", "Settings", "load_settings"]
+__all__ = [
+    "DEFAULT_HORIZON_DAYS",
+    "DataSettings",
+    "FeatureSettings",
+    "ModelSettings",
+    "ScoringSettings",
+    "Settings",
+    "TrackingSettings",
+    "load_settings",
+]
 
 
 class _Section(BaseModel):
@@ -63,6 +88,50 @@ class FeatureSettings(_Section):
     zero_net_is_purchase: bool = False
 
 
+class ModelSettings(_Section):
+    """What to train: the calibration cut-off, the prediction horizon and the CLV terms.
+
+    ``cutoff`` ends the calibration period; the holdout is the ``horizon_days`` after it. With
+    neither set, the bundled CDNOW log uses the published split (calibration to 1997-09-30,
+    holdout to the end of the data, 273 days) and any other log the last
+    :data:`DEFAULT_HORIZON_DAYS` days as holdout. With one set, the other follows from the last
+    transaction date.
+    """
+
+    cutoff: date | None = None
+    horizon_days: int | None = Field(default=None, gt=0)
+    clv_horizon_days: int = Field(default=365, gt=0)
+    annual_discount_rate: float = Field(default=0.1, ge=0.0, lt=1.0)
+    seed: int = 0
+
+
+#: Holdout length when neither a cut-off nor a horizon is set (logs other than CDNOW).
+DEFAULT_HORIZON_DAYS = 90
+
+
+class TrackingSettings(_Section):
+    """Where runs and models go in MLflow, and when a new model becomes the champion.
+
+    ``promotion_rules`` are comparisons ``<metric> <op> <metric or number>`` (op one of ``>``,
+    ``>=``, ``<``, ``<=``) over the run's metrics; the ``alias`` moves to a new model version
+    only when every rule holds.
+    """
+
+    uri: str | None = None
+    artifact_root: str = "mlartifacts"
+    experiment: str = "churnmodel"
+    registered_model: str = "churnmodel"
+    alias: str = "champion"
+    promotion_rules: tuple[str, ...] = ("lapse_roc_auc > baseline_recency_roc_auc",)
+
+
+class ScoringSettings(_Section):
+    """Batch scoring: how many customers are scored at a time, and what the summary shows."""
+
+    chunk_customers: int = Field(default=200_000, gt=0)
+    top_n: int = Field(default=10, ge=0)
+
+
 class Settings(BaseSettings):
     """All settings, by section."""
 
@@ -75,8 +144,11 @@ class Settings(BaseSettings):
 
     data: DataSettings = DataSettings()
     features: FeatureSettings = FeatureSettings()
+    model: ModelSettings = ModelSettings()
+    tracking: TrackingSettings = TrackingSettings()
+    scoring: ScoringSettings = ScoringSettings()
 
-    @field_validator("data", "features", mode="before")
+    @field_validator("data", "features", "model", "tracking", "scoring", mode="before")
     @classmethod
     def _none_is_default(cls, value: Any) -> Any:
         return {} if value is None else value
@@ -123,7 +195,8 @@ def load_settings(
     Parameters
     ----------
     config_file
-        TOML file with ``[data]`` / ``[features]`` sections.
+        TOML file with ``[data]``, ``[features]``, ``[model]``, ``[tracking]`` and
+        ``[scoring]`` sections.
     overrides
         Highest-precedence values by section (the CLI's flags); ``None`` values are ignored
         so an unset flag does not hide the file or the environment.

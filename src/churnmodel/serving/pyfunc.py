@@ -1,0 +1,292 @@
+"""The churnmodel pyfunc: a customer's transactions in, one row of scores per customer out.
+
+One MLflow model bundles everything needed to score raw transactions: the fitted bundle
+(BG/NBD-family purchase model, Gamma-Gamma, lapse classifier, spend model) in a pickle
+artifact, and the package code (features, life-cycle rules) in ``code_paths``. The class is
+loaded from code (MLflow 3's models-from-code, :mod:`churnmodel.serving._model_code`), so
+nothing but the fitted bundle is unpickled.
+
+Request (pandas DataFrame, or ``dataframe_split`` / ``dataframe_records`` JSON over REST):
+``customer_id``, ``timestamp``, ``amount`` (negative = return); more columns are ignored.
+Parameter ``as_of`` (ISO date): the scoring date; default the last transaction date of the
+request. Response: :data:`SCORE_COLUMNS`, one row per customer with a purchase on or before
+``as_of``, sorted by ``customer_id``.
+
+A request the model cannot use raises :class:`~churnmodel.exceptions.DataValidationError`
+or :class:`~churnmodel.exceptions.ConfigError` whose message names the problem (column,
+reason, counts) and never repeats the rows: the REST server puts the message into its 400
+response.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+from mlflow.pyfunc.model import PythonModel
+
+from churnmodel.exceptions import ChurnModelError, ConfigError, DataValidationError
+from churnmodel.features.customer import to_date
+from churnmodel.features.engine import TransactionsLike
+from churnmodel.io.transactions import read_transactions
+from churnmodel.schemas import AMOUNT, CUSTOMER_ID, TIMESTAMP
+
+__all__ = [
+    "BUNDLE_ARTIFACT",
+    "INPUT_COLUMNS",
+    "SCORE_COLUMNS",
+    "ChurnPyfuncModel",
+    "ModelPayload",
+    "ScoringBundle",
+    "load_payload",
+    "save_payload",
+]
+
+#: Columns of a scoring request.
+INPUT_COLUMNS = (CUSTOMER_ID, TIMESTAMP, AMOUNT)
+
+#: Columns of the scores, in order (docs/mlflow.md).
+SCORE_COLUMNS = (
+    CUSTOMER_ID,
+    "as_of",
+    "p_churn",
+    "p_alive",
+    "expected_purchases",
+    "expected_spend",
+    "clv",
+    "value_at_risk",
+    "lifecycle_stage",
+    "model_version",
+)
+_NUMERIC_SCORES = SCORE_COLUMNS[2:8]
+
+#: Name of the pickled payload among the model's artifacts.
+BUNDLE_ARTIFACT = "bundle"
+
+
+class ScoringBundle(Protocol):
+    """What the pyfunc needs from a fitted bundle.
+
+    ``predict`` scores canonical transactions (a DataFrame or a DuckDB-held
+    :class:`~churnmodel.io.TransactionTable`) at ``as_of``: one row per customer with a purchase
+    on or before ``as_of``, index or column ``customer_id``, and at least the score columns
+    ``p_churn``, ``p_alive``, ``expected_purchases``, ``expected_spend``, ``clv``,
+    ``value_at_risk`` and ``lifecycle_stage``.
+    """
+
+    def predict(self, transactions: TransactionsLike, as_of: date) -> pd.DataFrame:
+        """Return the scores of every customer known at ``as_of``."""
+        ...
+
+
+@dataclass
+class ModelPayload:
+    """What the model artifact pickles: the bundle and how requests are read.
+
+    Attributes
+    ----------
+    bundle
+        The fitted bundle (no training data: see :func:`save_payload`).
+    timezone
+        Business time zone of the training data; request timestamps are read in it.
+    model_version
+        Written into every score row: the MLflow run that trained the model.
+    info
+        Anything else worth keeping with the model (training cut-off, horizon ...).
+    """
+
+    bundle: Any
+    timezone: str = "UTC"
+    model_version: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _reject(exc: ChurnModelError) -> ChurnModelError:
+    """Return the same kind of error without failing rows (safe to send back to a client)."""
+    if isinstance(exc, DataValidationError):
+        return DataValidationError(_first_line(exc), column=exc.column, hint=exc.hint)
+    return type(exc)(_first_line(exc))
+
+
+class ChurnPyfuncModel(PythonModel):
+    """MLflow pyfunc around a fitted bundle (see the module docstring).
+
+    Parameters
+    ----------
+    payload
+        The bundle and its settings, for use in-process; a logged model gets it from its
+        ``bundle`` artifact in :meth:`load_context` instead.
+    """
+
+    def __init__(self, payload: ModelPayload | None = None) -> None:
+        self.payload = payload
+
+    def load_context(self, context: Any) -> None:
+        """Load the pickled payload from the model's artifacts."""
+        self.payload = load_payload(context.artifacts[BUNDLE_ARTIFACT])
+
+    def _loaded(self) -> ModelPayload:
+        if self.payload is None:  # pragma: no cover - MLflow always calls load_context
+            raise ConfigError("the model has no bundle: it was not loaded through MLflow")
+        return self.payload
+
+    def predict(
+        self,
+        context: Any,
+        model_input: pd.DataFrame,
+        params: dict[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        """Score a request: transactions in, one row of :data:`SCORE_COLUMNS` per customer."""
+        try:
+            frame = _request_frame(model_input)
+            transactions, last = self._read(frame)
+            as_of = _as_of((params or {}).get("as_of"), last)
+            return self.score(transactions, as_of)
+        except ChurnModelError as exc:
+            raise _reject(exc) from None
+
+    def _read(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, date | None]:
+        missing = [c for c in INPUT_COLUMNS if c not in frame.columns]
+        if missing:
+            raise DataValidationError(
+                f"request lacks column(s) {', '.join(repr(c) for c in missing)}; it has "
+                f"{', '.join(repr(str(c)) for c in frame.columns) or 'no columns'}",
+                column=missing[0],
+                hint="send customer_id, timestamp (ISO 8601) and amount for every transaction",
+            )
+        if frame.empty:
+            return frame.loc[:, list(INPUT_COLUMNS)], None
+        tx, report = read_transactions(
+            frame.loc[:, list(INPUT_COLUMNS)],
+            timezone=self._loaded().timezone,
+            max_quarantine_share=0.0,
+        )
+        return tx, report.last_date
+
+    def score(self, transactions: TransactionsLike, as_of: date) -> pd.DataFrame:
+        """Score clean canonical transactions at ``as_of`` (the batch path; no re-validation)."""
+        payload = self._loaded()
+        if isinstance(transactions, pd.DataFrame) and transactions.empty:
+            raw = pd.DataFrame(columns=list(SCORE_COLUMNS))
+        else:
+            raw = payload.bundle.predict(transactions, as_of=as_of)
+        return _finish(raw, as_of, payload.model_version)
+
+
+def _request_frame(model_input: Any) -> pd.DataFrame:
+    if isinstance(model_input, pd.DataFrame):
+        return model_input
+    try:
+        return pd.DataFrame(model_input)
+    except (TypeError, ValueError):
+        raise DataValidationError(
+            f"a request must be a table of transactions, got {type(model_input).__name__}",
+            hint="send {'dataframe_split': {'columns': [...], 'data': [...]}}",
+        ) from None
+
+
+def _as_of(value: Any, last: date | None) -> date:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if last is None:
+            raise DataValidationError(
+                "the request has no transactions and no as_of date",
+                hint="send at least one transaction, or params {'as_of': 'YYYY-MM-DD'}",
+            )
+        return last
+    return to_date(value, "as_of")
+
+
+def _finish(raw: pd.DataFrame, as_of: date, model_version: str) -> pd.DataFrame:
+    """Put bundle output into the documented column order and dtypes."""
+    frame = raw.reset_index() if CUSTOMER_ID not in raw.columns else raw.reset_index(drop=True)
+    missing = [c for c in SCORE_COLUMNS[2:9] if c not in frame.columns]
+    if missing:  # a bug in the bundle, not in the request
+        raise RuntimeError(f"the bundle's predict() did not return {missing}")
+    out = pd.DataFrame(
+        {
+            CUSTOMER_ID: frame[CUSTOMER_ID].astype(str).to_numpy(),
+            "as_of": pd.Series(pd.Timestamp(as_of), index=frame.index).to_numpy(
+                dtype="datetime64[ns]"
+            ),
+            **{c: frame[c].to_numpy(dtype="float64") for c in _NUMERIC_SCORES},
+            "lifecycle_stage": frame["lifecycle_stage"].astype(str).to_numpy(),
+            "model_version": model_version,
+        }
+    )
+    return out.sort_values(CUSTOMER_ID, kind="stable", ignore_index=True)
+
+
+def save_payload(payload: ModelPayload, path: str | Path, *, max_rows: int = 1_000) -> Path:
+    """Pickle ``payload`` to ``path`` after checking that it holds no training data.
+
+    Raises
+    ------
+    ConfigError
+        If the bundle holds a lifetimes fitter (which keeps its training frame in ``.data``) or
+        a pandas object with more than ``max_rows`` rows.
+    """
+    _check_no_training_data(payload.bundle, max_rows=max_rows)
+    target = Path(path)
+    with target.open("wb") as fh:
+        pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return target
+
+
+def load_payload(path: str | Path) -> ModelPayload:
+    """Load a payload written by :func:`save_payload`."""
+    with Path(path).open("rb") as fh:
+        payload = pickle.load(fh)
+    if not isinstance(payload, ModelPayload):
+        raise ConfigError(f"{path} does not hold a churnmodel bundle")
+    return payload
+
+
+def _children(obj: Any) -> list[tuple[str, Any]]:
+    if isinstance(obj, Mapping):
+        return [(f"[{k!r}]", v) for k, v in obj.items()]
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [(f"[{i}]", v) for i, v in enumerate(obj)]
+    out = []
+    state = getattr(obj, "__dict__", None)
+    if isinstance(state, dict):
+        out += [(f".{k}", v) for k, v in state.items()]
+    for slot in getattr(type(obj), "__slots__", ()) or ():
+        if isinstance(slot, str) and hasattr(obj, slot):
+            out.append((f".{slot}", getattr(obj, slot)))
+    return out
+
+
+def _check_no_training_data(bundle: Any, *, max_rows: int) -> None:
+    seen: set[int] = set()
+    stack: list[tuple[str, Any]] = [("bundle", bundle)]
+    while stack:
+        where, obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, str | bytes | int | float | bool | type(None)):
+            continue
+        seen.add(id(obj))
+        module = type(obj).__module__ or ""
+        if module.split(".")[0] == "lifetimes":
+            raise ConfigError(
+                f"{where} is a lifetimes {type(obj).__name__}, which keeps its training data in "
+                "'.data'; keep only the fitted parameters in the bundle"
+            )
+        if isinstance(obj, pd.DataFrame | pd.Series | pd.Index):
+            if len(obj) > max_rows:
+                raise ConfigError(
+                    f"{where} is a pandas {type(obj).__name__} of {len(obj):,} rows: training "
+                    f"data must not travel with the model (limit {max_rows:,} rows)"
+                )
+            continue
+        if module.split(".")[0] in {"numpy", "scipy"}:
+            continue
+        stack.extend((f"{where}{name}", child) for name, child in _children(obj))

@@ -1,0 +1,193 @@
+"""The model registry: register a logged model, move the champion alias, find a model by URI.
+
+Registry aliases (``models:/churnmodel@champion``) name the version to serve; stages are not
+used (MLflow 3 deprecates them).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from churnmodel.exceptions import ConfigError
+from churnmodel.tracking.promotion import PromotionDecision
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+__all__ = [
+    "RegisteredVersion",
+    "ResolvedModel",
+    "apply_promotion",
+    "register_version",
+    "registry_overview",
+    "resolve_model",
+]
+
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A registered model version."""
+
+    name: str
+    version: str
+    source: str
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model URI checked to exist, with what the registry says about it.
+
+    ``name`` and ``version`` are set for ``models:/`` URIs; ``run_id`` when the registry or the
+    run knows it.
+    """
+
+    uri: str
+    name: str | None = None
+    version: str | None = None
+    alias: str | None = None
+    run_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Short human-readable name: ``churnmodel v3 (@champion)`` or the URI."""
+        if self.name is None:
+            return self.uri
+        alias = f" (@{self.alias})" if self.alias else ""
+        return f"{self.name} v{self.version}{alias}"
+
+
+def _client(client: MlflowClient | None = None) -> MlflowClient:
+    if client is not None:
+        return client
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+def register_version(
+    model_uri: str,
+    name: str,
+    *,
+    tags: dict[str, str] | None = None,
+    description: str | None = None,
+    client: MlflowClient | None = None,
+) -> RegisteredVersion:
+    """Register ``model_uri`` as a new version of ``name`` (created if needed)."""
+    import mlflow
+
+    c = _client(client)
+    version = mlflow.register_model(model_uri, name, tags=tags)
+    if description:
+        c.update_model_version(name, version.version, description=description)
+    return RegisteredVersion(name=name, version=str(version.version), source=str(version.source))
+
+
+def apply_promotion(
+    version: RegisteredVersion,
+    decision: PromotionDecision,
+    *,
+    alias: str = "champion",
+    client: MlflowClient | None = None,
+) -> str | None:
+    """Move ``alias`` to ``version`` when ``decision`` says so; record the outcome as tags.
+
+    The version gets the tags ``promotion`` (``promoted`` / ``not promoted``) and
+    ``promotion_reason``. Returns the version that held the alias before (or ``None``).
+    """
+    c = _client(client)
+    previous: str | None
+    try:
+        previous = str(c.get_model_version_by_alias(version.name, alias).version)
+    except Exception:  # MlflowException: no version holds the alias yet
+        previous = None
+    c.set_model_version_tag(
+        version.name,
+        version.version,
+        "promotion",
+        "promoted" if decision.promote else "not promoted",
+    )
+    c.set_model_version_tag(version.name, version.version, "promotion_reason", decision.summary)
+    if decision.promote:
+        c.set_registered_model_alias(version.name, alias, version.version)
+    return previous
+
+
+def registry_overview(client: MlflowClient | None = None) -> str:
+    """Describe every registered model with its aliases and latest version, on one line."""
+    c = _client(client)
+    lines = []
+    for model in c.search_registered_models(max_results=100):
+        aliases: dict[str, Any] = dict(getattr(model, "aliases", {}) or {})
+        shown = ", ".join(f"@{a} -> v{v}" for a, v in sorted(aliases.items())) or "no aliases"
+        versions = [int(v.version) for v in (model.latest_versions or [])]
+        latest = f"latest v{max(versions)}" if versions else "no versions"
+        lines.append(f"{model.name} ({shown}; {latest})")
+    return "; ".join(lines) if lines else "none"
+
+
+def _missing(uri: str, what: str, client: MlflowClient, tracking_uri: str) -> ConfigError:
+    return ConfigError(
+        f"model {uri!r} not found: {what} in the registry at {tracking_uri}. "
+        f"Registered models: {registry_overview(client)}. "
+        "Train one with 'churnmodel train', or pass --model with one of these "
+        "(models:/<name>@<alias>, models:/<name>/<version>) or a model folder."
+    )
+
+
+def resolve_model(uri: str, client: MlflowClient | None = None) -> ResolvedModel:
+    """Check that ``uri`` names a model that exists; say what does exist when it does not.
+
+    Accepts ``models:/<name>@<alias>``, ``models:/<name>/<version>``, ``runs:/<id>/<path>``,
+    ``models:/<model id>`` and a local model folder (one holding an ``MLmodel`` file).
+
+    Raises
+    ------
+    ConfigError
+        If the model, version or alias does not exist; the message lists the registered
+        models and their aliases.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    c = _client(client)
+    tracking_uri = mlflow.get_tracking_uri()
+    match = _MODELS_URI.match(uri)
+    if match is not None:
+        name, alias, number = match["name"], match["alias"], match["version"]
+        try:
+            c.get_registered_model(name)
+        except MlflowException:
+            raise _missing(uri, f"no registered model named {name!r}", c, tracking_uri) from None
+        try:
+            mv = (
+                c.get_model_version_by_alias(name, alias)
+                if alias is not None
+                else c.get_model_version(name, number)
+            )
+        except MlflowException:
+            what = f"alias @{alias}" if alias is not None else f"version {number}"
+            raise _missing(uri, f"{name!r} has no {what}", c, tracking_uri) from None
+        return ResolvedModel(
+            uri=uri, name=name, version=str(mv.version), alias=alias, run_id=mv.run_id
+        )
+    if uri.startswith(("models:/", "runs:/")):
+        from mlflow.models import get_model_info
+
+        try:
+            info = get_model_info(uri)
+        except (MlflowException, OSError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise _missing(uri, first, c, tracking_uri) from None
+        return ResolvedModel(uri=uri, run_id=info.run_id)
+    path = Path(uri)
+    if not (path / "MLmodel").is_file():
+        raise ConfigError(
+            f"model {uri!r} not found: not a models:/ or runs:/ URI and not a folder holding an "
+            f"MLmodel file. Registered models in {tracking_uri}: {registry_overview(c)}"
+        )
+    return ResolvedModel(uri=str(path.resolve()))

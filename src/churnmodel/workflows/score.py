@@ -1,0 +1,256 @@
+"""The batch scoring job: every customer known at the as-of date, scored by a registered model.
+
+``score_job(settings, data=..., output=...)``:
+
+1. finds the model (``models:/churnmodel@champion`` by default; a wrong name or alias is an
+   error listing the registered models and their aliases) and loads it;
+2. loads and validates the log up to the as-of date (default: its last transaction date) and
+   writes the quarantine file beside the output;
+3. scores customers in chunks of about ``[scoring] chunk_customers``: customers are split by
+   a hash of their id, so each customer's transactions stay together and memory is bounded by
+   the chunk, not the log (the log itself stays in DuckDB, which spills to disk);
+4. writes the scores (Parquet or CSV by extension, atomically) and returns a summary.
+
+The model scores each chunk exactly as the REST server scores a request
+(:meth:`churnmodel.serving.ChurnPyfuncModel.score`), minus the re-validation of rows that
+loading already checked.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from churnmodel.config import Settings
+from churnmodel.exceptions import DataValidationError
+from churnmodel.features.customer import to_date
+from churnmodel.io import LoadReport, TransactionTable, write_table
+from churnmodel.io.tables import table_format
+from churnmodel.schemas import AMOUNT, CUSTOMER_ID, LIFECYCLE_STAGES, QUARANTINE_COLUMNS, TIMESTAMP
+from churnmodel.workflows.features import load_log, quarantine_path
+
+if TYPE_CHECKING:
+    from churnmodel.serving import ChurnPyfuncModel
+    from churnmodel.tracking import ResolvedModel
+
+__all__ = [
+    "ScoreResult",
+    "default_model_uri",
+    "run_foreground",
+    "score_job",
+    "score_table",
+    "serve_model",
+]
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """What the scoring job wrote, and the summary the CLI prints."""
+
+    output: Path
+    quarantine: Path
+    report: LoadReport
+    model: ResolvedModel
+    as_of: date
+    n_customers: int
+    n_chunks: int
+    stage_counts: dict[str, int]
+    total_value_at_risk: float
+    total_clv: float
+    top: pd.DataFrame
+    seconds: float
+
+
+def default_model_uri(settings: Settings) -> str:
+    """``models:/<registered_model>@<alias>`` from the ``[tracking]`` settings."""
+    return f"models:/{settings.tracking.registered_model}@{settings.tracking.alias}"
+
+
+def _chunks(table: TransactionTable, n_customers: int, chunk_customers: int) -> tuple[str, int]:
+    """Store the rows with a chunk number (hash of the customer id); return table and count."""
+    n_chunks = max(1, math.ceil(n_customers / chunk_customers))
+    name = "scoring_rows"
+    table.con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, "
+        f"CAST(hash({CUSTOMER_ID}) % {n_chunks} AS INTEGER) AS chunk FROM {table.view}"
+    )
+    return name, n_chunks
+
+
+def _chunk_rows(table: TransactionTable, name: str, chunk: int) -> pd.DataFrame:
+    return (
+        table.con.sql(
+            f"SELECT {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT} FROM {name} WHERE chunk = {chunk}"
+        )
+        .to_arrow_table()
+        .to_pandas()
+    )
+
+
+def score_table(
+    model: ChurnPyfuncModel,
+    table: TransactionTable,
+    *,
+    as_of: date,
+    n_customers: int,
+    chunk_customers: int,
+    progress: bool | None = None,
+) -> tuple[pd.DataFrame, int]:
+    """Score every customer of ``table`` at ``as_of`` chunk by chunk; return scores and chunks.
+
+    ``progress``: show a tqdm bar (``None``: only when there is more than one chunk and the
+    output is a terminal).
+    """
+    from tqdm.auto import tqdm
+
+    name, n_chunks = _chunks(table, n_customers, chunk_customers)
+    parts = []
+    # tqdm's disable=None shows the bar only on a terminal.
+    disable = (True if n_chunks == 1 else None) if progress is None else not progress
+    with tqdm(
+        total=n_customers, unit=" customers", unit_scale=True, desc="scoring", disable=disable
+    ) as bar:
+        for chunk in range(n_chunks):
+            rows = _chunk_rows(table, name, chunk)
+            if rows.empty:
+                continue
+            parts.append(model.score(rows, as_of))
+            bar.update(int(rows[CUSTOMER_ID].nunique()))
+    table.con.execute(f"DROP TABLE {name}")
+    if not parts:
+        return model.score(pd.DataFrame(columns=[CUSTOMER_ID, TIMESTAMP, AMOUNT]), as_of), n_chunks
+    scores = pd.concat(parts, ignore_index=True)
+    return scores.sort_values(CUSTOMER_ID, kind="stable", ignore_index=True), n_chunks
+
+
+def score_job(
+    settings: Settings,
+    *,
+    data: str | Path | None,
+    output: str | Path,
+    model_uri: str | None = None,
+    as_of: str | date | None = None,
+    progress: bool | None = None,
+) -> ScoreResult:
+    """Run the scoring job (module docstring).
+
+    Parameters
+    ----------
+    settings
+        ``[data]``: how to read the log; ``[tracking]``: the store and the default model;
+        ``[scoring]``: chunk size and summary length.
+    data
+        CSV or Parquet file or folder; ``None`` or ``"cdnow"`` for the bundled CDNOW log.
+    output
+        ``.parquet`` or ``.csv``; the quarantine file goes beside it.
+    model_uri
+        ``models:/<name>@<alias>``, ``models:/<name>/<version>``, ``runs:/...`` or a model
+        folder; default ``models:/<registered_model>@<alias>`` from the settings.
+    as_of
+        Scoring date; default the last transaction date of the log.
+
+    Raises
+    ------
+    ChurnModelError
+        Unknown model or alias (the message lists what exists), unreadable or too dirty data,
+        a bad output extension.
+    """
+    from churnmodel import serving, tracking
+
+    started = time.perf_counter()
+    out = Path(output)
+    table_format(out)  # a bad extension fails before any work
+    q_path = quarantine_path(out)
+    tracking.open_store(settings.tracking.uri, experiment=None)
+    resolved = tracking.resolve_model(model_uri or default_model_uri(settings))
+    loaded = serving.load_model(resolved.uri)
+    as_of_date = None if as_of is None else to_date(as_of)
+    try:
+        table, report = load_log(data, settings, as_of=as_of_date)
+    except DataValidationError as exc:
+        if exc.rows is not None and list(exc.rows.columns) == list(QUARANTINE_COLUMNS):
+            write_table(exc.rows, q_path)
+        raise
+    write_table(report.quarantine, q_path)
+    if not isinstance(table, TransactionTable):  # pragma: no cover - load_log keeps rows in DuckDB
+        raise TypeError(f"expected a TransactionTable, got {type(table).__name__}")
+    effective = as_of_date or report.last_date
+    if effective is None or not report.customers:
+        raise DataValidationError(
+            "no usable transactions on or before the as-of date: nothing to score",
+            hint="check --as-of and the column flags",
+        )
+    scores, n_chunks = score_table(
+        loaded.model,
+        table,
+        as_of=effective,
+        n_customers=int(report.customers),
+        chunk_customers=settings.scoring.chunk_customers,
+        progress=progress,
+    )
+    write_table(scores, out)
+    counts = scores["lifecycle_stage"].value_counts()
+    top = scores.nlargest(settings.scoring.top_n, "value_at_risk").loc[
+        :, [CUSTOMER_ID, "lifecycle_stage", "p_churn", "clv", "value_at_risk"]
+    ]
+    return ScoreResult(
+        output=out,
+        quarantine=q_path,
+        report=report,
+        model=resolved,
+        as_of=effective,
+        n_customers=len(scores),
+        n_chunks=n_chunks,
+        stage_counts={s: int(counts.get(s, 0)) for s in LIFECYCLE_STAGES},
+        total_value_at_risk=float(scores["value_at_risk"].sum()),
+        total_clv=float(scores["clv"].sum()),
+        top=top.reset_index(drop=True),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def run_foreground(command: list[str], env: dict[str, str]) -> int:
+    """Run a server in the foreground until it exits or Ctrl-C; return its exit code."""
+    import subprocess
+
+    process = subprocess.Popen(command, env=env)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        try:
+            return process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
+
+
+def serve_model(
+    settings: Settings,
+    *,
+    model_uri: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    workers: int = 1,
+    dry_run: bool = False,
+) -> tuple[ResolvedModel, list[str], int]:
+    """Serve a model over REST with ``mlflow models serve --env-manager local``.
+
+    The model is looked up first, so a wrong name or alias fails with the list of what exists
+    rather than inside the server. Returns the model, the command and its exit code (0 without
+    running it when ``dry_run``).
+    """
+    from churnmodel import serving, tracking
+
+    store = tracking.open_store(settings.tracking.uri, experiment=None)
+    resolved = tracking.resolve_model(model_uri or default_model_uri(settings))
+    command, env = serving.serve_command(
+        resolved.uri, host=host, port=port, workers=workers, tracking_uri=store.uri
+    )
+    return resolved, command, 0 if dry_run else run_foreground(command, env)

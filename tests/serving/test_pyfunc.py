@@ -1,0 +1,186 @@
+"""The pyfunc model: requests, errors without customer rows, no training data, fresh process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnmodel.exceptions import ConfigError, DataValidationError
+from churnmodel.serving import (
+    SCORE_COLUMNS,
+    ChurnPyfuncModel,
+    ModelPayload,
+    input_example,
+    load_model,
+    model_signature,
+    save_payload,
+)
+from churnmodel.serving.pyfunc import load_payload
+from tests.tracking.session import AS_OF, TrainedStore
+
+pytestmark = pytest.mark.mlflow
+
+
+@pytest.fixture(scope="module")
+def model(trained: TrainedStore) -> ChurnPyfuncModel:
+    import mlflow
+
+    mlflow.set_tracking_uri(trained.tracking_uri)
+    return load_model(trained.champion_uri).model
+
+
+@pytest.fixture(scope="module")
+def request_frame(trained: TrainedStore) -> pd.DataFrame:
+    """The transactions of 30 customers as a JSON client sends them (text timestamps)."""
+    tx = pd.read_csv(trained.data, dtype={"customer_id": str})
+    ids = sorted(tx["customer_id"].unique())[:30]
+    return tx[tx["customer_id"].isin(ids)].reset_index(drop=True)
+
+
+def test_scores_one_row_per_customer_in_documented_columns(
+    model: ChurnPyfuncModel, request_frame: pd.DataFrame
+) -> None:
+    out = model.predict(None, request_frame, params={"as_of": AS_OF})
+    assert tuple(out.columns) == SCORE_COLUMNS
+    assert sorted(out["customer_id"]) == sorted(request_frame["customer_id"].unique())
+    assert (out["as_of"] == pd.Timestamp(AS_OF)).all()
+    assert out["p_churn"].between(0, 1).all() and out["p_alive"].between(0, 1).all()
+    assert (out["value_at_risk"] <= out["clv"] + 1e-9).all()
+    assert out["model_version"].str.len().gt(0).all()
+
+
+def test_as_of_defaults_to_the_last_transaction_and_cuts_later_rows(
+    model: ChurnPyfuncModel, request_frame: pd.DataFrame
+) -> None:
+    default = model.predict(None, request_frame)
+    last = pd.to_datetime(request_frame["timestamp"]).max().normalize()
+    assert (default["as_of"] == last).all()
+    early = model.predict(None, request_frame, params={"as_of": "1997-03-31"})
+    first_seen = (
+        pd.to_datetime(request_frame["timestamp"]).groupby(request_frame["customer_id"]).min()
+    )
+    assert set(early["customer_id"]) == set(first_seen[first_seen <= "1997-03-31"].index)
+
+
+def test_request_types_as_json_clients_send_them(
+    model: ChurnPyfuncModel, request_frame: pd.DataFrame
+) -> None:
+    typed = request_frame.assign(timestamp=pd.to_datetime(request_frame["timestamp"]))
+    text = request_frame.assign(
+        amount=[f"${a:,.2f}" for a in request_frame["amount"]], extra_column="ignored"
+    )
+    a = model.predict(None, typed, params={"as_of": AS_OF})
+    b = model.predict(None, text, params={"as_of": AS_OF})
+    pd.testing.assert_frame_equal(a, b)
+
+
+def _no_rows_in(message: str, frame: pd.DataFrame) -> None:
+    for value in frame["customer_id"].astype(str).unique()[:10]:
+        assert f" {value} " not in f" {message} "
+
+
+def test_bad_requests_raise_clear_errors_without_the_rows(
+    model: ChurnPyfuncModel, request_frame: pd.DataFrame
+) -> None:
+    with pytest.raises(DataValidationError, match=r"lacks column.*'amount'") as missing:
+        model.predict(None, request_frame.drop(columns="amount"))
+    assert missing.value.rows is None
+    bad = request_frame.copy()
+    bad.loc[bad.index[:3], "timestamp"] = "not a date"
+    with pytest.raises(DataValidationError, match=r"3 of .* rows .* could not be used") as dirty:
+        model.predict(None, bad)
+    assert dirty.value.rows is None
+    assert "First failing rows" not in str(dirty.value)
+    _no_rows_in(str(dirty.value), bad)
+    with pytest.raises(ConfigError, match="'as_of' must be a date"):
+        model.predict(None, request_frame, params={"as_of": "yesterday"})
+    with pytest.raises(DataValidationError, match="no transactions and no as_of"):
+        model.predict(None, request_frame.iloc[:0])
+
+
+def test_empty_request_with_as_of_gives_no_rows(
+    model: ChurnPyfuncModel, request_frame: pd.DataFrame
+) -> None:
+    out = model.predict(None, request_frame.iloc[:0], params={"as_of": AS_OF})
+    assert out.empty and tuple(out.columns) == SCORE_COLUMNS
+
+
+def test_signature_declares_columns_outputs_and_the_as_of_parameter() -> None:
+    sig = model_signature()
+    assert sig.inputs.input_names() == ["customer_id", "timestamp", "amount"]
+    assert sig.outputs.input_names() == list(SCORE_COLUMNS)
+    assert [p.name for p in sig.params.params] == ["as_of"]
+    example = input_example(date(2024, 3, 31))
+    assert set(example["customer_id"]) == {"C001", "C002"}  # made up: no customer's data
+    assert pd.to_datetime(example["timestamp"]).max() < pd.Timestamp("2024-04-01")
+
+
+class _Holder:
+    def __init__(self, **state: object) -> None:
+        self.__dict__.update(state)
+
+
+def test_payload_refuses_training_data(tmp_path: Path) -> None:
+    big = pd.DataFrame({"x": np.arange(5_000)})
+    with pytest.raises(ConfigError, match=r"bundle\.nested\.frame is a pandas DataFrame of 5,000"):
+        save_payload(ModelPayload(_Holder(nested=_Holder(frame=big))), tmp_path / "b.pkl")
+
+    class BetaGeoFitter:  # looks like lifetimes' fitter, which keeps .data
+        pass
+
+    BetaGeoFitter.__module__ = "lifetimes.fitters.beta_geo_fitter"
+    with pytest.raises(ConfigError, match="lifetimes BetaGeoFitter"):
+        save_payload(ModelPayload({"models": [BetaGeoFitter()]}), tmp_path / "b.pkl")
+    small = ModelPayload(_Holder(table=big.head(10), weights=np.zeros(10_000)), timezone="UTC")
+    assert load_payload(save_payload(small, tmp_path / "ok.pkl")).timezone == "UTC"
+
+
+def test_logged_bundle_holds_no_training_data(trained: TrainedStore) -> None:
+    bundles = list(trained.folder.glob("mlartifacts/**/artifacts/bundle.pkl"))
+    assert bundles, "the model artifact has no bundle.pkl"
+    payload = load_payload(bundles[0])
+    save_payload(payload, trained.folder / "recheck.pkl")  # runs the same check again
+    assert payload.info["cutoff"] == "1997-09-30"
+
+
+_FRESH = r"""
+import json, sys
+# Drop the editable install from the path: churnmodel must come from the model's code folder.
+sys.path = [p for p in sys.path if not p.rstrip("/").endswith("/src")]
+import mlflow, pandas as pd
+assert "churnmodel" not in sys.modules
+model = mlflow.pyfunc.load_model(sys.argv[1])
+import churnmodel
+frame = pd.read_json(sys.argv[2], orient="split", dtype={"customer_id": str})
+out = model.predict(frame, params={"as_of": sys.argv[4]})
+out.to_parquet(sys.argv[3])
+print(json.dumps({"churnmodel_file": churnmodel.__file__}))
+"""
+
+
+def test_loads_by_alias_in_a_fresh_process_and_scores_the_same(
+    trained: TrainedStore, model: ChurnPyfuncModel, request_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    request = tmp_path / "request.json"
+    request_frame.to_json(request, orient="split", index=False)
+    out = tmp_path / "scores.parquet"
+    done = subprocess.run(
+        [sys.executable, "-c", _FRESH, trained.champion_uri, str(request), str(out), AS_OF],
+        env=trained.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    where = json.loads(done.stdout.strip().splitlines()[-1])["churnmodel_file"]
+    assert "/code/churnmodel/" in where  # the package travelled with the model
+    expected = model.predict(None, request_frame, params={"as_of": AS_OF})
+    pd.testing.assert_frame_equal(pd.read_parquet(out), expected)
