@@ -7,7 +7,7 @@ UV := $(BIN)/uv
 EXTRAS ?= dev
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: help setup run test lint typecheck layers check bench clean
+.PHONY: help setup run test lint bench fuzz clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 setup: $(STAMP)  ## create .venv and install churnmodel with its dev tools
 
 run: setup  ## set up, then run the main job on the bundled CDNOW data
-	$(BIN)/churnmodel features --cdnow --as-of 1997-09-30 --time-unit W \
+	$(BIN)/churnmodel features --as-of 1997-09-30 --time-unit W \
 	  --output data/processed/cdnow_features.parquet
 
 test: setup  ## set up, then lint, type-check, check layers and run the tests
@@ -37,6 +37,10 @@ lint: setup  ## ruff only
 
 bench: setup  ## benchmarks against lifetimes, measured in the same run (see benchmarks/README.md)
 	$(BIN)/python -m benchmarks.run
+
+FUZZ_MINUTES ?= 10
+fuzz: setup  ## fuzz the transaction loader for FUZZ_MINUTES (default 10); not part of `make test`
+	$(BIN)/python -m tests.fuzz.fuzz_loader --minutes $(FUZZ_MINUTES)
 
 clean:  ## remove the virtual environment and caches (keeps data/ and models/)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
