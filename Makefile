@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
-EXTRAS ?= dev
+EXTRAS ?= dev,spark
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
 .PHONY: help setup run test lint bench fuzz clean
@@ -30,7 +30,7 @@ test: setup  ## set up, then lint, type-check, check layers and run the tests
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 --dist loadgroup -q  # loadgroup: the Spark tests share one JVM
 
 lint: setup  ## ruff only
 	$(BIN)/ruff check src tests benchmarks

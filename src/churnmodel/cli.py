@@ -58,6 +58,20 @@ QuarantineOpt = Annotated[
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="TOML settings file.", exists=False)
 ]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="duckdb (embedded, one machine) or spark (Parquet in, a Parquet folder out).",
+    ),
+]
+SparkMasterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        help="Spark master URL for --engine spark [default: local[*], or spark-submit's].",
+    ),
+]
 
 
 def _settings(
@@ -94,7 +108,10 @@ def _data_flags(
 
 @app.command()
 def features(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output .parquet or .csv.")],
+    output: Annotated[
+        str,
+        typer.Option("--output", "-o", help="Output .parquet or .csv (spark: a Parquet folder)."),
+    ],
     data: Annotated[
         str | None,
         typer.Option("--data", help="CSV, Parquet file or folder; omit for bundled CDNOW."),
@@ -116,6 +133,8 @@ def features(
     encoding: EncodingOpt = None,
     max_quarantine_share: QuarantineOpt = None,
     config: ConfigOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Build per-customer features (RFM, behaviour, life-cycle stage) at a cut-off date."""
     from churnmodel.workflows.features import features_job
@@ -136,17 +155,23 @@ def features(
         ),
         {"time_unit": time_unit},
     )
-    result = features_job(settings, data=data, output=output, as_of=as_of)
-    typer.echo(result.report.summary())
-    stages = result.features["lifecycle_stage"].value_counts()
-    typer.echo(
-        f"\n{len(result.features):,} customers at {result.features.attrs['as_of']} "
-        f"(time unit {result.features.attrs['time_unit']})"
+    result = features_job(
+        settings,
+        data=data,
+        output=output,
+        as_of=as_of,
+        engine=engine,  # type: ignore[arg-type]  # checked by features_job
+        spark_master=spark_master,
     )
-    skipped = result.features.attrs.get("customers_without_purchase", 0)
+    typer.echo(result.report.summary())
+    attrs = result.attrs
+    typer.echo(
+        f"\n{result.n_customers:,} customers at {attrs['as_of']} (time unit {attrs['time_unit']})"
+    )
+    skipped = attrs.get("customers_without_purchase", 0)
     if skipped:
         typer.echo(f"  {skipped:,} customers with returns only (no purchase day) left out")
-    for stage, n in stages.items():
+    for stage, n in result.stage_counts.items():
         if n:
             typer.echo(f"  {stage:<16}{n:>10,}")
     typer.echo(f"\nfeatures:   {result.output}")

@@ -5,20 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
 from churnmodel.config import Settings
 from churnmodel.datasets.cdnow import CDNOW_COLUMNS, cdnow_raw
-from churnmodel.exceptions import DataValidationError
+from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.features import PurchaseRule, customer_features
 from churnmodel.features.customer import to_date
 from churnmodel.features.engine import TransactionsLike
 from churnmodel.io import LoadReport, connect, load_transactions, write_table
 from churnmodel.io.tables import table_format
-from churnmodel.schemas import QUARANTINE_COLUMNS
+from churnmodel.schemas import LIFECYCLE_STAGES, QUARANTINE_COLUMNS
 
-__all__ = ["FeaturesJobResult", "features_job", "load_log", "quarantine_path"]
+if TYPE_CHECKING:
+    from churnmodel.workflows.spark_features import SparkFeaturesJobResult
+
+__all__ = ["ENGINES", "FeaturesJobResult", "features_job", "load_log", "quarantine_path"]
+
+#: Engines that build features: the embedded DuckDB engine and Spark.
+ENGINES = ("duckdb", "spark")
+Engine = Literal["duckdb", "spark"]
 
 #: The bundled data set used when no --data is given.
 CDNOW = "cdnow"
@@ -32,6 +40,22 @@ class FeaturesJobResult:
     report: LoadReport
     output: Path
     quarantine: Path
+
+    @property
+    def n_customers(self) -> int:
+        """Customers in the features table."""
+        return len(self.features)
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """``as_of``, ``time_unit`` and ``customers_without_purchase`` of the table."""
+        return {str(k): v for k, v in self.features.attrs.items()}
+
+    @property
+    def stage_counts(self) -> dict[str, int]:
+        """Customers per life-cycle stage."""
+        counts = self.features["lifecycle_stage"].value_counts()
+        return {stage: int(counts.get(stage, 0)) for stage in LIFECYCLE_STAGES}
 
 
 def quarantine_path(output: str | Path) -> Path:
@@ -90,12 +114,24 @@ def features_job(
     data: str | Path | None,
     output: str | Path,
     as_of: str | date | None = None,
-) -> FeaturesJobResult:
+    engine: Engine = "duckdb",
+    spark_master: str | None = None,
+) -> FeaturesJobResult | SparkFeaturesJobResult:
     """Read a log, build features at ``as_of`` and write them with the quarantine file.
 
     The quarantine file is written even when the load stops because too many rows were
     quarantined, so the user can see which rows and why; then the error is raised again.
+    ``engine="spark"`` runs :func:`~churnmodel.workflows.spark_features.spark_features_job`
+    (a Parquet folder out) on ``spark_master``; pyspark is imported only then.
     """
+    if engine not in ENGINES:
+        raise ConfigError(f"'engine' must be one of {list(ENGINES)}, got {engine!r}")
+    if engine == "spark":
+        from churnmodel.workflows.spark_features import spark_features_job
+
+        return spark_features_job(
+            settings, data=data, output=output, as_of=as_of, master=spark_master
+        )
     out = Path(output)
     table_format(out)  # fail on a bad extension before any work
     q_path = quarantine_path(out)

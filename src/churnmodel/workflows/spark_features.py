@@ -1,0 +1,213 @@
+"""The features job on Spark: a Parquet log in, a Parquet folder of features out.
+
+Same settings, rules and results as :func:`churnmodel.workflows.features_job` (the
+``churnmodel features`` command), run by :class:`churnmodel.features.spark.SparkEngine`:
+
+* input: a Parquet file or a folder of Parquet files (local path or a URI Spark reads);
+* output: a **folder** of Parquet part files written by Spark (``features.parquet/``), which
+  pandas, DuckDB and Spark read as one table; a local output is written beside the target and
+  renamed into place, so readers never see half of it;
+* quarantine: ``<stem>.quarantine.csv`` beside the output, one CSV file as with the embedded
+  engine (for a remote output, a folder Spark writes with one CSV part).
+
+pyspark is imported only when the job runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from churnmodel.config import Settings
+from churnmodel.exceptions import ConfigError, DataValidationError
+from churnmodel.features.customer import to_date
+from churnmodel.io import LoadReport, write_table
+from churnmodel.schemas import LIFECYCLE_STAGES, QUARANTINE_COLUMNS
+from churnmodel.workflows.features import CDNOW, purchase_rule, quarantine_path
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame
+
+__all__ = ["SparkFeaturesJobResult", "spark_features_job"]
+
+_URI = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+
+
+@dataclass(frozen=True)
+class SparkFeaturesJobResult:
+    """What the Spark features job produced (the table itself stays in the output folder)."""
+
+    report: LoadReport
+    output: str
+    quarantine: str
+    n_customers: int
+    attrs: dict[str, Any]
+    stage_counts: dict[str, int] = field(default_factory=dict)
+
+
+def _is_local(path: str) -> bool:
+    match = _URI.match(path)
+    return match is None or match.group(1).lower() == "file"
+
+
+def _local(path: str) -> Path:
+    return Path(re.sub(r"^file://", "", path))
+
+
+def spark_features_job(
+    settings: Settings,
+    *,
+    data: str | Path | None,
+    output: str | Path,
+    as_of: str | date | None = None,
+    master: str | None = None,
+    spark_config: Mapping[str, str] | None = None,
+) -> SparkFeaturesJobResult:
+    """Read a Parquet log with Spark, build features at ``as_of`` and write them with Spark.
+
+    Parameters
+    ----------
+    settings
+        Column mapping, time zone, validation and feature settings, as for the embedded job.
+    data
+        Parquet file or folder (``--data``); the bundled CDNOW log is not available here.
+    output
+        Target folder for the features, e.g. ``data/processed/features.parquet``.
+    as_of
+        Cut-off day (default: the last day with a clean transaction).
+    master
+        Spark master URL; ``None``: whatever ``spark-submit`` or ``spark-defaults.conf`` set,
+        else ``local[*]``.
+    spark_config
+        Extra Spark settings for the session.
+
+    Raises
+    ------
+    ConfigError
+        pyspark or Java missing, a CSV output, or no ``--data``.
+    DataValidationError
+        As for the embedded job; the quarantine file is written before a too-many-bad-rows
+        error is raised.
+    """
+    if data is None or str(data) == CDNOW:
+        raise ConfigError(
+            "the Spark engine reads Parquet logs: pass --data PATH (a Parquet file or folder); "
+            "the bundled CDNOW log runs on the embedded engine (--engine duckdb)"
+        )
+    out = str(output)
+    if out.lower().endswith(".csv"):
+        raise ConfigError(
+            f"the Spark engine writes a Parquet folder; got output {out!r}: "
+            "use a name like features.parquet"
+        )
+    q_path = str(quarantine_path(out)) if _is_local(out) else _sibling(out, ".quarantine.csv")
+    as_of_date = None if as_of is None else to_date(as_of)
+
+    from churnmodel.features.spark import SparkEngine, spark_session
+
+    d = settings.data
+    spark = spark_session(master, "churnmodel features", timezone=d.timezone, config=spark_config)
+    with SparkEngine(spark, timezone=d.timezone) as engine:
+        try:
+            tx, report = engine.load_transactions(
+                str(data),
+                customer_col=d.customer_col,
+                date_col=d.date_col,
+                amount_col=d.amount_col,
+                order_col=d.order_col,
+                as_of=as_of_date,
+                date_format=d.date_format,
+                decimal=d.decimal,
+                dedupe=d.dedupe,
+                max_quarantine_share=d.max_quarantine_share,
+                count_customers=False,
+            )
+        except DataValidationError as exc:
+            if exc.rows is not None and list(exc.rows.columns) == list(QUARANTINE_COLUMNS):
+                _write_quarantine(exc.rows, q_path, spark)
+            raise
+        _write_quarantine(report.quarantine, q_path, spark)
+        effective = as_of_date or report.last_date
+        if effective is None:
+            raise DataValidationError("no usable transactions: nothing to build features from")
+        features = engine.customer_features(
+            tx,
+            effective,
+            time_unit=settings.features.time_unit,
+            purchase=purchase_rule(settings),
+        )
+        frame = features.frame.persist()
+        try:
+            _write_parquet_folder(frame, out)
+            counts = {
+                str(r["lifecycle_stage"]): int(r["count"])
+                for r in frame.groupBy("lifecycle_stage").count().collect()
+            }
+        finally:
+            frame.unpersist()
+    n_customers = sum(counts.values())
+    stage_counts = {s: counts.get(s, 0) for s in LIFECYCLE_STAGES}
+    customers = n_customers + int(features.attrs["customers_without_purchase"])
+    report = _with_customers(report, customers)
+    return SparkFeaturesJobResult(
+        report=report,
+        output=out,
+        quarantine=q_path,
+        n_customers=n_customers,
+        attrs=dict(features.attrs),
+        stage_counts=stage_counts,
+    )
+
+
+def _with_customers(report: LoadReport, customers: int) -> LoadReport:
+    """Fill in the distinct customers of the used rows (free once features exist)."""
+    import dataclasses
+
+    return dataclasses.replace(report, customers=customers)
+
+
+def _sibling(path: str, suffix: str) -> str:
+    """``<stem><suffix>`` beside ``path`` for a URI (``s3a://b/x/f.parquet`` ...)."""
+    head, _, name = path.rstrip("/").rpartition("/")
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return f"{head}/{stem}{suffix}"
+
+
+def _write_quarantine(quarantine: pd.DataFrame, path: str, spark: Any) -> None:
+    if _is_local(path):
+        write_table(quarantine, _local(path))
+        return
+    frame = spark.createDataFrame(quarantine.astype("object").where(quarantine.notna(), None))
+    frame.coalesce(1).write.mode("overwrite").option("header", "true").csv(path)
+
+
+def _write_parquet_folder(frame: DataFrame, path: str) -> None:
+    """Write ``frame`` as a Parquet folder; locally into a temporary sibling, then rename."""
+    if not _is_local(path):
+        frame.write.mode("overwrite").parquet(path)
+        return
+    target = _local(path).absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        frame.write.mode("overwrite").parquet(str(tmp))
+        if target.is_dir():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            if target.exists():
+                target.unlink()
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
