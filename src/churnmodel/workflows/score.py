@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ScoreResult",
     "default_model_uri",
+    "openmp_threads",
     "run_foreground",
     "score_job",
     "score_table",
@@ -65,6 +67,14 @@ class ScoreResult:
     total_clv: float
     top: pd.DataFrame
     seconds: float
+
+
+def openmp_threads(n: int) -> AbstractContextManager[object]:
+    """Cap the OpenMP threads of native code (scikit-learn's gradient boosting) in a block."""
+    import sklearn.ensemble  # noqa: F401 - loads scikit-learn's OpenMP runtime, so it is capped
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=n, user_api="openmp")
 
 
 def default_model_uri(settings: Settings) -> str:
@@ -186,14 +196,15 @@ def score_job(
             "no usable transactions on or before the as-of date: nothing to score",
             hint="check --as-of and the column flags",
         )
-    scores, n_chunks = score_table(
-        loaded.model,
-        table,
-        as_of=effective,
-        n_customers=int(report.customers),
-        chunk_customers=settings.scoring.chunk_customers,
-        progress=progress,
-    )
+    with openmp_threads(settings.model.threads):
+        scores, n_chunks = score_table(
+            loaded.model,
+            table,
+            as_of=effective,
+            n_customers=int(report.customers),
+            chunk_customers=settings.scoring.chunk_customers,
+            progress=progress,
+        )
     write_table(scores, out)
     counts = scores["lifecycle_stage"].value_counts()
     top = scores.nlargest(settings.scoring.top_n, "value_at_risk").loc[

@@ -36,10 +36,12 @@ from churnmodel.config import DEFAULT_HORIZON_DAYS, Settings
 from churnmodel.datasets.cdnow import CDNOW_CALIBRATION_END, cdnow_path
 from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.io import LoadReport, TransactionTable
-from churnmodel.schemas import AMOUNT, CUSTOMER_ID, TIMESTAMP
-from churnmodel.workflows.features import CDNOW, load_log
+from churnmodel.schemas import AMOUNT, CUSTOMER_ID, TIMESTAMP, days_per_unit
+from churnmodel.workflows.features import CDNOW, load_log, purchase_rule
+from churnmodel.workflows.score import openmp_threads
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from churnmodel.evaluation import Scorecard
@@ -50,6 +52,7 @@ __all__ = [
     "Trainer",
     "TrainingOutcome",
     "data_fingerprint",
+    "fit_and_evaluate",
     "resolve_split",
     "tracking_ui",
     "train_job",
@@ -224,10 +227,126 @@ def _dataset_label(data: str | Path | None) -> str:
     return "CDNOW" if data is None or str(data) == CDNOW else Path(data).name
 
 
-def _default_trainer() -> Trainer:
-    from churnmodel.workflows.evaluate import train_and_evaluate
+#: Training snapshots of the CDNOW split (nine months of history cannot hold 273-day labels).
+CDNOW_DESIGN = {"label_horizon_days": 120, "step_days": 30}
 
-    return train_and_evaluate
+
+def fit_and_evaluate(
+    transactions: pd.DataFrame,
+    *,
+    cutoff: date,
+    horizon_days: int,
+    settings: Settings,
+    cdnow: bool,
+) -> TrainingOutcome:
+    """Fit the bundle up to ``cutoff`` and evaluate it on the holdout (the default trainer).
+
+    Runs :func:`churnmodel.workflows.evaluate.evaluate_holdout` with the ``[model]`` and
+    ``[features]`` settings and turns its result into what the run logs: the scorecard, the
+    evaluation plots (ROC, calibration, revenue gains, value x risk, permutation importance),
+    the purchase-model diagnostics (frequency, calibration vs holdout, P(alive) matrix), and
+    aggregate tables (no customer rows).
+    """
+    from churnmodel.evaluation import (
+        plot_calibration_vs_holdout,
+        plot_frequency,
+        plot_probability_alive_matrix,
+    )
+    from churnmodel.features import build_snapshots
+    from churnmodel.workflows.evaluate import BundleSettings, evaluate_holdout
+
+    m = settings.model
+    label_horizon, step = m.label_horizon_days, m.step_days
+    if cdnow and m.cutoff is None and m.horizon_days is None and label_horizon is None:
+        label_horizon, step = CDNOW_DESIGN["label_horizon_days"], CDNOW_DESIGN["step_days"]
+    bundle_settings = BundleSettings(
+        label_horizon_days=label_horizon,
+        step_days=step,
+        n_cutoffs=m.n_cutoffs if m.n_cutoffs is not None else BundleSettings.n_cutoffs,
+        purchase_model=m.purchase_model,
+        classifier=m.classifier,
+        spend_model=m.spend_model,
+        clv_horizon_days=float(m.clv_horizon_days),
+        annual_discount_rate=m.annual_discount_rate,
+        random_state=m.seed,
+    )
+    purchase = purchase_rule(settings, cdnow=cdnow)
+    time_unit = settings.features.time_unit
+    result = evaluate_holdout(
+        transactions,
+        cutoff=cutoff,
+        horizon_days=horizon_days,
+        time_unit=time_unit,
+        purchase=purchase,
+        settings=bundle_settings,
+        n_boot=m.n_boot,
+        seed=m.seed,
+        importance_repeats=m.importance_repeats,
+    )
+    bundle = result.bundle
+    axes: dict[str, Axes] = {
+        "plots/roc.png": result.plot_roc(),
+        "plots/calibration.png": result.plot_calibration(),
+        "plots/revenue_gains.png": result.plot_revenue_gains(),
+        "plots/value_risk_matrix.png": result.plot_value_risk(),
+    }
+    if len(result.importances):
+        axes["plots/permutation_importance.png"] = result.plot_importance()
+    # Purchase-model diagnostics on the calibration summary and the holdout purchases.
+    purchase_model = bundle.probabilistic.purchase_model_
+    snap = build_snapshots(
+        transactions, [cutoff], horizon_days, time_unit=time_unit, purchase=purchase
+    ).set_index(CUSTOMER_ID)
+    summary = snap.loc[:, ["frequency", "recency", "T", "monetary_value"]]
+    summary.attrs = {"time_unit": time_unit}
+    holdout = pd.DataFrame(
+        {
+            "frequency_holdout": snap["purchases_next"],
+            "duration_holdout": horizon_days / days_per_unit(time_unit),
+        },
+        index=snap.index,
+    )
+    axes["plots/purchase_model_frequency.png"] = plot_frequency(purchase_model, summary)
+    axes["plots/purchase_model_calibration_vs_holdout.png"] = plot_calibration_vs_holdout(
+        purchase_model, summary, holdout
+    )
+    axes["plots/purchase_model_p_alive_matrix.png"] = plot_probability_alive_matrix(
+        purchase_model, T=float(summary["T"].max())
+    )
+    figures = {path: _figure(ax) for path, ax in axes.items()}
+    tables: dict[str, pd.DataFrame] = {
+        "evaluation/calibration_tables": result.calibration,
+        "evaluation/value_risk_matrix": result.value_risk,
+        "training/cutoffs": result.training.reset_index(),
+    }
+    if len(result.importances):
+        tables["evaluation/permutation_importance"] = result.importances.reset_index()
+    params = {
+        "label_horizon_days": result.label_horizon_days,
+        "training_cutoffs": ", ".join(str(c.date()) for c in result.training.index),
+        "purchase_model": m.purchase_model,
+        "classifier": m.classifier,
+        "calibration": bundle_settings.calibration,
+        "spend_model": m.spend_model,
+        "clv_method": bundle_settings.clv_method,
+        "purchase_model_params": ", ".join(
+            f"{k}={v:.4g}" for k, v in purchase_model.params_.items()
+        ),
+    }
+    return TrainingOutcome(
+        bundle=bundle, scorecard=result.scorecard, figures=figures, tables=tables, params=params
+    )
+
+
+def _figure(ax: Axes) -> Figure:
+    figure = ax.get_figure(root=True)
+    if figure is None:  # pragma: no cover - the plot functions always draw on a Figure
+        raise RuntimeError("a plot function returned Axes without a Figure")
+    return figure
+
+
+def _default_trainer() -> Trainer:
+    return fit_and_evaluate
 
 
 def train_job(
@@ -246,8 +365,7 @@ def train_job(
     data
         CSV or Parquet file or folder; ``None`` or ``"cdnow"`` for the bundled CDNOW log.
     trainer
-        Fits and evaluates (default :func:`churnmodel.workflows.evaluate.train_and_evaluate`);
-        tests pass a small stand-in.
+        Fits and evaluates (default :func:`fit_and_evaluate`).
 
     Raises
     ------
@@ -271,9 +389,10 @@ def train_job(
     )
     transactions = table.to_pandas() if isinstance(table, TransactionTable) else table
     profile = _profile(report, data, cutoff, horizon)
-    outcome = (trainer or _default_trainer())(
-        transactions, cutoff=cutoff, horizon_days=horizon, settings=settings, cdnow=cdnow
-    )
+    with openmp_threads(settings.model.threads):
+        outcome = (trainer or _default_trainer())(
+            transactions, cutoff=cutoff, horizon_days=horizon, settings=settings, cdnow=cdnow
+        )
     metrics = outcome.scorecard.to_metrics_dict()
     store = tracking.open_store(
         settings.tracking.uri,
