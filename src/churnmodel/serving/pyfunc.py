@@ -21,19 +21,21 @@ response.
 from __future__ import annotations
 
 import pickle
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
+import duckdb
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
 from churnmodel.exceptions import ChurnModelError, ConfigError, DataValidationError
 from churnmodel.features.customer import to_date
 from churnmodel.features.engine import TransactionsLike
-from churnmodel.io.transactions import read_transactions
+from churnmodel.io.transactions import connect, load_transactions
 from churnmodel.schemas import AMOUNT, CUSTOMER_ID, TIMESTAMP
 
 __all__ = [
@@ -130,10 +132,29 @@ class ChurnPyfuncModel(PythonModel):
 
     def __init__(self, payload: ModelPayload | None = None) -> None:
         self.payload = payload
+        self._db: duckdb.DuckDBPyConnection | None = None
+        self._db_lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"payload": self.payload}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["payload"])  # type: ignore[misc]
 
     def load_context(self, context: Any) -> None:
         """Load the pickled payload from the model's artifacts."""
         self.payload = load_payload(context.artifacts[BUNDLE_ARTIFACT])
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """Return a connection for one request, to an in-memory database opened once.
+
+        Opening a DuckDB database costs more than scoring one customer; a cursor is cheap and
+        keeps concurrent requests (the server scores them in threads) apart.
+        """
+        with self._db_lock:
+            if self._db is None:
+                self._db = connect(threads=1, timezone=self._loaded().timezone)
+            return self._db.cursor()
 
     def _loaded(self) -> ModelPayload:
         if self.payload is None:  # pragma: no cover - MLflow always calls load_context
@@ -149,29 +170,25 @@ class ChurnPyfuncModel(PythonModel):
         """Score a request: transactions in, one row of :data:`SCORE_COLUMNS` per customer."""
         try:
             frame = _request_frame(model_input)
-            transactions, last = self._read(frame)
-            as_of = _as_of((params or {}).get("as_of"), last)
-            return self.score(transactions, as_of)
+            _check_columns(frame)
+            if frame.empty:
+                as_of = _as_of((params or {}).get("as_of"), None)
+                return self.score(frame.loc[:, list(INPUT_COLUMNS)], as_of)
+            con = self._cursor()
+            try:
+                table, report = load_transactions(
+                    con,
+                    frame.loc[:, list(INPUT_COLUMNS)],
+                    timezone=self._loaded().timezone,
+                    max_quarantine_share=0.0,
+                    count_customers=False,
+                )
+                as_of = _as_of((params or {}).get("as_of"), report.last_date)
+                return self.score(table, as_of)
+            finally:
+                con.close()
         except ChurnModelError as exc:
             raise _reject(exc) from None
-
-    def _read(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, date | None]:
-        missing = [c for c in INPUT_COLUMNS if c not in frame.columns]
-        if missing:
-            raise DataValidationError(
-                f"request lacks column(s) {', '.join(repr(c) for c in missing)}; it has "
-                f"{', '.join(repr(str(c)) for c in frame.columns) or 'no columns'}",
-                column=missing[0],
-                hint="send customer_id, timestamp (ISO 8601) and amount for every transaction",
-            )
-        if frame.empty:
-            return frame.loc[:, list(INPUT_COLUMNS)], None
-        tx, report = read_transactions(
-            frame.loc[:, list(INPUT_COLUMNS)],
-            timezone=self._loaded().timezone,
-            max_quarantine_share=0.0,
-        )
-        return tx, report.last_date
 
     def score(self, transactions: TransactionsLike, as_of: date) -> pd.DataFrame:
         """Score clean canonical transactions at ``as_of`` (the batch path; no re-validation)."""
@@ -181,6 +198,17 @@ class ChurnPyfuncModel(PythonModel):
         else:
             raw = payload.bundle.predict(transactions, as_of=as_of)
         return _finish(raw, as_of, payload.model_version)
+
+
+def _check_columns(frame: pd.DataFrame) -> None:
+    missing = [c for c in INPUT_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataValidationError(
+            f"request lacks column(s) {', '.join(repr(c) for c in missing)}; it has "
+            f"{', '.join(repr(str(c)) for c in frame.columns) or 'no columns'}",
+            column=missing[0],
+            hint="send customer_id, timestamp (ISO 8601) and amount for every transaction",
+        )
 
 
 def _request_frame(model_input: Any) -> pd.DataFrame:

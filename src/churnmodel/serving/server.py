@@ -106,8 +106,9 @@ def serve_command(
 
     ``mlflow models serve --env-manager local``: the current environment (where churnmodel
     and its pinned dependencies are installed), ``workers`` uvicorn workers, bound to ``host``
-    (loopback by default; pass ``0.0.0.0`` deliberately to expose it). ``tracking_uri`` is
-    where ``models:/`` URIs are looked up.
+    (loopback by default; pass ``0.0.0.0`` deliberately to expose it), one OpenMP thread per
+    worker unless ``OMP_NUM_THREADS`` says otherwise. ``tracking_uri`` is where ``models:/``
+    URIs are looked up.
     """
     command = [
         sys.executable,
@@ -129,6 +130,13 @@ def serve_command(
         str(timeout),
     ]
     env = dict(os.environ)
+    # MLflow starts the server as "uvicorn ..." through the shell: put this environment's
+    # scripts first on PATH so a venv works without being activated.
+    scripts = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([scripts, env.get("PATH", "")])
+    # One OpenMP thread per worker: scoring one customer is too small to share, and spinning
+    # OpenMP threads slow every request down when the machine's cores are busy.
+    env.setdefault("OMP_NUM_THREADS", "1")
     if tracking_uri is not None:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
     return command, env
