@@ -14,6 +14,11 @@ Spend model (:class:`GammaGammaModel`): ``expected_spend(summary)``. Every model
 
 See ``docs/models.md`` for the formulas, units, CLV conventions, intervals and the model-choice
 rule.
+
+Supervised models (``docs/lapse-and-spend.md``): :func:`build_training_set` (snapshots at past
+cut-offs with the probabilistic models' outputs as features), :class:`LapseClassifier`
+(calibrated P(no purchase in the next H days)), :class:`SpendRegressor` (spend in the next H
+days), :class:`ChurnBundle` (every fitted model; scores customers).
 """
 
 from churnmodel.models._base import (
@@ -27,23 +32,55 @@ from churnmodel.models._simulate import simulate_bgnbd_summary
 from churnmodel.models.beta_geo import BetaGeoModel
 from churnmodel.models.clv import customer_lifetime_value, discount_schedule
 from churnmodel.models.gamma_gamma import GammaGammaModel
+from churnmodel.models.lapse import LapseClassifier
 from churnmodel.models.modified_beta_geo import ModifiedBetaGeoModel
 from churnmodel.models.pareto_nbd import ParetoNBDModel
 from churnmodel.models.selection import ModelComparison, compare_purchase_models
+from churnmodel.models.spend import (
+    CLV_METHODS,
+    SpendRegressor,
+    horizon_extension_factor,
+    rescaled_clv,
+)
+from churnmodel.models.training import (
+    FEATURE_COLUMNS,
+    PROBABILISTIC_COLUMNS,
+    SCORE_COLUMNS,
+    ChurnBundle,
+    ProbabilisticFeatures,
+    TrainingCutoffs,
+    TrainingDesign,
+    TrainingSet,
+    build_training_set,
+)
 
 __all__ = [
+    "CLV_METHODS",
+    "FEATURE_COLUMNS",
+    "PROBABILISTIC_COLUMNS",
+    "SCORE_COLUMNS",
     "BetaGeoModel",
+    "ChurnBundle",
     "DegenerateFitWarning",
     "GammaGammaModel",
+    "LapseClassifier",
     "ModelComparison",
     "ModifiedBetaGeoModel",
     "ParetoNBDModel",
+    "ProbabilisticFeatures",
     "ProbabilisticModel",
     "PurchaseModel",
+    "SpendRegressor",
+    "TrainingCutoffs",
+    "TrainingDesign",
+    "TrainingSet",
+    "build_training_set",
     "compare_purchase_models",
     "customer_lifetime_value",
     "discount_schedule",
+    "horizon_extension_factor",
     "load_model",
     "model_from_dict",
+    "rescaled_clv",
     "simulate_bgnbd_summary",
 ]

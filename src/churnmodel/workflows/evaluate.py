@@ -1,0 +1,770 @@
+"""Fit every model on data before a cut-off, score the holdout after it, and backtest.
+
+Pure-ish functions with explicit arguments that return result objects; no MLflow, no files.
+
+* :func:`fit_bundle`: build the training set (``churnmodel.models.build_training_set``), fit
+  the lapse classifier (time-separated calibration) and the spend model, fit the probabilistic
+  models at the cut-off, and return a :class:`~churnmodel.models.ChurnBundle`. Only rows on or
+  before the cut-off are passed on, so nothing after it can reach a model.
+* :func:`evaluate_holdout`: fit at a cut-off, score the customers known at it, compare with
+  what they did in the next ``horizon_days``: one scorecard for every model and every
+  baseline, calibration tables, the value x risk matrix, permutation importance, and per-segment
+  AUCs when segments are given.
+* :func:`backtest`: :func:`evaluate_holdout` at several cut-offs, with one long metrics table.
+
+See ``docs/lapse-and-spend.md`` for the design and the numbers measured on CDNOW.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from churnmodel.evaluation import (
+    Prediction,
+    Scorecard,
+    calibration_table,
+    plot_calibration,
+    plot_cumulative_gains,
+    plot_permutation_importance,
+    plot_roc,
+    plot_value_risk_matrix,
+    roc_auc,
+    scorecard,
+    value_risk_matrix,
+)
+from churnmodel.exceptions import ConfigError, DataValidationError
+from churnmodel.features import (
+    FeatureWindows,
+    LifecycleRules,
+    PurchaseRule,
+    build_snapshots,
+    customer_features,
+)
+from churnmodel.features.customer import to_date
+from churnmodel.features.engine import TransactionsLike
+from churnmodel.models import (
+    CLV_METHODS,
+    ChurnBundle,
+    LapseClassifier,
+    ProbabilisticFeatures,
+    SpendRegressor,
+    TrainingDesign,
+    TrainingSet,
+    build_training_set,
+)
+from churnmodel.models.training import as_frame, until
+from churnmodel.schemas import CUSTOMER_ID
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from churnmodel.config import Settings
+    from churnmodel.workflows.train import TrainingOutcome
+
+__all__ = [
+    "CDNOW_SETTINGS",
+    "BacktestResult",
+    "BundleSettings",
+    "EvaluationResult",
+    "backtest",
+    "evaluate_holdout",
+    "fit_bundle",
+    "train_and_evaluate",
+]
+
+#: Scorecard names of the chosen models.
+CLASSIFIER = "classifier"
+SPEND_MODEL = "spend_model"
+
+
+@dataclass(frozen=True)
+class BundleSettings:
+    """Every setting of the training design and the models (defaults are the documented ones).
+
+    Attributes
+    ----------
+    label_horizon_days, n_cutoffs, step_days, include_last_year
+        The training design (:class:`~churnmodel.models.TrainingDesign`).
+    gap_days, min_history_days, fit_to_history
+        The training design, continued.
+    purchase_model
+        ``"bgnbd"``, ``"mbgnbd"`` or ``"pareto"``.
+    classifier, calibration
+        ``LapseClassifier(model=..., calibration=...)``.
+    spend_model
+        ``SpendRegressor(model=...)``.
+    clv_method
+        ``"rescaled"`` (default) or ``"probabilistic"``.
+    clv_horizon_days, clv_period_days, annual_discount_rate
+        Discounted CLV settings.
+    classifier_params, spend_params
+        Extra hyperparameters of the two estimators (e.g. ``{"learning_rate": 0.1}``).
+    random_state
+        Seed of the estimators.
+    n_threads
+        OpenMP/BLAS thread cap of the estimators. Default 1: at the sizes met here (up to a
+        few hundred thousand training rows) threads gain little, and on a machine shared with
+        other jobs spinning OpenMP threads made fitting and prediction 10 times slower
+        (measured); None uses every core.
+    """
+
+    label_horizon_days: int | None = None
+    n_cutoffs: int = 3
+    step_days: int | None = None
+    include_last_year: bool = True
+    gap_days: int = 0
+    min_history_days: int = 90
+    fit_to_history: bool = False
+    purchase_model: str = "bgnbd"
+    classifier: str = "hgb"
+    calibration: str | None = "isotonic"
+    spend_model: str = "hgb"
+    clv_method: str = "rescaled"
+    clv_horizon_days: float = 365.0
+    clv_period_days: float = 30.0
+    annual_discount_rate: float = 0.1
+    classifier_params: Mapping[str, Any] = field(default_factory=dict)
+    spend_params: Mapping[str, Any] = field(default_factory=dict)
+    random_state: int | None = 0
+    n_threads: int | None = 1
+
+    def design(self, horizon_days: int) -> TrainingDesign:
+        """Return the :class:`~churnmodel.models.TrainingDesign` for ``horizon_days``."""
+        return TrainingDesign(
+            horizon_days=horizon_days,
+            label_horizon_days=self.label_horizon_days,
+            n_cutoffs=self.n_cutoffs,
+            step_days=self.step_days,
+            include_last_year=self.include_last_year,
+            gap_days=self.gap_days,
+            min_history_days=self.min_history_days,
+            fit_to_history=self.fit_to_history,
+        )
+
+    def probabilistic(self) -> ProbabilisticFeatures:
+        """Return an unfitted :class:`~churnmodel.models.ProbabilisticFeatures`."""
+        return ProbabilisticFeatures(
+            purchase_model=self.purchase_model,
+            clv_horizon_days=self.clv_horizon_days,
+            clv_period_days=self.clv_period_days,
+            annual_discount_rate=self.annual_discount_rate,
+        )
+
+    def lapse_classifier(self) -> LapseClassifier:
+        """Return an unfitted :class:`~churnmodel.models.LapseClassifier`."""
+        return LapseClassifier(
+            model=self.classifier,
+            calibration=self.calibration,
+            random_state=self.random_state,
+            n_threads=self.n_threads,
+            **dict(self.classifier_params),
+        )
+
+    def spend_regressor(self) -> SpendRegressor:
+        """Return an unfitted :class:`~churnmodel.models.SpendRegressor`."""
+        return SpendRegressor(
+            model=self.spend_model,
+            random_state=self.random_state,
+            n_threads=self.n_threads,
+            **dict(self.spend_params),
+        )
+
+
+#: Settings for the bundled CDNOW log (calibration 1997-01-01..1997-09-30, H = 273 days):
+#: nine months of history cannot hold 273-day label windows, so the label window is shortened
+#: to the longest that fits three monthly cut-offs after 90 days of history (122 days at
+#: 1997-09-30). See docs/lapse-and-spend.md.
+CDNOW_SETTINGS = BundleSettings(n_cutoffs=3, step_days=30, fit_to_history=True)
+
+
+# ---------------------------------------------------------------------------------- fit
+def fit_bundle(
+    transactions: TransactionsLike,
+    *,
+    cutoff: Any,
+    horizon_days: int,
+    time_unit: str = "D",
+    purchase: PurchaseRule | None = None,
+    rules: LifecycleRules | None = None,
+    windows: FeatureWindows | None = None,
+    settings: BundleSettings | None = None,
+    training_set: TrainingSet | None = None,
+    features: pd.DataFrame | None = None,
+) -> ChurnBundle:
+    """Fit every model on data up to ``cutoff`` and return the bundle that scores customers.
+
+    Parameters
+    ----------
+    transactions
+        Canonical transactions; rows after ``cutoff`` are dropped before anything is fitted.
+    cutoff
+        The scoring date of the bundle: training label windows end on or before it, the
+        probabilistic models are fitted on data up to it.
+    horizon_days
+        ``H``: horizon of ``p_churn`` and ``expected_spend``.
+    time_unit, purchase, rules, windows
+        Feature settings (:func:`churnmodel.features.customer_features`).
+    settings
+        Training design and model settings (:class:`BundleSettings`).
+    training_set
+        A training set already built for the same cut-off and settings (reused, not rebuilt).
+    features
+        Customer features at ``cutoff`` with the same feature settings (computed if not given).
+
+    Returns
+    -------
+    ChurnBundle
+    """
+    settings = settings or BundleSettings()
+    if settings.clv_method not in CLV_METHODS:
+        raise ConfigError(
+            f"'clv_method' must be one of {list(CLV_METHODS)}, got {settings.clv_method!r}"
+        )
+    day = to_date(cutoff, "cutoff")
+    past = until(as_frame(transactions), day)
+    if training_set is None:
+        training_set = build_training_set(
+            past,
+            scoring_date=day,
+            design=settings.design(horizon_days),
+            time_unit=time_unit,
+            purchase=purchase,
+            rules=rules,
+            windows=windows,
+            probabilistic=settings.probabilistic(),
+        )
+    elif training_set.cutoffs.label_end > day or training_set.horizon_days != horizon_days:
+        raise ConfigError(
+            f"the training set was built for horizon {training_set.horizon_days} with labels "
+            f"up to {training_set.cutoffs.label_end}; it cannot serve a bundle at {day} with "
+            f"horizon {horizon_days}"
+        )
+    if features is None:
+        features = customer_features(
+            past, day, time_unit=time_unit, purchase=purchase, rules=rules, windows=windows
+        )
+    elif features.attrs.get("as_of") != day.isoformat():
+        raise ConfigError(
+            f"the features were computed at {features.attrs.get('as_of')}, not at {day}"
+        )
+    probabilistic = settings.probabilistic().fit(features)
+    fit_warnings = dict(training_set.fit_warnings)
+    if probabilistic.fit_warnings_:
+        fit_warnings[day.isoformat()] = probabilistic.fit_warnings_
+    return ChurnBundle(
+        cutoff=day,
+        horizon_days=int(horizon_days),
+        label_horizon_days=training_set.label_horizon_days,
+        time_unit=time_unit,
+        purchase=purchase,
+        rules=rules,
+        windows=windows,
+        probabilistic=probabilistic,
+        classifier=_fit_classifier(settings.lapse_classifier(), training_set),
+        spend_model=_fit_spend(settings.spend_regressor(), training_set),
+        clv_method=settings.clv_method,
+        training_summary=training_set.summary(),
+        fit_warnings=fit_warnings,
+    )
+
+
+def _fit_classifier(model: LapseClassifier, training: TrainingSet) -> LapseClassifier:
+    return model.fit(training.features(), training.lapsed(), cutoff=training.cutoff())
+
+
+def _fit_spend(model: SpendRegressor, training: TrainingSet) -> SpendRegressor:
+    return model.fit(training.features(), training.spend())
+
+
+# ----------------------------------------------------------------------------- evaluate
+@dataclass(frozen=True)
+class EvaluationResult:
+    """Everything :func:`evaluate_holdout` measured at one cut-off.
+
+    Attributes
+    ----------
+    cutoff, horizon_days, label_horizon_days
+        The cut-off, the holdout horizon ``H`` and the training label window ``h``.
+    scorecard
+        Every model and baseline on the holdout (:class:`~churnmodel.evaluation.Scorecard`).
+    scores
+        Per customer known at the cut-off: the bundle's scores (``p_churn``, ``p_alive``,
+        ``expected_purchases``, ``expected_spend``, ``clv``, ``value_at_risk``,
+        ``lifecycle_stage``, ...), the baseline and alternative-model scores, and the holdout
+        truth ``lapsed`` and ``spend_next``.
+    calibration
+        Calibration tables (``calibration_table``, 10 uniform bins) of every probability in the
+        lapse scorecard, stacked with a ``name`` column.
+    value_risk
+        CLV decile x risk band matrix of ``clv`` and ``p_churn``.
+    importances
+        Permutation importance of the classifier's features on the holdout (drop in ROC AUC):
+        ``importance_mean``, ``importance_std``, indexed by feature, largest first.
+    segments
+        Per segment (when ``segments`` were given): customers, lapse rate and ROC AUC of every
+        lapse score (NaN where a segment has one class only).
+    training
+        One row per training cut-off (role, customers, lapse rate, mean spend).
+    bundle
+        The fitted :class:`~churnmodel.models.ChurnBundle`.
+    columns
+        Scorecard row name -> column of :attr:`scores` holding that prediction.
+    """
+
+    cutoff: date
+    horizon_days: int
+    label_horizon_days: int
+    scorecard: Scorecard
+    scores: pd.DataFrame
+    calibration: pd.DataFrame
+    value_risk: pd.DataFrame
+    importances: pd.DataFrame
+    segments: pd.DataFrame | None
+    training: pd.DataFrame
+    bundle: ChurnBundle
+    columns: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def lapse_names(self) -> list[str]:
+        """Names of the lapse rows of the scorecard (models, then baselines)."""
+        table = self.scorecard.table
+        return [str(n) for n in table.loc[table["task"] == "lapse", "name"]]
+
+    @property
+    def spend_names(self) -> list[str]:
+        """Names of the spend rows of the scorecard."""
+        table = self.scorecard.table
+        return [str(n) for n in table.loc[table["task"] == "spend", "name"]]
+
+    def metric(self, task: str, name: str, metric: str) -> float:
+        """Return one number of the scorecard, e.g. ``metric("lapse", "classifier", "brier")``."""
+        table = self.scorecard.table
+        row = table[(table["task"] == task) & (table["name"] == name)]
+        if row.empty:
+            raise ConfigError(f"the scorecard has no {task} row named {name!r}")
+        return float(row[metric].iloc[0])
+
+    def to_metrics_dict(self) -> dict[str, float]:
+        """Scorecard metrics with MLflow names (``lapse_roc_auc``, ...)."""
+        return self.scorecard.to_metrics_dict()
+
+    def plot_calibration(self, *, ax: Axes | None = None) -> Axes:
+        """Reliability curves of every probability in the lapse scorecard."""
+        probs = {n: self._values(n) for n in self._probability_names()}
+        return plot_calibration(self.scores["lapsed"], probs, ax=ax)
+
+    def plot_roc(self, *, ax: Axes | None = None) -> Axes:
+        """ROC curves of every lapse score."""
+        scores = {n: self._values(n) for n in self.lapse_names}
+        return plot_roc(self.scores["lapsed"], scores, ax=ax)
+
+    def plot_revenue_gains(self, *, ax: Axes | None = None) -> Axes:
+        """Cumulative share of holdout revenue captured by each spend prediction."""
+        preds = {n: self._values(n) for n in self.spend_names}
+        return plot_cumulative_gains(self.scores["spend_next"], preds, ax=ax)
+
+    def plot_value_risk(self, *, ax: Axes | None = None) -> Axes:
+        """Plot the CLV decile x risk band matrix, coloured by value at risk."""
+        return plot_value_risk_matrix(self.value_risk, ax=ax)
+
+    def plot_importance(self, *, ax: Axes | None = None, top_n: int = 20) -> Axes:
+        """Permutation importance of the classifier's features."""
+        return plot_permutation_importance(
+            self.importances["importance_mean"],
+            std=self.importances["importance_std"],
+            top_n=top_n,
+            ax=ax,
+        )
+
+    def _values(self, name: str) -> pd.Series:
+        return self.scores[self.columns.get(name, name)]
+
+    def _probability_names(self) -> list[str]:
+        table = self.scorecard.table
+        lapse = table[(table["task"] == "lapse") & table["brier"].notna()]
+        return [str(n) for n in lapse["name"]]
+
+
+def evaluate_holdout(
+    transactions: TransactionsLike,
+    *,
+    cutoff: Any,
+    horizon_days: int,
+    time_unit: str = "D",
+    purchase: PurchaseRule | None = None,
+    rules: LifecycleRules | None = None,
+    windows: FeatureWindows | None = None,
+    settings: BundleSettings | None = None,
+    alternative_classifiers: Sequence[str] = ("logistic",),
+    alternative_spend_models: Sequence[str] = ("glm",),
+    segments: pd.Series | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
+    importance_repeats: int = 5,
+    importance_max_samples: float | int = 10_000,
+) -> EvaluationResult:
+    """Fit on data up to ``cutoff``, score the next ``horizon_days``, and build the scorecard.
+
+    Parameters
+    ----------
+    transactions
+        Canonical transactions covering ``cutoff + horizon_days`` (the holdout).
+    cutoff
+        End of the calibration period (inclusive); the holdout is
+        ``(cutoff, cutoff + horizon_days]``.
+    horizon_days
+        ``H``: the lapse label is "no purchase in the holdout"; spend is the holdout's net spend.
+    time_unit, purchase, rules, windows, settings
+        As for :func:`fit_bundle`.
+    alternative_classifiers, alternative_spend_models
+        Other models fitted on the same training set and scored beside the chosen ones
+        (``"logistic"``; ``"glm"``; rows ``classifier_logistic``, ``spend_glm``). The
+        uncalibrated classifier is always a row too (``classifier_uncalibrated``).
+    segments
+        Optional segment label per customer (e.g. the simulator's ``segment``); adds per-segment
+        ROC AUCs in :attr:`EvaluationResult.segments`.
+    n_boot, seed
+        Bootstrap resamples and seed of the scorecard's 95 % intervals (AUC, Spearman).
+    importance_repeats, importance_max_samples
+        ``n_repeats`` and ``max_samples`` (rows drawn per repeat; at most the customers) of
+        :func:`sklearn.inspection.permutation_importance` (0 repeats skips it).
+
+    Returns
+    -------
+    EvaluationResult
+
+    Raises
+    ------
+    ConfigError
+        If the holdout runs past the end of the log, or a setting is out of range.
+    """
+    settings = settings or BundleSettings()
+    day = to_date(cutoff, "cutoff")
+    frame = as_frame(transactions)
+    # Holdout truth from the full log (refused if the window runs past the data end).
+    holdout = build_snapshots(
+        frame,
+        [day],
+        horizon_days,
+        time_unit=time_unit,
+        purchase=purchase,
+        rules=rules,
+        windows=windows,
+    ).set_index(CUSTOMER_ID)
+    past = until(frame, day)
+    training = build_training_set(
+        past,
+        scoring_date=day,
+        design=settings.design(horizon_days),
+        time_unit=time_unit,
+        purchase=purchase,
+        rules=rules,
+        windows=windows,
+        probabilistic=settings.probabilistic(),
+    )
+    features = customer_features(
+        past, day, time_unit=time_unit, purchase=purchase, rules=rules, windows=windows
+    )
+    bundle = fit_bundle(
+        past,
+        cutoff=day,
+        horizon_days=horizon_days,
+        time_unit=time_unit,
+        purchase=purchase,
+        rules=rules,
+        windows=windows,
+        settings=settings,
+        training_set=training,
+        features=features,
+    )
+    scores = bundle.predict(features, include_baselines=True)
+    scores["lapsed"] = holdout["lapsed"].reindex(scores.index).astype("int64")
+    scores["spend_next"] = holdout["spend_next"].reindex(scores.index).astype(np.float64)
+
+    X_H = bundle.model_frame(features, horizon_days)
+    name = settings.purchase_model
+    columns = {
+        CLASSIFIER: "p_churn",
+        f"{CLASSIFIER}_uncalibrated": "p_churn_uncalibrated",
+        SPEND_MODEL: "expected_spend",
+    }
+    lapse: dict[str, Any] = {name: scores[columns[name]] for name in list(columns)[:2]}
+    spend: dict[str, Any] = {SPEND_MODEL: scores["expected_spend"]}
+    for model in alternative_classifiers:
+        alt = _fit_classifier(replace(settings, classifier=model).lapse_classifier(), training)
+        column = f"{CLASSIFIER}_{model}"
+        scores[column] = alt.predict_proba(X_H)[:, 1]
+        lapse[column] = scores[column]
+    if alternative_spend_models:
+        X_h, factor = bundle.spend_inputs(features)
+    for model in alternative_spend_models:
+        regressor = _fit_spend(replace(settings, spend_model=model).spend_regressor(), training)
+        column = f"spend_{model}"
+        scores[column] = regressor.predict(X_h) * factor.to_numpy()
+        spend[column] = scores[column]
+    lapse_baselines = ["baseline_recency", f"baseline_{name}"]
+    spend_baselines = [f"baseline_{name}_gg", "baseline_scaled_spend"]
+    for column in lapse_baselines:
+        lapse[column] = Prediction(scores[column], kind="baseline")
+    for column in spend_baselines:
+        spend[column] = Prediction(scores[column], kind="baseline")
+    card = scorecard(
+        lapse_label=scores["lapsed"],
+        lapse_scores=lapse,
+        spend_actual=scores["spend_next"],
+        spend_predictions=spend,
+        lapse_model=CLASSIFIER,
+        spend_model=SPEND_MODEL,
+        n_boot=n_boot,
+        seed=seed,
+    )
+    table = card.table
+    probs = table[(table["task"] == "lapse") & table["brier"].notna()]["name"]
+    calibration = pd.concat(
+        [
+            calibration_table(scores["lapsed"], scores[columns.get(str(n), str(n))]).assign(
+                name=str(n)
+            )
+            for n in probs
+        ],
+        ignore_index=True,
+    )
+    return EvaluationResult(
+        cutoff=day,
+        horizon_days=int(horizon_days),
+        label_horizon_days=bundle.label_horizon_days,
+        scorecard=card,
+        scores=scores,
+        calibration=calibration,
+        value_risk=value_risk_matrix(scores["clv"], scores["p_churn"]),
+        importances=_importances(
+            bundle.classifier,
+            X_H,
+            scores["lapsed"],
+            importance_repeats,
+            importance_max_samples,
+            seed,
+        ),
+        segments=None
+        if segments is None
+        else _segment_table(scores, segments, {n: columns.get(n, n) for n in lapse}),
+        training=training.summary(),
+        bundle=bundle,
+        columns=columns,
+    )
+
+
+def _importances(
+    classifier: LapseClassifier,
+    X: pd.DataFrame,
+    y: pd.Series,
+    n_repeats: int,
+    max_samples: float | int,
+    seed: int,
+) -> pd.DataFrame:
+    if n_repeats == 0:
+        columns = ["importance_mean", "importance_std"]
+        return pd.DataFrame(columns=columns, index=pd.Index([], name="feature"), dtype=float)
+    return classifier.permutation_importance(
+        X, y.to_numpy(), n_repeats=n_repeats, max_samples=max_samples, random_state=seed
+    )
+
+
+def _segment_table(
+    scores: pd.DataFrame, segments: pd.Series, names: Mapping[str, str]
+) -> pd.DataFrame:
+    if not isinstance(segments, pd.Series):
+        raise ConfigError(
+            f"'segments' must be a Series indexed by customer_id, got {type(segments).__name__}"
+        )
+    labels = segments.reindex(scores.index)
+    if labels.isna().any():
+        missing = scores.index[labels.isna().to_numpy()]
+        raise DataValidationError(
+            f"{len(missing)} scored customers have no segment (first: {missing[0]!r})",
+            hint="pass a segment for every customer known at the cut-off",
+        )
+    rows = []
+    for segment, members in scores.groupby(labels.astype(str), sort=True):
+        y = members["lapsed"]
+        row: dict[str, Any] = {
+            "segment": segment,
+            "n_customers": len(members),
+            "lapse_rate": float(y.mean()),
+        }
+        for n, column in names.items():
+            row[f"{n}_roc_auc"] = roc_auc(y, members[column]) if 0 < y.sum() < len(y) else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("segment")
+
+
+# ----------------------------------------------------------------------------- backtest
+@dataclass(frozen=True)
+class BacktestResult:
+    """:func:`evaluate_holdout` at several cut-offs.
+
+    Attributes
+    ----------
+    results
+        One :class:`EvaluationResult` per cut-off, oldest first.
+    table
+        The scorecards stacked, with a ``cutoff`` column first.
+    """
+
+    results: tuple[EvaluationResult, ...]
+    table: pd.DataFrame
+
+    def metric_table(self, task: str, metric: str) -> pd.DataFrame:
+        """Return one metric with cut-offs as rows and models/baselines as columns."""
+        rows = self.table[self.table["task"] == task]
+        if metric not in rows.columns:
+            raise ConfigError(f"the scorecard has no metric {metric!r}")
+        return rows.pivot_table(index="cutoff", columns="name", values=metric, sort=False)
+
+
+def backtest(
+    transactions: TransactionsLike,
+    *,
+    cutoffs: Sequence[Any],
+    horizon_days: int,
+    **kwargs: Any,
+) -> BacktestResult:
+    """Repeat :func:`evaluate_holdout` at each of ``cutoffs`` (same settings each time).
+
+    Parameters
+    ----------
+    transactions
+        Canonical transactions covering every ``cutoff + horizon_days``.
+    cutoffs
+        Cut-offs to evaluate at (at least one).
+    horizon_days
+        Holdout horizon ``H``.
+    **kwargs
+        Passed to :func:`evaluate_holdout` (``settings``, ``purchase``, ``n_boot``, ...).
+
+    Returns
+    -------
+    BacktestResult
+    """
+    days = sorted({to_date(c, "cutoff") for c in cutoffs})
+    if not days:
+        raise ConfigError("'cutoffs' must name at least one date")
+    frame = as_frame(transactions)
+    results = tuple(
+        evaluate_holdout(frame, cutoff=d, horizon_days=horizon_days, **kwargs) for d in days
+    )
+    table = pd.concat(
+        [r.scorecard.table.assign(cutoff=pd.Timestamp(r.cutoff)) for r in results],
+        ignore_index=True,
+    )
+    table = table.loc[:, ["cutoff", *[c for c in table.columns if c != "cutoff"]]]
+    return BacktestResult(results=results, table=table)
+
+
+# ------------------------------------------------------------------- the training job's hook
+def train_and_evaluate(
+    transactions: pd.DataFrame,
+    *,
+    cutoff: date,
+    horizon_days: int,
+    settings: Settings,
+    cdnow: bool = False,
+) -> TrainingOutcome:
+    """Fit at ``cutoff`` and evaluate on the holdout: the trainer of ``churnmodel train``.
+
+    Maps the layered :class:`~churnmodel.config.Settings` onto :func:`evaluate_holdout`
+    (feature settings, ``[model]`` CLV terms and seed; :data:`CDNOW_SETTINGS` for the bundled
+    CDNOW log; for another log whose history is too short for ``horizon_days``-day label
+    windows, the label window is shortened as :data:`CDNOW_SETTINGS` does) and packs the
+    scorecard, plots and tables for the tracking layer
+    (:class:`churnmodel.workflows.train.TrainingOutcome`).
+    """
+    from churnmodel.workflows.features import purchase_rule
+    from churnmodel.workflows.train import TrainingOutcome
+
+    base = CDNOW_SETTINGS if cdnow else BundleSettings()
+    model = settings.model
+    bundle_settings = replace(
+        base,
+        clv_horizon_days=float(model.clv_horizon_days),
+        annual_discount_rate=float(model.annual_discount_rate),
+        random_state=int(model.seed),
+    )
+    kwargs: dict[str, Any] = {
+        "cutoff": cutoff,
+        "horizon_days": horizon_days,
+        "time_unit": settings.features.time_unit,
+        "purchase": purchase_rule(settings, cdnow=cdnow),
+        "seed": int(model.seed),
+    }
+    try:
+        result = evaluate_holdout(transactions, settings=bundle_settings, **kwargs)
+    except ConfigError as exc:
+        if "training cut-off" not in str(exc) or bundle_settings.fit_to_history:
+            raise
+        bundle_settings = replace(bundle_settings, step_days=30, fit_to_history=True)
+        result = evaluate_holdout(transactions, settings=bundle_settings, **kwargs)
+    figures = {
+        "plots/roc.png": _figure(result.plot_roc()),
+        "plots/calibration.png": _figure(result.plot_calibration()),
+        "plots/revenue_gains.png": _figure(result.plot_revenue_gains()),
+        "plots/value_risk_matrix.png": _figure(result.plot_value_risk()),
+        "plots/permutation_importance.png": _figure(result.plot_importance()),
+    }
+    tables = {
+        "evaluation/calibration": result.calibration,
+        "evaluation/value_risk_matrix": result.value_risk.assign(
+            risk_band=result.value_risk["risk_band"].astype(str)
+        ),
+        "evaluation/permutation_importance": result.importances.reset_index(),
+        "evaluation/training_cutoffs": _plain(result.training.reset_index()),
+    }
+    training = result.training
+    params = {
+        "label_horizon_days": result.label_horizon_days,
+        "training_cutoffs": ",".join(
+            d.date().isoformat() for d in pd.DatetimeIndex(training.index)
+        ),
+        "calibration_cutoff": pd.Timestamp(result.bundle.classifier.calibration_cutoff_)
+        .date()
+        .isoformat(),
+        "purchase_model": bundle_settings.purchase_model,
+        "classifier": bundle_settings.classifier,
+        "calibration": str(bundle_settings.calibration),
+        "spend_model": bundle_settings.spend_model,
+        "clv_method": bundle_settings.clv_method,
+    }
+    return TrainingOutcome(
+        bundle=result.bundle,
+        scorecard=result.scorecard,
+        figures=figures,
+        tables=tables,
+        params=params,
+    )
+
+
+def _figure(ax: Axes) -> Figure:
+    """Return the top-level figure an Axes is drawn on."""
+    from matplotlib.figure import Figure
+
+    figure = ax.get_figure(root=True)
+    if not isinstance(figure, Figure):  # pragma: no cover - plots always draw on a Figure
+        raise TypeError("the plot is not drawn on a matplotlib Figure")
+    return figure
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` with dates as ISO strings (JSON-friendly tables)."""
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[column]):
+            out[column] = out[column].dt.strftime("%Y-%m-%d")
+    return out

@@ -1,0 +1,174 @@
+"""Training sets: cut-offs and gap, no leakage, probabilistic features fitted per cut-off."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnmodel.exceptions import ConfigError, NotFittedError
+from churnmodel.features import PurchaseRule, build_snapshots, customer_features
+from churnmodel.models import (
+    FEATURE_COLUMNS,
+    PROBABILISTIC_COLUMNS,
+    ProbabilisticFeatures,
+    TrainingDesign,
+    TrainingSet,
+    build_training_set,
+)
+from churnmodel.models.training import TabularEncoder, until
+from churnmodel.schemas import LIFECYCLE_STAGES
+
+CDNOW_RULE = PurchaseRule(zero_net_is_purchase=True)
+SCORING = date(1997, 9, 30)
+# The CDNOW design: 273-day target, label windows shortened to fit three monthly cut-offs.
+CDNOW_DESIGN = TrainingDesign(horizon_days=273, n_cutoffs=3, step_days=30, fit_to_history=True)
+
+
+@pytest.fixture(scope="module")
+def training(cdnow_sample: pd.DataFrame) -> TrainingSet:
+    return build_training_set(
+        cdnow_sample,
+        scoring_date=SCORING,
+        design=CDNOW_DESIGN,
+        time_unit="W",
+        purchase=CDNOW_RULE,
+    )
+
+
+def test_standard_design_ends_every_label_window_before_the_scoring_date() -> None:
+    design = TrainingDesign(horizon_days=90)
+    cutoffs = design.cutoffs("2023-09-30", data_start="2021-01-01")
+    assert cutoffs.label_horizon_days == 90
+    assert cutoffs.fit == (date(2022, 9, 30), date(2023, 1, 3), date(2023, 4, 3))
+    assert cutoffs.calibration == date(2023, 7, 2)  # the latest cut-off calibrates
+    assert all(c + timedelta(days=90) <= date(2023, 9, 30) for c in cutoffs.all)
+    # One year before the scoring date: seasonal buyers seen in the coming season.
+    assert date(2022, 9, 30) in cutoffs.fit
+
+
+def test_gap_separates_the_last_label_from_the_scoring_date() -> None:
+    cutoffs = TrainingDesign(horizon_days=90, gap_days=30).cutoffs(
+        "2023-09-30", data_start="2021-01-01"
+    )
+    assert cutoffs.label_end == date(2023, 8, 31)
+    assert max(c + timedelta(days=90) for c in cutoffs.all) == date(2023, 8, 31)
+
+
+def test_short_history_shortens_the_label_window_or_says_what_fits() -> None:
+    cutoffs = CDNOW_DESIGN.cutoffs(SCORING, data_start="1997-01-01")
+    assert cutoffs.label_horizon_days == 122
+    assert cutoffs.fit == (date(1997, 4, 1), date(1997, 5, 1))
+    assert cutoffs.calibration == date(1997, 5, 31)
+    assert cutoffs.calibration + timedelta(days=122) == SCORING
+    strict = TrainingDesign(horizon_days=273, n_cutoffs=3, step_days=30)
+    with pytest.raises(ConfigError, match="label_horizon_days <= 122 fits"):
+        strict.cutoffs(SCORING, data_start="1997-01-01")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"label_horizon_days": 300}, "'label_horizon_days' must be <= horizon_days"),
+        ({"n_cutoffs": 1}, "'n_cutoffs' must be >= 2"),
+        ({"gap_days": -1}, "'gap_days' must be an integer >= 0, got -1"),
+    ],
+)
+def test_design_settings_are_validated(kwargs: dict[str, int], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TrainingDesign(horizon_days=273, **kwargs).validate()
+
+
+def test_training_set_layout(training: TrainingSet, cdnow_sample: pd.DataFrame) -> None:
+    frame = training.frame
+    assert list(frame.columns[:3]) == ["cutoff", "role", "customer_id"]
+    assert set(FEATURE_COLUMNS) <= set(frame.columns)
+    summary = training.summary()
+    assert list(summary["role"]) == ["fit", "fit", "calibration"]
+    assert (summary["label_end"] <= pd.Timestamp(SCORING)).all()
+    # Every customer known at a cut-off, and only those.
+    for cutoff, n in summary["n_customers"].items():
+        known = customer_features(until(cdnow_sample, cutoff.date()), cutoff, purchase=CDNOW_RULE)
+        assert n == len(known)
+    assert len(training.features("calibration")) == summary["n_customers"].iloc[-1]
+    assert set(training.lapsed().unique()) == {0, 1}
+    assert not training.fit_warnings
+
+
+def test_no_row_after_the_scoring_date_is_read(
+    training: TrainingSet, cdnow_sample: pd.DataFrame
+) -> None:
+    truncated = build_training_set(
+        until(cdnow_sample, SCORING),
+        scoring_date=SCORING,
+        design=CDNOW_DESIGN,
+        time_unit="W",
+        purchase=CDNOW_RULE,
+    )
+    pd.testing.assert_frame_equal(truncated.frame, training.frame)
+
+
+def test_probabilistic_features_use_data_up_to_each_cutoff(
+    training: TrainingSet, cdnow_sample: pd.DataFrame
+) -> None:
+    cutoff = training.cutoffs.fit[0]
+    h = training.label_horizon_days
+    snap = build_snapshots(
+        until(cdnow_sample, cutoff),
+        [cutoff],
+        h,
+        time_unit="W",
+        purchase=CDNOW_RULE,
+        require_complete=False,
+    ).set_index("customer_id")
+    feats = customer_features(
+        until(cdnow_sample, cutoff), cutoff, time_unit="W", purchase=CDNOW_RULE
+    )
+    expected = ProbabilisticFeatures().fit(feats).transform(feats, h)
+    rows = training.frame[training.frame["cutoff"] == pd.Timestamp(cutoff)].set_index("customer_id")
+    pd.testing.assert_frame_equal(rows.loc[:, list(PROBABILISTIC_COLUMNS)], expected)
+    # Labels: the label window after the cut-off (from the full log).
+    full = build_snapshots(cdnow_sample, [cutoff], h, time_unit="W", purchase=CDNOW_RULE)
+    full = full.set_index("customer_id")
+    np.testing.assert_array_equal(rows["lapsed"], full["lapsed"])
+    np.testing.assert_allclose(rows["spend_next"], full["spend_next"])
+    assert len(snap) == len(rows)
+
+
+def test_probabilistic_features(cdnow_sample: pd.DataFrame) -> None:
+    feats = customer_features(
+        until(cdnow_sample, SCORING), SCORING, time_unit="W", purchase=CDNOW_RULE
+    )
+    with pytest.raises(NotFittedError):
+        ProbabilisticFeatures().transform(feats, 90)
+    # A repeat buyer whose repeat days net to $0 is fitted around and still scored.
+    repeat = feats.index[feats["frequency"] > 0][0]
+    feats.loc[repeat, "monetary_value"] = 0.0
+    model = ProbabilisticFeatures().fit(feats)
+    out = model.transform(feats, 273)
+    assert list(out.columns) == list(PROBABILISTIC_COLUMNS)
+    assert np.isfinite(out.to_numpy()).all()
+    assert out["prob_p_no_purchase"].between(0, 1).all()
+    np.testing.assert_allclose(
+        out["prob_expected_spend"], out["prob_expected_purchases"] * out["prob_spend_per_purchase"]
+    )
+    # Longer horizons: more purchases expected, less chance of none.
+    short = model.transform(feats, 91)
+    assert (out["prob_expected_purchases"] >= short["prob_expected_purchases"]).all()
+    assert (out["prob_p_no_purchase"] <= short["prob_p_no_purchase"] + 1e-12).all()
+    with pytest.raises(ConfigError, match="'purchase_model' must be one of"):
+        ProbabilisticFeatures(purchase_model="nbd").fit(feats)
+
+
+def test_encoder_fixes_stage_codes_and_reads_unseen_values_as_missing() -> None:
+    a = pd.DataFrame({"x": [1.0, np.nan], "lifecycle_stage": ["active", "inactive"]})
+    b = pd.DataFrame({"lifecycle_stage": ["inactive", "martian"], "x": [3.0, 4.0]})
+    encoder = TabularEncoder().fit(a)
+    assert encoder.categories_["lifecycle_stage"] == list(LIFECYCLE_STAGES)
+    out = encoder.transform(b)
+    assert out[0, 1] == LIFECYCLE_STAGES.index("inactive")
+    assert np.isnan(out[1, 1])
+    np.testing.assert_array_equal(out[:, 0], [3.0, 4.0])
+    assert encoder.categorical_mask.tolist() == [False, True]

@@ -1,0 +1,1 @@
+"""Tests of churnmodel.workflows (mirrors src/churnmodel/workflows)."""
