@@ -10,6 +10,7 @@ wins over both.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 from dataclasses import dataclass
@@ -64,6 +65,11 @@ def _local_artifact_location(uri: str, artifact_root: str) -> str:
     return root.resolve().as_uri()
 
 
+def _folder_name(experiment: str) -> str:
+    """A folder name for an experiment's artifacts (letters, digits, ``.``, ``_``, ``-``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", experiment).strip("._") or "experiment"
+
+
 def open_store(
     uri: str | None = None,
     *,
@@ -72,8 +78,9 @@ def open_store(
 ) -> TrackingStore:
     """Point MLflow at the store and make sure ``experiment`` exists.
 
-    For a local SQLite store a new experiment keeps its artifacts in ``artifact_root``
-    (relative paths are taken beside the database file); on a server the server decides.
+    For a local SQLite store a new experiment keeps its artifacts in
+    ``<artifact_root>/<experiment>`` (a relative root is taken beside the database file); on a
+    server the server decides.
     An experiment that already exists keeps the artifact location it was created with.
     ``experiment=None`` only points MLflow at the store (to read the registry).
     """
@@ -94,7 +101,7 @@ def open_store(
     found = client.get_experiment_by_name(experiment)
     if found is None:
         location = (
-            _local_artifact_location(resolved, artifact_root)
+            f"{_local_artifact_location(resolved, artifact_root)}/{_folder_name(experiment)}"
             if resolved.startswith("sqlite:")
             else None
         )
@@ -123,8 +130,9 @@ def ui_command(
 ) -> tuple[list[str], dict[str, str]]:
     """Return the command (and environment) that starts the MLflow UI on the store.
 
-    Light settings for a laptop: one worker, bound to ``host`` (loopback by default). New
-    experiments created through the UI keep their artifacts in ``artifact_root``.
+    Light settings for a laptop: one worker, no job runner, bound to ``host`` (loopback by
+    default). New experiments created through the UI keep their artifacts in
+    ``artifact_root``.
     """
     resolved = resolve_tracking_uri(uri)
     command = [
@@ -145,4 +153,7 @@ def ui_command(
         command += ["--default-artifact-root", _local_artifact_location(resolved, artifact_root)]
     env = dict(os.environ)
     env[_ENV] = resolved
+    # MLflow 3's server also starts a job runner with several worker processes (GenAI
+    # evaluation jobs); reviewing runs does not need it.
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     return command, env
