@@ -66,7 +66,7 @@ def _local_artifact_location(uri: str, artifact_root: str) -> str:
 
 
 def _folder_name(experiment: str) -> str:
-    """A folder name for an experiment's artifacts (letters, digits, ``.``, ``_``, ``-``)."""
+    """Return a folder name for an experiment's artifacts: letters, digits, ``.``, ``_``, ``-``."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", experiment).strip("._") or "experiment"
 
 
