@@ -281,7 +281,13 @@ def test_train_and_evaluate_packs_the_outcome(
     monkeypatch.setattr(
         evaluate,
         "evaluate_holdout",
-        functools.partial(evaluate.evaluate_holdout, importance_repeats=1, n_boot=20),
+        functools.partial(
+            evaluate.evaluate_holdout,
+            importance_repeats=1,
+            n_boot=20,
+            alternative_classifiers=(),
+            alternative_spend_models=(),
+        ),
     )
     outcome = train_and_evaluate(
         cdnow_sample, cutoff=CUTOFF, horizon_days=H, settings=Settings(), cdnow=True

@@ -705,13 +705,15 @@ def train_and_evaluate(
         "purchase": purchase_rule(settings, cdnow=cdnow),
         "seed": int(model.seed),
     }
+    first = pd.Timestamp(as_frame(transactions)["timestamp"].min()).date()
     try:
-        result = evaluate_holdout(transactions, settings=bundle_settings, **kwargs)
-    except ConfigError as exc:
-        if "training cut-off" not in str(exc) or bundle_settings.fit_to_history:
+        bundle_settings.design(horizon_days).cutoffs(cutoff, data_start=first)
+    except ConfigError:
+        if bundle_settings.fit_to_history:
             raise
+        # Too little history for horizon_days-day label windows: shorten them (CDNOW's way).
         bundle_settings = replace(bundle_settings, step_days=30, fit_to_history=True)
-        result = evaluate_holdout(transactions, settings=bundle_settings, **kwargs)
+    result = evaluate_holdout(transactions, settings=bundle_settings, **kwargs)
     figures = {
         "plots/roc.png": _figure(result.plot_roc()),
         "plots/calibration.png": _figure(result.plot_calibration()),
