@@ -496,7 +496,7 @@ def evaluate_holdout(
         f"{CLASSIFIER}_uncalibrated": "p_churn_uncalibrated",
         SPEND_MODEL: "expected_spend",
     }
-    lapse: dict[str, Any] = {name: scores[columns[name]] for name in list(columns)[:2]}
+    lapse: dict[str, Any] = {key: scores[columns[key]] for key in list(columns)[:2]}
     spend: dict[str, Any] = {SPEND_MODEL: scores["expected_spend"]}
     for model in alternative_classifiers:
         alt = _fit_classifier(replace(settings, classifier=model).lapse_classifier(), training)
