@@ -30,7 +30,8 @@ test: setup  ## set up, then lint, type-check, check layers and run the tests
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -n 2 --dist loadgroup -q  # loadgroup: the Spark tests share one JVM
+	$(BIN)/pytest -n 2 -q -m "not spark"
+	$(BIN)/pytest -q -m spark  # one process: the Spark tests share one JVM (docs/spark.md)
 
 lint: setup  ## ruff only
 	$(BIN)/ruff check src tests benchmarks

@@ -17,7 +17,7 @@ import pytest
 from churnmodel.cli import main
 from churnmodel.datasets import simulate
 
-pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
+pytestmark = pytest.mark.spark
 
 AS_OF = "2023-10-31"
 
@@ -36,11 +36,16 @@ def spark() -> Iterator[Any]:
         if os.environ.get("CHURNMODEL_REQUIRE_SPARK") == "1":
             pytest.fail(missing)
         pytest.skip(missing)
+    from pyspark.sql import SparkSession
+
     from churnmodel.features.spark import spark_session
 
-    session = spark_session("local[2]", "churnmodel-tests", timezone="UTC")
+    # One session per test process: reuse one another module started (and let it stop it).
+    running = SparkSession.getActiveSession()
+    session = spark_session("local[2]", "churnmodel-tests", timezone="UTC", shuffle_partitions=2)
     yield session
-    session.stop()
+    if running is None:
+        session.stop()
 
 
 def _raw_log() -> pd.DataFrame:
