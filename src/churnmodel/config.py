@@ -89,19 +89,14 @@ class FeatureSettings(_Section):
 
 
 class ModelSettings(_Section):
-    """What to train: the calibration cut-off, the prediction horizon, the models, CLV terms.
+    """What to train: the calibration cut-off, the prediction horizon and the CLV terms.
 
     ``cutoff`` ends the calibration period; the holdout is the ``horizon_days`` after it. With
     neither set, the bundled CDNOW log uses the published split (calibration to 1997-09-30,
     holdout to the end of the data, 273 days) and any other log the last
     :data:`DEFAULT_HORIZON_DAYS` days as holdout. With one set, the other follows from the last
-    transaction date.
-
-    ``label_horizon_days``, ``step_days`` and ``n_cutoffs`` lay out the training snapshots
-    before the cut-off (:class:`churnmodel.models.TrainingDesign`); the models are those of
-    :class:`churnmodel.workflows.evaluate.BundleSettings`. ``None`` keeps their defaults, except
-    that the CDNOW split, whose nine months of history cannot hold 273-day label windows,
-    uses 120-day windows every 30 days.
+    transaction date. The training design and the models are chosen by
+    :func:`churnmodel.workflows.evaluate.train_and_evaluate` (``docs/lapse-and-spend.md``).
 
     ``threads`` caps the OpenMP threads of the gradient-boosting models while training and
     scoring: OpenMP threads spin-wait, and on a machine whose cores are busy with other jobs
@@ -110,16 +105,8 @@ class ModelSettings(_Section):
 
     cutoff: date | None = None
     horizon_days: int | None = Field(default=None, gt=0)
-    label_horizon_days: int | None = Field(default=None, gt=0)
-    step_days: int | None = Field(default=None, gt=0)
-    n_cutoffs: int | None = Field(default=None, ge=2)
-    purchase_model: Literal["bgnbd", "mbgnbd", "pareto"] = "bgnbd"
-    classifier: str = "hgb"
-    spend_model: str = "hgb"
     clv_horizon_days: int = Field(default=365, gt=0)
     annual_discount_rate: float = Field(default=0.1, ge=0.0, lt=1.0)
-    n_boot: int = Field(default=200, ge=0)
-    importance_repeats: int = Field(default=5, ge=0)
     seed: int = 0
     threads: int = Field(default=1, ge=1)
 

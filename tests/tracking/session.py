@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib.util
 import json
 import os
 import socket
@@ -28,7 +27,6 @@ import pandas as pd
 import pytest
 
 from churnmodel.datasets import load_cdnow
-from churnmodel.workflows.train import Trainer
 
 REPO = Path(__file__).resolve().parents[2]
 CUTOFF = "1997-09-30"
@@ -75,7 +73,6 @@ def _train(folder: Path) -> TrainedStore:
     data = folder / "cdnow_sample.csv"
     tx.loc[:, ["customer_id", "timestamp", "amount"]].to_csv(data, index=False)
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    trainer = _trainer()
     tracking = {
         "uri": uri,
         "artifact_root": str(folder / "mlartifacts"),
@@ -86,19 +83,12 @@ def _train(folder: Path) -> TrainedStore:
     settings = load_settings(
         None,
         {
-            # 120-day training labels: nine months of history cannot hold 273-day ones.
-            "model": {
-                "cutoff": CUTOFF,
-                "label_horizon_days": 120,
-                "step_days": 30,
-                "n_boot": 20,
-                "importance_repeats": 1,
-            },
+            "model": {"cutoff": CUTOFF},
             "features": {"zero_net_is_purchase": True},
             "tracking": tracking,
         },
     )
-    result = train_job(settings, data=data, trainer=trainer)
+    result = train_job(settings, data=data)
     return TrainedStore(
         folder=folder,
         tracking_uri=uri,
@@ -109,17 +99,6 @@ def _train(folder: Path) -> TrainedStore:
         version=result.registered.version,
         promoted=result.promoted,
     )
-
-
-def _trainer() -> Trainer:
-    """The real trainer once it exists; the stand-in until then."""
-    if importlib.util.find_spec("churnmodel.workflows.evaluate") is not None:
-        from churnmodel.workflows.train import fit_and_evaluate
-
-        return fit_and_evaluate
-    from tests.serving.standin import standin_trainer
-
-    return standin_trainer
 
 
 def trained_store(tmp_path_factory: pytest.TempPathFactory) -> TrainedStore:

@@ -29,6 +29,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 import churnmodel
@@ -227,10 +228,6 @@ def _dataset_label(data: str | Path | None) -> str:
     return "CDNOW" if data is None or str(data) == CDNOW else Path(data).name
 
 
-#: Training snapshots of the CDNOW split (nine months of history cannot hold 273-day labels).
-CDNOW_DESIGN = {"label_horizon_days": 120, "step_days": 30}
-
-
 def fit_and_evaluate(
     transactions: pd.DataFrame,
     *,
@@ -241,11 +238,11 @@ def fit_and_evaluate(
 ) -> TrainingOutcome:
     """Fit the bundle up to ``cutoff`` and evaluate it on the holdout (the default trainer).
 
-    Runs :func:`churnmodel.workflows.evaluate.evaluate_holdout` with the ``[model]`` and
-    ``[features]`` settings and turns its result into what the run logs: the scorecard, the
-    evaluation plots (ROC, calibration, revenue gains, value x risk, permutation importance),
-    the purchase-model diagnostics (frequency, calibration vs holdout, P(alive) matrix), and
-    aggregate tables (no customer rows).
+    :func:`churnmodel.workflows.evaluate.train_and_evaluate` fits and scores (scorecard,
+    evaluation plots, aggregate tables); this adds the purchase-model diagnostics (frequency,
+    calibration vs holdout, P(alive) matrix) and fixes the life-cycle default gap of the
+    bundle (:func:`_freeze_lifecycle_default`) so that a customer's scores do not depend on
+    who else is scored with them.
     """
     from churnmodel.evaluation import (
         plot_calibration_vs_holdout,
@@ -253,89 +250,79 @@ def fit_and_evaluate(
         plot_probability_alive_matrix,
     )
     from churnmodel.features import build_snapshots
-    from churnmodel.workflows.evaluate import BundleSettings, evaluate_holdout
+    from churnmodel.workflows.evaluate import train_and_evaluate
 
-    m = settings.model
-    label_horizon, step = m.label_horizon_days, m.step_days
-    if cdnow and m.cutoff is None and m.horizon_days is None and label_horizon is None:
-        label_horizon, step = CDNOW_DESIGN["label_horizon_days"], CDNOW_DESIGN["step_days"]
-    bundle_settings = BundleSettings(
-        label_horizon_days=label_horizon,
-        step_days=step,
-        n_cutoffs=m.n_cutoffs if m.n_cutoffs is not None else BundleSettings.n_cutoffs,
-        purchase_model=m.purchase_model,
-        classifier=m.classifier,
-        spend_model=m.spend_model,
-        clv_horizon_days=float(m.clv_horizon_days),
-        annual_discount_rate=m.annual_discount_rate,
-        random_state=m.seed,
+    outcome = train_and_evaluate(
+        transactions, cutoff=cutoff, horizon_days=horizon_days, settings=settings, cdnow=cdnow
     )
-    purchase = purchase_rule(settings, cdnow=cdnow)
     time_unit = settings.features.time_unit
-    result = evaluate_holdout(
-        transactions,
-        cutoff=cutoff,
-        horizon_days=horizon_days,
-        time_unit=time_unit,
-        purchase=purchase,
-        settings=bundle_settings,
-        n_boot=m.n_boot,
-        seed=m.seed,
-        importance_repeats=m.importance_repeats,
-    )
-    bundle = result.bundle
-    axes: dict[str, Axes] = {
-        "plots/roc.png": result.plot_roc(),
-        "plots/calibration.png": result.plot_calibration(),
-        "plots/revenue_gains.png": result.plot_revenue_gains(),
-        "plots/value_risk_matrix.png": result.plot_value_risk(),
-    }
-    if len(result.importances):
-        axes["plots/permutation_importance.png"] = result.plot_importance()
-    # Purchase-model diagnostics on the calibration summary and the holdout purchases.
-    purchase_model = bundle.probabilistic.purchase_model_
     snap = build_snapshots(
-        transactions, [cutoff], horizon_days, time_unit=time_unit, purchase=purchase
+        transactions,
+        [cutoff],
+        horizon_days,
+        time_unit=time_unit,
+        purchase=purchase_rule(settings, cdnow=cdnow),
     ).set_index(CUSTOMER_ID)
-    summary = snap.loc[:, ["frequency", "recency", "T", "monetary_value"]]
-    summary.attrs = {"time_unit": time_unit}
-    holdout = pd.DataFrame(
-        {
-            "frequency_holdout": snap["purchases_next"],
-            "duration_holdout": horizon_days / days_per_unit(time_unit),
-        },
-        index=snap.index,
-    )
-    axes["plots/purchase_model_frequency.png"] = plot_frequency(purchase_model, summary)
-    axes["plots/purchase_model_calibration_vs_holdout.png"] = plot_calibration_vs_holdout(
-        purchase_model, summary, holdout
-    )
-    axes["plots/purchase_model_p_alive_matrix.png"] = plot_probability_alive_matrix(
-        purchase_model, T=float(summary["T"].max())
-    )
-    figures = {path: _figure(ax) for path, ax in axes.items()}
-    tables: dict[str, pd.DataFrame] = {
-        "evaluation/calibration_tables": result.calibration,
-        "evaluation/value_risk_matrix": result.value_risk,
-        "training/cutoffs": result.training.reset_index(),
-    }
-    if len(result.importances):
-        tables["evaluation/permutation_importance"] = result.importances.reset_index()
-    params = {
-        "label_horizon_days": result.label_horizon_days,
-        "training_cutoffs": ", ".join(str(c.date()) for c in result.training.index),
-        "purchase_model": m.purchase_model,
-        "classifier": m.classifier,
-        "calibration": bundle_settings.calibration,
-        "spend_model": m.spend_model,
-        "clv_method": bundle_settings.clv_method,
-        "purchase_model_params": ", ".join(
+    bundle, gap = _freeze_lifecycle_default(outcome.bundle, snap)
+    figures = dict(outcome.figures)
+    purchase_model = getattr(getattr(bundle, "probabilistic", None), "purchase_model_", None)
+    if purchase_model is not None:
+        summary = snap.loc[:, ["frequency", "recency", "T", "monetary_value"]]
+        summary.attrs = {"time_unit": time_unit}
+        holdout = pd.DataFrame(
+            {
+                "frequency_holdout": snap["purchases_next"],
+                "duration_holdout": horizon_days / days_per_unit(time_unit),
+            },
+            index=snap.index,
+        )
+        diagnostics = {
+            "plots/purchase_model_frequency.png": plot_frequency(purchase_model, summary),
+            "plots/purchase_model_calibration_vs_holdout.png": plot_calibration_vs_holdout(
+                purchase_model, summary, holdout
+            ),
+            "plots/purchase_model_p_alive_matrix.png": plot_probability_alive_matrix(
+                purchase_model, T=float(summary["T"].max())
+            ),
+        }
+        figures.update({path: _figure(ax) for path, ax in diagnostics.items()})
+    params = dict(outcome.params)
+    if purchase_model is not None:
+        params["purchase_model_params"] = ", ".join(
             f"{k}={v:.4g}" for k, v in purchase_model.params_.items()
-        ),
-    }
+        )
+    if gap is not None:
+        params["lifecycle_default_gap_days"] = round(gap, 3)
     return TrainingOutcome(
-        bundle=bundle, scorecard=result.scorecard, figures=figures, tables=tables, params=params
+        bundle=bundle,
+        scorecard=outcome.scorecard,
+        figures=figures,
+        tables=outcome.tables,
+        params=params,
     )
+
+
+def _freeze_lifecycle_default(bundle: Any, features: pd.DataFrame) -> tuple[Any, float | None]:
+    """Fix the typical gap one-time buyers are judged by to its value at the training cut-off.
+
+    By default a one-time buyer's life-cycle stage is judged against the median typical gap of
+    the repeat customers *scored with them*, so a customer's stage (a classifier feature)
+    would depend on which other customers share the request or the batch chunk. The model
+    keeps the median of the customers known at the cut-off instead: the scores of a customer
+    then depend on that customer's transactions only, and at the cut-off nothing changes.
+    """
+    from dataclasses import replace
+
+    from churnmodel.features import LifecycleRules
+
+    rules = getattr(bundle, "rules", None) or LifecycleRules()
+    if rules.default_gap_days is not None or not hasattr(bundle, "rules"):
+        return bundle, rules.default_gap_days
+    repeat = features.loc[features["frequency"] > 0, "gap_mean_days"]
+    if repeat.empty:
+        return bundle, None
+    gap = float(np.median(np.maximum(repeat.to_numpy(dtype=float), rules.min_gap_days)))
+    return replace(bundle, rules=replace(rules, default_gap_days=gap)), gap
 
 
 def _figure(ax: Axes) -> Figure:
