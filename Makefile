@@ -7,7 +7,7 @@ UV := $(BIN)/uv
 EXTRAS ?= dev,spark
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: help setup run test lint bench fuzz clean
+.PHONY: help setup run ui serve test lint bench fuzz clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,9 +22,21 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 setup: $(STAMP)  ## create .venv and install churnmodel with its dev tools
 
-run: setup  ## set up, then run the main job on the bundled CDNOW data
-	$(BIN)/churnmodel features --as-of 1997-09-30 --time-unit W \
-	  --output data/processed/cdnow_features.parquet
+SCORES ?= data/processed/cdnow_scores.parquet
+
+run: setup  ## set up, train on CDNOW (MLflow run, registry), score every CDNOW customer
+	$(BIN)/churnmodel train
+	$(BIN)/churnmodel score --output $(SCORES)
+	@echo
+	@echo "scores:    $(SCORES) (one row per customer; columns in docs/mlflow.md)"
+	@echo "MLflow UI: make ui, then open http://127.0.0.1:5000 (runs, metrics, plots, registry)"
+	@echo "REST API:  make serve, then POST transactions to http://127.0.0.1:5001/invocations"
+
+ui: setup  ## the MLflow UI on the project's store, http://127.0.0.1:5000
+	$(BIN)/churnmodel ui
+
+serve: setup  ## serve models:/churnmodel@champion over REST, http://127.0.0.1:5001/invocations
+	$(BIN)/churnmodel serve
 
 test: setup  ## set up, then lint, type-check, check layers and run the tests
 	$(BIN)/ruff check src tests benchmarks
