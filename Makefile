@@ -42,7 +42,7 @@ test: setup  ## set up, then lint, type-check, check layers and run the tests
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -n 2 -q -m "not spark"
+	$(BIN)/pytest -n 2 -q -m "not spark" tests --nbmake notebooks  # notebooks run top to bottom
 	$(BIN)/pytest -q -m spark  # one process: the Spark tests share one JVM (docs/spark.md)
 
 lint: setup  ## ruff only
