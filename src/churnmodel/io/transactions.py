@@ -561,9 +561,14 @@ def load_transactions(
 def _customer_sql(col: str) -> str:
     raw = f"CAST({_ident(col)} AS VARCHAR)"
     # Blank ids and the usual spreadsheet null markers are missing ids, not customers.
+    # trim() copies every string, so it runs only on ids that start or end with a space;
+    # the null-marker test only on ids short enough to be one.
+    trimmed = (
+        f"CASE WHEN {raw} LIKE ' %' OR {raw} LIKE '% ' THEN trim({raw}) ELSE {raw} END"
+    )
     return (
-        f"CASE WHEN lower(trim({raw})) IN ('', 'nan', 'null', 'none') THEN NULL "
-        f"ELSE trim({raw}) END"
+        f"CASE WHEN length({raw}) <= 8 AND lower(trim({raw})) IN ('', 'nan', 'null', 'none') "
+        f"THEN NULL ELSE {trimmed} END"
     )
 
 
@@ -599,10 +604,14 @@ def parse_rows_sql(
         SELECT {_ROW}, c AS {CUSTOMER_ID}, t AS {TIMESTAMP}, a AS {AMOUNT}, o AS {ORDER_ID},
           CASE
             WHEN c IS NULL THEN 'missing customer_id'
-            WHEN raw_t IS NULL OR trim(CAST(raw_t AS VARCHAR)) = '' THEN 'missing timestamp'
-            WHEN t IS NULL THEN 'unparseable timestamp'
-            WHEN raw_a IS NULL OR trim(CAST(raw_a AS VARCHAR)) = '' THEN 'missing amount'
-            WHEN a IS NULL THEN 'non-numeric amount'
+            -- The raw text is looked at only when parsing failed: formatting every good
+            -- timestamp or amount as text would cost more than the whole load.
+            WHEN t IS NULL THEN
+              CASE WHEN raw_t IS NULL OR trim(CAST(raw_t AS VARCHAR)) = ''
+                   THEN 'missing timestamp' ELSE 'unparseable timestamp' END
+            WHEN a IS NULL THEN
+              CASE WHEN raw_a IS NULL OR trim(CAST(raw_a AS VARCHAR)) = ''
+                   THEN 'missing amount' ELSE 'non-numeric amount' END
             WHEN isnan(a) OR abs(a) = CAST('Infinity' AS DOUBLE) THEN 'non-finite amount'
           END AS reason,
           raw_c, raw_t, raw_a {extra_sel}
@@ -626,8 +635,11 @@ def group_rows_sql(parsed: str, *, dedupe: DedupePolicy, extra: Sequence[str] = 
         # Nothing is grouped: every good row is used as it is (identical rows are not counted).
         return f"""
         SELECT {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID}, reason,
-               {_ROW} AS bad_row, raw_c, CAST(raw_t AS VARCHAR) AS raw_t,
-               CAST(raw_a AS VARCHAR) AS raw_a, {_ROW}, 1 AS n
+               {_ROW} AS bad_row,
+               CASE WHEN {bad} THEN raw_c END AS raw_c,
+               CASE WHEN {bad} THEN CAST(raw_t AS VARCHAR) END AS raw_t,
+               CASE WHEN {bad} THEN CAST(raw_a AS VARCHAR) END AS raw_a,
+               {_ROW}, 1 AS n
         FROM ({parsed})"""
     return f"""
         SELECT {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID}, reason {extra_sel},
