@@ -245,6 +245,17 @@ def test_nanosecond_parquet_is_read_like_duckdb(engine: Any, tmp_path: Any) -> N
     expected_rfm = rfm_summary(table, "2023-12-31")
     assert_same_table(rfm, expected_rfm)
     assert rfm.attrs == expected_rfm.attrs
+    # The scoring seam: a pandas function over batches of customers, run by the executors.
+    from churnmodel.features.spark import map_customers
+
+    scored = map_customers(
+        features.frame,
+        lambda df: df[["customer_id"]].assign(score=df["frequency"] * 0.5),
+        "customer_id string, score double",
+    ).toPandas()
+    scored = scored.set_index("customer_id").sort_index()
+    assert scored.index.tolist() == expected_rfm.index.tolist()
+    assert (scored["score"].to_numpy() == expected_rfm["frequency"].to_numpy() * 0.5).all()
 
 
 def test_a_missing_value_in_registered_transactions_is_an_error(engine: Any, spark: Any) -> None:

@@ -32,7 +32,7 @@ import re
 import sys
 import warnings
 import zoneinfo
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -72,6 +72,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SparkCustomerFeatures",
     "SparkEngine",
+    "map_customers",
     "spark_session",
     "to_spark_sql",
 ]
@@ -306,6 +307,28 @@ def _to_features_table(df: pd.DataFrame, attrs: Mapping[str, Any]) -> pd.DataFra
     )
     out.attrs.update(attrs)
     return out
+
+
+def map_customers(
+    features: DataFrame, fn: Callable[[pd.DataFrame], pd.DataFrame], schema: Any
+) -> DataFrame:
+    """Apply a pandas function to every batch of customers of a Spark features table.
+
+    The seam for scoring on Spark: ``fn`` takes a pandas batch of ``features`` (for example
+    :attr:`SparkCustomerFeatures.frame`: one row per customer) and returns a pandas frame
+    with the columns of ``schema`` (a Spark schema or DDL string such as
+    ``"customer_id string, p_churn double"``). It runs on the executors, batch by batch
+    (``mapInPandas``), so it must be picklable and its imports available there.
+    """
+    return features.mapInPandas(functools.partial(_map_batches, fn=fn), schema=schema)
+
+
+def _map_batches(
+    batches: Iterable[pd.DataFrame], *, fn: Callable[[pd.DataFrame], pd.DataFrame]
+) -> Iterator[pd.DataFrame]:
+    for batch in batches:
+        if not batch.empty:
+            yield fn(batch)
 
 
 # --------------------------------------------------------------------------------------------
@@ -571,7 +594,7 @@ class SparkEngine:
 
         if isinstance(source, str | os.PathLike):
             label = str(source)
-            numbered = self._read_parquet(str(source), date_col=date_col)
+            numbered = self._read_parquet(str(source))
         else:
             label = "Spark DataFrame"
             numbered = _number_rows(source)
@@ -641,21 +664,21 @@ class SparkEngine:
         ).drop("__copy", "n")
         return self.register(expanded, prefix="clean")
 
-    def _read_parquet(self, path: str, *, date_col: str) -> DataFrame:
+    def _read_parquet(self, path: str) -> DataFrame:
         """Read a Parquet file or folder with a global row number (files in path order)."""
         from pyspark.sql import functions as F
 
         scheme = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://", path)
         local = scheme is None or scheme.group(1).lower() in _LOCAL_SCHEMES
-        nanos: bool | None = None
+        nanos: dict[str, bool] = {}
         if local:
             local_path = Path(re.sub(r"^file://", "", path))
             if not local_path.exists():
                 raise DataValidationError(
                     f"transaction log not found: {path}", hint="check the path passed as --data"
                 )
-            nanos = _nanosecond_column(local_path, date_col)
-            if nanos is not None:
+            nanos = _nanosecond_columns(local_path)
+            if nanos:
                 # Spark cannot read TIMESTAMP(NANOS); as longs it can, then we convert.
                 self.spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
         try:
@@ -673,8 +696,9 @@ class SparkEngine:
                 f"could not read Parquet input {path}: {text.strip().splitlines()[0]}",
                 hint="point --data at a Parquet file or a folder of Parquet files",
             ) from exc
-        if nanos is not None and date_col in df.columns:
-            df = df.withColumn(date_col, _nanos_to_timestamp(F.col(date_col), utc=nanos))
+        for name, utc in nanos.items():
+            if name in df.columns:
+                df = df.withColumn(name, _nanos_to_timestamp(F.col(name), utc=utc))
         meta = df.select(
             "*",
             F.col("_metadata.file_path").alias("__file"),
@@ -939,12 +963,12 @@ def _duckdb_type(dtype: Any) -> str:
     return str(dtype.simpleString()).upper()
 
 
-def _nanosecond_column(path: Path, column: str) -> bool | None:
-    """Whether ``column`` of the Parquet data at ``path`` holds INT64 nanosecond timestamps.
+def _nanosecond_columns(path: Path) -> dict[str, bool]:
+    """Return the INT64 nanosecond timestamp columns of the Parquet data at ``path``.
 
-    Returns ``None`` when it does not (or it cannot be told), else whether the values are
-    UTC-adjusted (instants) rather than wall-clock times. INT96 timestamps (Spark's default
-    output) are not nanosecond columns for Spark: it reads them natively.
+    Maps each such top-level column to whether its values are UTC-adjusted (instants) rather
+    than wall-clock times; empty when there are none or the footer cannot be read. INT96
+    timestamps (Spark's default output) are not among them: Spark reads those natively.
     """
     import json
 
@@ -957,19 +981,20 @@ def _nanosecond_column(path: Path, column: str) -> bool | None:
         else sorted(p for p in path.rglob("*.parquet") if not p.name.startswith(("_", ".")))
     )
     if not files:
-        return None
+        return {}
     try:
         schema = pq.ParquetFile(files[0]).schema
     except (OSError, pa.ArrowException):
-        return None
+        return {}
+    found = {}
     for i in range(len(schema)):
         col = schema.column(i)
-        if col.path != column or col.physical_type != "INT64":
+        if "." in col.path or col.physical_type != "INT64":
             continue
         logical = json.loads(col.logical_type.to_json() or "{}")
         if logical.get("Type") == "Timestamp" and logical.get("timeUnit") == "nanoseconds":
-            return bool(logical.get("isAdjustedToUTC"))
-    return None
+            found[col.path] = bool(logical.get("isAdjustedToUTC"))
+    return found
 
 
 def _nanos_to_timestamp(col: Any, *, utc: bool) -> Any:
