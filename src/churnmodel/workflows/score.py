@@ -8,7 +8,8 @@
    writes the quarantine file beside the output;
 3. scores customers in chunks of about ``[scoring] chunk_customers``: customers are split by
    a hash of their id, so each customer's transactions stay together and memory is bounded by
-   the chunk, not the log (the log itself stays in DuckDB, which spills to disk);
+   the chunk, not the log (the rows stay in DuckDB, which spills to disk; each chunk is a view
+   the feature queries read in place);
 4. writes the scores (Parquet or CSV by extension, atomically) and returns a summary.
 
 The model scores each chunk exactly as the REST server scores a request
@@ -82,25 +83,31 @@ def default_model_uri(settings: Settings) -> str:
     return f"models:/{settings.tracking.registered_model}@{settings.tracking.alias}"
 
 
-def _chunks(table: TransactionTable, n_customers: int, chunk_customers: int) -> tuple[str, int]:
-    """Store the rows with a chunk number (hash of the customer id); return table and count."""
+def _chunk_views(
+    table: TransactionTable, n_customers: int, chunk_customers: int
+) -> list[tuple[TransactionTable, int]]:
+    """Split ``table`` by a hash of the customer id; return each chunk and its customers.
+
+    Each chunk is a view on the rows DuckDB already holds (no copy): the model's feature
+    queries run on it in the same connection, so a chunk's rows never become a pandas frame.
+    """
     n_chunks = max(1, math.ceil(n_customers / chunk_customers))
-    name = "scoring_rows"
-    table.con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, "
-        f"CAST(hash({CUSTOMER_ID}) % {n_chunks} AS INTEGER) AS chunk FROM {table.view}"
+    if n_chunks == 1:
+        return [(table, n_customers)]
+    chunk = f"hash({CUSTOMER_ID}) % {n_chunks}"
+    counts = dict(
+        table.con.execute(
+            f"SELECT {chunk} AS k, count(DISTINCT {CUSTOMER_ID}) FROM {table.view} GROUP BY k"
+        ).fetchall()
     )
-    return name, n_chunks
-
-
-def _chunk_rows(table: TransactionTable, name: str, chunk: int) -> pd.DataFrame:
-    return (
-        table.con.sql(
-            f"SELECT {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT} FROM {name} WHERE chunk = {chunk}"
+    views = []
+    for k in range(n_chunks):
+        name = f"scoring_chunk_{k}"
+        table.con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {table.view} WHERE {chunk} = {k}"
         )
-        .to_arrow_table()
-        .to_pandas()
-    )
+        views.append((TransactionTable(con=table.con, view=name), int(counts.get(k, 0))))
+    return views
 
 
 def score_table(
@@ -119,24 +126,22 @@ def score_table(
     """
     from tqdm.auto import tqdm
 
-    name, n_chunks = _chunks(table, n_customers, chunk_customers)
+    chunks = _chunk_views(table, n_customers, chunk_customers)
     parts = []
     # tqdm's disable=None shows the bar only on a terminal.
-    disable = (True if n_chunks == 1 else None) if progress is None else not progress
+    disable = (True if len(chunks) == 1 else None) if progress is None else not progress
     with tqdm(
         total=n_customers, unit=" customers", unit_scale=True, desc="scoring", disable=disable
     ) as bar:
-        for chunk in range(n_chunks):
-            rows = _chunk_rows(table, name, chunk)
-            if rows.empty:
-                continue
-            parts.append(model.score(rows, as_of))
-            bar.update(int(rows[CUSTOMER_ID].nunique()))
-    table.con.execute(f"DROP TABLE {name}")
+        for view, customers in chunks:
+            if customers:
+                parts.append(model.score(view, as_of))
+            bar.update(customers)
     if not parts:
-        return model.score(pd.DataFrame(columns=[CUSTOMER_ID, TIMESTAMP, AMOUNT]), as_of), n_chunks
+        empty = pd.DataFrame(columns=[CUSTOMER_ID, TIMESTAMP, AMOUNT])
+        return model.score(empty, as_of), len(chunks)
     scores = pd.concat(parts, ignore_index=True)
-    return scores.sort_values(CUSTOMER_ID, kind="stable", ignore_index=True), n_chunks
+    return scores.sort_values(CUSTOMER_ID, kind="stable", ignore_index=True), len(chunks)
 
 
 def score_job(
@@ -190,6 +195,7 @@ def score_job(
     write_table(report.quarantine, q_path)
     if not isinstance(table, TransactionTable):  # pragma: no cover - load_log keeps rows in DuckDB
         raise TypeError(f"expected a TransactionTable, got {type(table).__name__}")
+    table.con.execute("SET enable_progress_bar = false")  # tqdm reports progress
     effective = as_of_date or report.last_date
     if effective is None or not report.customers:
         raise DataValidationError(
