@@ -18,7 +18,7 @@ from typing import Any
 
 from benchmarks._harness import Case, measure
 
-MODULES = ("bench_features", "bench_models", "bench_spark")
+MODULES = ("bench_features", "bench_models", "bench_spark", "bench_scoring")
 RESULTS = Path(__file__).parent / "results"
 
 

@@ -1,0 +1,213 @@
+"""Batch scoring and REST latency of the MLflow model.
+
+Cases (no reference implementation: the targets are absolute):
+
+* ``batch score (parquet -> scores)``: ``churnmodel score`` end to end on the simulated
+  10M-row log of 1M customers (``bench_features.simulated_log(1_000_000)``): load + validate
+  the log, score every customer chunk by chunk, write the scores Parquet. Target: <= 30 s
+  wall, peak <= 3 GB.
+* ``REST latency``: 500 sequential single-customer requests to ``churnmodel serve``
+  (``mlflow models serve``, one worker) on loopback; the time is the whole loop, and p50/p99
+  per request are printed and written to ``benchmarks/results/rest_latency.json``. Targets:
+  p50 <= 25 ms, p99 <= 60 ms.
+
+The model is trained once on the 10,000-customer simulated log (last 90 days as holdout) and
+kept as an MLflow model folder in ``benchmarks/.cache/scoring/model``; the server's start-up
+is not timed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks._harness import Case
+from benchmarks.bench_features import CACHE, simulated_log
+
+SCORING = CACHE / "scoring"
+MODEL = SCORING / "model"
+RESULTS = Path(__file__).parent / "results"
+
+
+def trained_model() -> Path:
+    """Return the cached model folder, training it on the 10k-customer log if missing."""
+    if (MODEL / "MLmodel").exists():
+        return MODEL
+    import mlflow
+
+    from churnmodel.config import load_settings
+    from churnmodel.workflows.train import train_job
+
+    SCORING.mkdir(parents=True, exist_ok=True)
+    settings = load_settings(
+        None,
+        {
+            "data": {"order_col": "order_id"},
+            "tracking": {
+                "uri": f"sqlite:///{SCORING / 'mlflow.db'}",
+                "artifact_root": str(SCORING / "mlartifacts"),
+            },
+        },
+    )
+    result = train_job(settings, data=simulated_log(10_000))
+    mlflow.artifacts.download_artifacts(result.model_uri, dst_path=str(MODEL))
+    return MODEL
+
+
+def _settings() -> Any:
+    from churnmodel.config import load_settings
+
+    return load_settings(None, {"data": {"order_col": "order_id"}})
+
+
+def batch_setup(n_customers: int) -> tuple[Path, Path]:
+    return simulated_log(n_customers), trained_model()
+
+
+def batch_score(args: tuple[Path, Path]) -> None:
+    from churnmodel.workflows.score import score_job
+
+    log, model = args
+    result = score_job(
+        _settings(),
+        data=log,
+        output=CACHE / "scores.parquet",
+        model_uri=str(model),
+        progress=False,
+    )
+    print(
+        f"    scored {result.n_customers:,} customers in {result.n_chunks} chunks",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rest_setup(n_requests: int) -> dict[str, Any]:
+    """Start the server on the cached model; build ``n_requests`` one-customer request bodies."""
+    model = trained_model()
+    tx = pd.read_parquet(simulated_log(10_000), columns=["customer_id", "timestamp", "amount"])
+    rng = np.random.default_rng(0)
+    ids = rng.choice(tx["customer_id"].unique(), size=n_requests, replace=True)
+    groups = dict(tuple(tx.groupby("customer_id")))
+    bodies = []
+    for cid in ids:
+        rows = groups[cid]
+        bodies.append(
+            json.dumps(
+                {
+                    "dataframe_split": {
+                        "columns": ["customer_id", "timestamp", "amount"],
+                        "data": [
+                            [str(c), t.isoformat(), float(a)]
+                            for c, t, a in rows.itertuples(index=False)
+                        ],
+                    },
+                    "params": {"as_of": "2023-12-31"},
+                }
+            ).encode()
+        )
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "churnmodel.cli",
+        "serve",
+        "--model",
+        str(model),
+        "--port",
+        str(port),
+    ]
+    log = (SCORING / "server.log").open("wb")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"server exited; see {SCORING / 'server.log'}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/ping", timeout=2):
+            break
+        time.sleep(0.5)
+    else:
+        os.killpg(server.pid, signal.SIGTERM)
+        raise TimeoutError("server did not start within 300 s")
+    # One warm-up request: the first one pays for lazy imports inside the server.
+    _post(f"{url}/invocations", bodies[0])
+    return {"url": f"{url}/invocations", "bodies": bodies, "server": server}
+
+
+def _post(url: str, body: bytes) -> None:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        response.read()
+
+
+def rest_latency(state: dict[str, Any]) -> None:
+    server = state["server"]
+    try:
+        latencies = []
+        for body in state["bodies"]:
+            start = time.perf_counter()
+            _post(state["url"], body)
+            latencies.append((time.perf_counter() - start) * 1000)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    ms = np.array(latencies)
+    summary = {
+        "requests": len(ms),
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p90_ms": float(np.percentile(ms, 90)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "max_ms": float(ms.max()),
+        "targets": "p50 <= 25 ms, p99 <= 60 ms",
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "rest_latency.json").write_text(json.dumps(summary, indent=2))
+    print(
+        f"    REST latency over {len(ms)} requests: p50 {summary['p50_ms']:.1f} ms, "
+        f"p90 {summary['p90_ms']:.1f} ms, p99 {summary['p99_ms']:.1f} ms",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def cases(quick: bool) -> list[Case]:
+    """Batch scoring (1M customers; 10k when quick) and REST latency (500; 50 when quick)."""
+    n_customers = 10_000 if quick else 1_000_000
+    n_requests = 50 if quick else 500
+    log = simulated_log(n_customers)
+    rows = pd.read_parquet(log, columns=["amount"]).shape[0]
+    return [
+        Case(
+            name=f"batch score parquet->scores ({rows / 1e6:.1f}M rows, {n_customers:,} cust.)",
+            ours=batch_score,
+            setup=functools.partial(batch_setup, n_customers),
+            rows=rows,
+            target="<= 30 s, peak <= 3 GB" if not quick else "",
+        ),
+        Case(
+            name=f"REST {n_requests} single-customer requests",
+            ours=rest_latency,
+            setup=functools.partial(rest_setup, n_requests),
+            target="p50 <= 25 ms, p99 <= 60 ms (printed above)",
+        ),
+    ]
