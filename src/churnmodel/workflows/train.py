@@ -401,8 +401,13 @@ def train_job(
         tags["git_dirty"] = str(git[1]).lower()
         tags["mlflow.source.git.commit"] = git[0]
     with tracking.run(run_name, tags=tags) as run_id, tempfile.TemporaryDirectory() as tmp:
+        # The settings as used: the split, CDNOW's purchase rule and the store filled in.
         resolved = settings.model_dump(mode="json")
         resolved["model"].update(cutoff=cutoff.isoformat(), horizon_days=horizon)
+        resolved["features"]["zero_net_is_purchase"] = purchase_rule(
+            settings, cdnow=cdnow
+        ).zero_net_is_purchase
+        resolved["tracking"]["uri"] = store.uri
         tracking.log_params({**resolved, "data": {**resolved["data"], "source": profile["source"]}})
         if outcome.params:
             tracking.log_params({"bundle": dict(outcome.params)})
