@@ -288,8 +288,8 @@ runs.sort_values("start_time")[list(columns)].rename(columns=columns).round(4)
 
 # %% [markdown]
 # Both runs saw the same data (same `tags.data_fingerprint`) and produced the same metrics:
-# only the rules differ, and so does the outcome. In practice the runs you compare differ in
-# data (a later cut-off), settings or code (the `git_commit` tag), and this table, or the
+# only the rules differ (and, in quick mode, the outcome). In practice the runs you compare
+# differ in data (a later cut-off), settings or code (the `git_commit` tag), and this table, or the
 # MLflow UI (`churnmodel ui`, then http://127.0.0.1:5000), shows which change moved which
 # metric. The registry side, through the client:
 
