@@ -19,6 +19,7 @@ loading already checked.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from contextlib import AbstractContextManager
@@ -27,6 +28,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import duckdb
 import pandas as pd
 
 from churnmodel.config import Settings
@@ -195,7 +197,10 @@ def score_job(
     write_table(report.quarantine, q_path)
     if not isinstance(table, TransactionTable):  # pragma: no cover - load_log keeps rows in DuckDB
         raise TypeError(f"expected a TransactionTable, got {type(table).__name__}")
-    table.con.execute("SET enable_progress_bar = false")  # tqdm reports progress
+    # tqdm reports progress. DuckDB 2 refuses progress-bar settings inside Jupyter when
+    # ipywidgets is missing; scoring must not depend on it.
+    with contextlib.suppress(duckdb.Error):
+        table.con.execute("SET enable_progress_bar = false").fetchall()
     effective = as_of_date or report.last_date
     if effective is None or not report.customers:
         raise DataValidationError(
