@@ -379,18 +379,17 @@ def serve_command(
     config: ConfigOpt = None,
 ) -> None:
     """Serve a model over REST (mlflow models serve, local environment)."""
-    from churnmodel.workflows.score import serve_model
+    from churnmodel.workflows.score import run_foreground
+    from churnmodel.workflows.score import serve_command as serving
 
-    settings = _settings(config, {})
-    resolved, _, _ = serve_model(settings, model_uri=model, dry_run=True)
+    resolved, command, env = serving(
+        _settings(config, {}), model_uri=model, host=host, port=port, workers=workers
+    )
     typer.echo(
         f"serving {resolved.label} on http://{host}:{port}/invocations (Ctrl-C stops it); "
         "request format: docs/mlflow.md"
     )
-    _, _, code = serve_model(
-        settings, model_uri=resolved.uri, host=host, port=port, workers=workers
-    )
-    raise typer.Exit(code)
+    raise typer.Exit(run_foreground(command, env))
 
 
 @app.command("ui")
@@ -400,13 +399,12 @@ def ui_command(
     config: ConfigOpt = None,
 ) -> None:
     """Start the MLflow UI on the project's store (one worker)."""
-    from churnmodel.workflows.train import tracking_ui
+    from churnmodel.workflows.score import run_foreground
+    from churnmodel.workflows.train import ui_command as ui
 
-    settings = _settings(config, {})
-    uri, _, _ = tracking_ui(settings, dry_run=True)
+    uri, command, env = ui(_settings(config, {}), host=host, port=port)
     typer.echo(f"MLflow UI for {uri} on http://{host}:{port} (Ctrl-C stops it)")
-    _, _, code = tracking_ui(settings, host=host, port=port)
-    raise typer.Exit(code)
+    raise typer.Exit(run_foreground(command, env))
 
 
 def _report_error(exc: ChurnModelError) -> None:

@@ -11,8 +11,8 @@ in scikit-learn and matplotlib, which commands such as ``churnmodel features`` d
 from typing import Any
 
 from churnmodel.workflows.features import FeaturesJobResult, features_job, load_log
-from churnmodel.workflows.score import ScoreResult, score_job, serve_model
-from churnmodel.workflows.train import TrainingOutcome, TrainResult, tracking_ui, train_job
+from churnmodel.workflows.score import ScoreResult, run_foreground, score_job, serve_command
+from churnmodel.workflows.train import TrainingOutcome, TrainResult, train_job, ui_command
 
 _EVALUATE = (
     "CDNOW_SETTINGS",
@@ -39,11 +39,12 @@ __all__ = [
     "features_job",
     "fit_bundle",
     "load_log",
+    "run_foreground",
     "score_job",
-    "serve_model",
-    "tracking_ui",
+    "serve_command",
     "train_and_evaluate",
     "train_job",
+    "ui_command",
 ]
 
 

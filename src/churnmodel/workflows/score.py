@@ -50,7 +50,7 @@ __all__ = [
     "run_foreground",
     "score_job",
     "score_table",
-    "serve_model",
+    "serve_command",
 ]
 
 
@@ -238,10 +238,18 @@ def score_job(
 
 
 def run_foreground(command: list[str], env: dict[str, str]) -> int:
-    """Run a server in the foreground until it exits or Ctrl-C; return its exit code."""
+    """Run a server in the foreground until it exits; return its exit code.
+
+    Ctrl-C or SIGTERM to this process stops the server too, so no server outlives the command
+    that started it.
+    """
+    import signal
     import subprocess
+    import threading
 
     process = subprocess.Popen(command, env=env)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda *_: process.terminate()) if main else None
     try:
         return process.wait()
     except KeyboardInterrupt:
@@ -251,22 +259,24 @@ def run_foreground(command: list[str], env: dict[str, str]) -> int:
         except subprocess.TimeoutExpired:
             process.kill()
             return process.wait()
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
 
 
-def serve_model(
+def serve_command(
     settings: Settings,
     *,
     model_uri: str | None = None,
     host: str = "127.0.0.1",
-    port: int = 5000,
+    port: int = 5001,
     workers: int = 1,
-    dry_run: bool = False,
-) -> tuple[ResolvedModel, list[str], int]:
-    """Serve a model over REST with ``mlflow models serve --env-manager local``.
+) -> tuple[ResolvedModel, list[str], dict[str, str]]:
+    """Find the model and return the command (and environment) that serves it over REST.
 
-    The model is looked up first, so a wrong name or alias fails with the list of what exists
-    rather than inside the server. Returns the model, the command and its exit code (0 without
-    running it when ``dry_run``).
+    ``mlflow models serve --env-manager local`` (:func:`churnmodel.serving.serve_command`).
+    The model is looked up here, so a wrong name or alias fails with the list of what exists
+    rather than inside the server. Run the command with :func:`run_foreground`.
     """
     from churnmodel import serving, tracking
 
@@ -275,4 +285,4 @@ def serve_model(
     command, env = serving.serve_command(
         resolved.uri, host=host, port=port, workers=workers, tracking_uri=store.uri
     )
-    return resolved, command, 0 if dry_run else run_foreground(command, env)
+    return resolved, command, env

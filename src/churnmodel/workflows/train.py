@@ -55,8 +55,8 @@ __all__ = [
     "data_fingerprint",
     "fit_and_evaluate",
     "resolve_split",
-    "tracking_ui",
     "train_job",
+    "ui_command",
 ]
 
 
@@ -332,10 +332,6 @@ def _figure(ax: Axes) -> Figure:
     return figure
 
 
-def _default_trainer() -> Trainer:
-    return fit_and_evaluate
-
-
 def train_job(
     settings: Settings,
     *,
@@ -377,7 +373,7 @@ def train_job(
     transactions = table.to_pandas() if isinstance(table, TransactionTable) else table
     profile = _profile(report, data, cutoff, horizon)
     with openmp_threads(settings.model.threads):
-        outcome = (trainer or _default_trainer())(
+        outcome = (trainer or fit_and_evaluate)(
             transactions, cutoff=cutoff, horizon_days=horizon, settings=settings, cdnow=cdnow
         )
     metrics = outcome.scorecard.to_metrics_dict()
@@ -503,19 +499,17 @@ def train_job(
     )
 
 
-def tracking_ui(
-    settings: Settings, *, host: str = "127.0.0.1", port: int = 5000, dry_run: bool = False
-) -> tuple[str, list[str], int]:
-    """Start the MLflow UI on the project's store (one worker, bound to ``host``).
+def ui_command(
+    settings: Settings, *, host: str = "127.0.0.1", port: int = 5000
+) -> tuple[str, list[str], dict[str, str]]:
+    """Return the store URI and the command (and environment) of the MLflow UI on it.
 
-    Returns the store URI, the command and its exit code (0 without running it when
-    ``dry_run``).
+    One worker, no job runner, bound to ``host`` (:func:`churnmodel.tracking.ui_command`).
+    Run the command with :func:`churnmodel.workflows.score.run_foreground`.
     """
     from churnmodel import tracking
-    from churnmodel.workflows.score import run_foreground
 
     command, env = tracking.ui_command(
         settings.tracking.uri, host=host, port=port, artifact_root=settings.tracking.artifact_root
     )
-    uri = env["MLFLOW_TRACKING_URI"]
-    return uri, command, 0 if dry_run else run_foreground(command, env)
+    return env["MLFLOW_TRACKING_URI"], command, env
