@@ -20,7 +20,7 @@ from churnmodel.features.lifecycle import LifecycleRules
 from churnmodel.features.queries import FeatureWindows, PurchaseRule, labels_sql, ledger_sql
 from churnmodel.schemas import CUSTOMER_ID, DATE
 
-__all__ = ["LABEL_COLUMNS", "build_snapshots", "snapshot_cutoffs"]
+__all__ = ["LABEL_COLUMNS", "build_snapshots", "check_label_windows", "snapshot_cutoffs"]
 
 LABEL_COLUMNS = ("purchases_next", "spend_next", "lapsed")
 
@@ -58,6 +58,21 @@ def snapshot_cutoffs(
         cutoffs.add(end - timedelta(days=365))
     floor = None if first_date is None else to_date(first_date, "first_date")
     return sorted(c for c in cutoffs if floor is None or c > floor)
+
+
+def check_label_windows(cutoffs: Sequence[date], horizon_days: int, last: date) -> None:
+    """Raise ConfigError if a cut-off's label window ends after the last transaction date.
+
+    Such a window would count customers as lapsed only because the data stop. Shared by the
+    DuckDB and Spark engines.
+    """
+    late = [d for d in cutoffs if d + timedelta(days=horizon_days) > last]
+    if late:
+        raise ConfigError(
+            f"label window of cut-off(s) {[d.isoformat() for d in late]} ends after the "
+            f"last transaction date {last.isoformat()}; choose cut-offs on or before "
+            f"{(last - timedelta(days=horizon_days)).isoformat()} or a shorter horizon"
+        )
 
 
 def build_snapshots(
@@ -103,13 +118,7 @@ def build_snapshots(
     if last is None:
         raise ConfigError("the transactions are empty: no snapshot can be built")
     if require_complete:
-        late = [d for d in days if d + timedelta(days=horizon_days) > last]
-        if late:
-            raise ConfigError(
-                f"label window of cut-off(s) {[d.isoformat() for d in late]} ends after the "
-                f"last transaction date {last.isoformat()}; choose cut-offs on or before "
-                f"{(last - timedelta(days=horizon_days)).isoformat()} or a shorter horizon"
-            )
+        check_label_windows(days, horizon_days, last)
     frames = []
     for cutoff in days:
         feats = customer_features(

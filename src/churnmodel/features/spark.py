@@ -34,7 +34,7 @@ import warnings
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,7 @@ from churnmodel.features.queries import (
     labels_sql,
     ledger_sql,
 )
+from churnmodel.features.snapshots import check_label_windows
 from churnmodel.io.transactions import (
     ROW_COLUMN,
     DedupePolicy,
@@ -886,13 +887,7 @@ class SparkEngine:
         if last is None:
             raise ConfigError("the transactions are empty: no snapshot can be built")
         if require_complete:
-            late = [d for d in days if d + timedelta(days=horizon_days) > last]
-            if late:
-                raise ConfigError(
-                    f"label window of cut-off(s) {[d.isoformat() for d in late]} ends after the "
-                    f"last transaction date {last.isoformat()}; choose cut-offs on or before "
-                    f"{(last - timedelta(days=horizon_days)).isoformat()} or a shorter horizon"
-                )
+            check_label_windows(days, horizon_days, last)
         from pyspark.sql import functions as F
 
         frames = []
