@@ -132,10 +132,17 @@ class TrackingSettings(_Section):
 
 
 class ScoringSettings(_Section):
-    """Batch scoring: how many customers are scored at a time, and what the summary shows."""
+    """Batch scoring: how many customers are scored at a time, and what the summary shows.
+
+    ``threads`` caps the OpenMP threads of the gradient-boosting models during batch scoring
+    (default: every core). Prediction parallelises over rows with no spin-waiting to fear
+    once ``OMP_WAIT_POLICY=PASSIVE``, which the ``churnmodel`` command sets; lower it when the
+    job shares the machine.
+    """
 
     chunk_customers: int = Field(default=200_000, gt=0)
     top_n: int = Field(default=10, ge=0)
+    threads: int | None = Field(default=None, ge=1)
 
 
 class Settings(BaseSettings):

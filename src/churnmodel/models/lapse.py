@@ -74,8 +74,10 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
     random_state
         Seed of the gradient boosting (ties in its binning); the fit is otherwise deterministic.
     n_threads
-        Cap on the OpenMP/BLAS threads during ``fit`` and ``predict`` (None:
+        Cap on the OpenMP/BLAS threads during ``fit`` and permutation importance (None:
         scikit-learn's default, every core). 1 is much faster on a machine busy with other jobs.
+        Prediction runs under the caller's limits (the scoring job sets them once for the
+        whole run; capping per call costs milliseconds a request cannot spare).
 
     Attributes
     ----------
@@ -289,15 +291,13 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         matrix = transform_matrix(self, self.encoder_, X)
         model = self.calibrator_ if self.calibrator_ is not None else self.estimator_
-        with thread_limit(self.n_threads):
-            return np.asarray(model.predict_proba(matrix))
+        return np.asarray(model.predict_proba(matrix))
 
     def predict_uncalibrated(self, X: Any) -> np.ndarray:
         """Return the uncalibrated probability of ``classes_[1]`` (for diagnostics)."""
         self._check_fitted()
         matrix = transform_matrix(self, self.encoder_, X)
-        with thread_limit(self.n_threads):
-            return np.asarray(self.estimator_.predict_proba(matrix)[:, 1])
+        return np.asarray(self.estimator_.predict_proba(matrix)[:, 1])
 
     def permutation_importance(
         self,

@@ -73,8 +73,9 @@ class SpendRegressor(RegressorMixin, BaseEstimator):
     random_state
         Seed of the gradient boosting.
     n_threads
-        Cap on the OpenMP/BLAS threads during ``fit`` and ``predict`` (None:
-        scikit-learn's default, every core). 1 is much faster on a machine busy with other jobs.
+        Cap on the OpenMP/BLAS threads during ``fit`` (None: scikit-learn's default, every
+        core). 1 is much faster on a machine busy with other jobs. Prediction runs under the
+        caller's limits (the scoring job sets them once for the whole run).
 
     Attributes
     ----------
@@ -220,8 +221,7 @@ class SpendRegressor(RegressorMixin, BaseEstimator):
                 "this SpendRegressor is not fitted yet; call fit(X, y) first"
             )
         matrix = transform_matrix(self, self.encoder_, X)
-        with thread_limit(self.n_threads):
-            values = np.asarray(self.estimator_.predict(matrix), dtype=float)
+        values = np.asarray(self.estimator_.predict(matrix), dtype=float)
         return np.maximum(values, 0.0)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -207,7 +208,7 @@ def score_job(
             "no usable transactions on or before the as-of date: nothing to score",
             hint="check --as-of and the column flags",
         )
-    with openmp_threads(settings.model.threads):
+    with openmp_threads(settings.scoring.threads or os.cpu_count() or 1):
         scores, n_chunks = score_table(
             loaded.model,
             table,
