@@ -16,8 +16,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 
+# --compile-bytecode: installed packages ship compiled, so no process compiles scikit-learn,
+# pandas or MLflow from source when PYTHONDONTWRITEBYTECODE is set (as on our CI machines):
+# that cost every command, test worker and model load several seconds.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(UV) pip install --python $(BIN)/python --quiet -e ".[$(EXTRAS)]"
+	$(UV) pip install --python $(BIN)/python --quiet --compile-bytecode -e ".[$(EXTRAS)]"
 	@touch $@
 
 setup: $(STAMP)  ## create .venv and install churnmodel with its dev tools

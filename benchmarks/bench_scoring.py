@@ -76,6 +76,8 @@ def _settings() -> Any:
 
 def batch_setup(n_customers: int) -> tuple[Path, Path]:
     """Return the log and the model; import what the job needs (imports are not timed)."""
+    # As the `churnmodel` command does before anything loads OpenMP (churnmodel.cli.run).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import churnmodel.serving  # imports mlflow
     import churnmodel.workflows.score  # noqa: F401
 
