@@ -112,7 +112,7 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         calibration: str | None = "isotonic",
         calibration_cv: int = 3,
         learning_rate: float = 0.05,
-        max_iter: int = 200,
+        max_iter: int = 100,
         max_leaf_nodes: int = 15,
         min_samples_leaf: int = 100,
         l2_regularization: float = 0.0,
