@@ -72,9 +72,9 @@ def test_time_unit_must_be_known() -> None:
         BetaGeoModel().fit(frame, time_unit="M")
 
 
-def test_spend_must_be_positive_for_repeat_buyers() -> None:
+def test_spend_must_not_be_negative_for_repeat_buyers() -> None:
     frame = pd.DataFrame({"frequency": [1, 2, 0], "monetary_value": [10.0, -3.0, 0.0]})
-    with pytest.raises(DataValidationError, match="<= 0 for a repeat buyer") as info:
+    with pytest.raises(DataValidationError, match=r"negative for 1 repeat buyer\(s\)") as info:
         GammaGammaModel().fit(frame)
     assert info.value.column == "monetary_value"
 

@@ -149,7 +149,9 @@ def read_summary(
     time_unit
         Unit of ``recency`` and ``T`` when ``summary.attrs`` has no ``"time_unit"``.
     monetary
-        Also read ``monetary_value`` (must be finite and > 0 where ``frequency`` > 0).
+        Also read ``monetary_value`` (must be finite and >= 0 where ``frequency`` > 0; 0 is a
+        repeat buyer whose repeat purchases net to nothing, which the Gamma-Gamma fit leaves out
+        and its predictions handle).
     purchases
         Read ``recency`` and ``T`` (False for the spend model, which needs neither).
 
@@ -158,7 +160,7 @@ def read_summary(
     DataValidationError
         Naming the column, the failing rows and the fix: missing columns, non-numeric, missing or
         infinite values, negative values, non-integer ``frequency``, ``recency`` > ``T``,
-        ``recency`` > 0 with ``frequency`` = 0, ``monetary_value`` <= 0 for a repeat buyer.
+        ``recency`` > 0 with ``frequency`` = 0, ``monetary_value`` < 0 for a repeat buyer.
     """
     if not isinstance(summary, pd.DataFrame):
         raise DataValidationError(
@@ -200,30 +202,72 @@ def read_summary(
         arrays[name] = values
 
     frequency = arrays["frequency"]
-    _fail_rows(summary, frequency < 0, "frequency", "is negative", "frequency counts repeat "
-               "purchases and must be >= 0")
-    _fail_rows(summary, frequency != np.round(frequency), "frequency", "is not a whole number",
-               "frequency counts repeat purchases (purchase days after the first)")
+    _fail_rows(
+        summary,
+        frequency < 0,
+        "frequency",
+        "is negative",
+        "frequency counts repeat purchases and must be >= 0",
+    )
+    _fail_rows(
+        summary,
+        frequency != np.round(frequency),
+        "frequency",
+        "is not a whole number",
+        "frequency counts repeat purchases (purchase days after the first)",
+    )
     recency = T = np.zeros(0)
     if purchases:
         recency, T = arrays["recency"], arrays["T"]
-        _fail_rows(summary, recency < 0, "recency", "is negative",
-                   "recency is the time from the first to the last purchase")
-        _fail_rows(summary, T < 0, "T", "is negative",
-                   "T is the time from the first purchase to the cut-off")
-        _fail_rows(summary, recency > T, "recency", "is larger than T",
-                   "recency must be <= T; check that both are measured to the same cut-off "
-                   "and in the same unit")
-        _fail_rows(summary, (frequency == 0) & (recency > 0), "recency",
-                   "is > 0 for a customer with frequency 0",
-                   "a customer without repeat purchases has recency 0")
+        _fail_rows(
+            summary,
+            recency < 0,
+            "recency",
+            "is negative",
+            "recency is the time from the first to the last purchase",
+        )
+        _fail_rows(
+            summary,
+            T < 0,
+            "T",
+            "is negative",
+            "T is the time from the first purchase to the cut-off",
+        )
+        _fail_rows(
+            summary,
+            recency > T,
+            "recency",
+            "is larger than T",
+            "recency must be <= T; check that both are measured to the same cut-off "
+            "and in the same unit",
+        )
+        _fail_rows(
+            summary,
+            (frequency == 0) & (recency > 0),
+            "recency",
+            "is > 0 for a customer with frequency 0",
+            "a customer without repeat purchases has recency 0",
+        )
     money = None
     if monetary:
         money = arrays["monetary_value"]
-        _fail_rows(summary, (frequency > 0) & (money <= 0), "monetary_value",
-                   "is <= 0 for a repeat buyer",
-                   "the Gamma-Gamma model needs positive mean spend: net out returns upstream "
-                   "or drop those customers from the spend fit")
+        negative = (frequency > 0) & (money < 0)
+        if negative.any():
+            count = int(negative.sum())
+            ids = ", ".join(repr(c) for c in summary.index[negative][:5])
+            shown = [
+                c for c in ("frequency", "recency", "T", "monetary_value") if c in summary.columns
+            ]
+            raise DataValidationError(
+                f"column 'monetary_value' is negative for {count} repeat buyer(s) (customers "
+                f"{ids}{', ...' if count > 5 else ''})",
+                column="monetary_value",
+                rows=summary.loc[negative, shown],
+                hint="monetary_value is the mean spend of the repeat purchases and cannot be "
+                "< 0: check how returns were netted (by default churnmodel.features.rfm_summary "
+                "counts only days with a positive net amount as purchases), or drop those "
+                "customers",
+            )
         money = np.where(frequency > 0, money, 0.0)
     return RFMData(
         frequency=frequency,

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from scipy.special import betainc, betaln, expit, gammaln, hyp2f1, xlogy
+from scipy.special import (
+    betainc,
+    betaln,
+    expit,
+    gammaln,
+    hyp2f1,
+    logsumexp,
+    roots_jacobi,
+    xlogy,
+)
 
 from churnmodel.models._base import FitProblem, import_lifetimes
 from churnmodel.models._purchase import Params, PurchaseModel
@@ -16,6 +25,8 @@ __all__ = ["BetaGeoModel"]
 # (a - 1) appears as a divisor in E[Y(t)]; the formula is continuous at a = 1, so a is kept at
 # least this far from 1 (a relative change far below the parameters' standard errors).
 _A_MIN_GAP = 1e-6
+# Gauss-Jacobi nodes of the quadrature used where the closed form of E[Y(t) | alive] fails.
+_QUADRATURE_NODES = 48
 
 
 class BetaGeoModel(PurchaseModel):
@@ -113,8 +124,9 @@ class BetaGeoModel(PurchaseModel):
         if a + b < 1:
             out.append(
                 f"a + b = {a + b:.4g} < 1: the dropout probability p ~ Beta(a, b) piles up at 0 "
-                "and 1, and expected purchases of one-time buyers are numerically unreliable; "
-                "a longer calibration period usually helps"
+                "and 1 (customers almost never drop out, or drop out at once); a longer "
+                "calibration period usually helps. Predictions stay exact (one-time buyers' "
+                "expected purchases are computed by quadrature)"
             )
         return out
 
@@ -143,20 +155,42 @@ class BetaGeoModel(PurchaseModel):
         # E[Y(t) | alive] = c / (a - 1) * [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x+o; c; z)]
         # with c = a + b + x - 1 + o and z = t / (alpha + T + t). Euler's transformation
         # 2F1(A, B; c; z) = (1 - z)^(c - A - B) 2F1(c - A, c - B; c; z) turns the bracket into
-        # 1 - (1 - z)^(a - 1) 2F1(a + b - 1 + o - r, a - 1; c; z), which stays finite for any x.
+        # 1 - (1 - z)^(a - 1) 2F1(a + b - 1 + o - r, a - 1; c; z), finite for any x when c > 0.
+        # For c <= 0 (BG/NBD one-time buyers when a + b <= 1) the hypergeometric function can be
+        # negative or undefined, so those rows, and any row where the closed form is not finite,
+        # are computed by quadrature over the dropout probability instead.
         r, alpha, a, b = (params[k] for k in self._param_names)
+        o = float(self._dropout_offset)
+        t = np.asarray(times, dtype=np.float64)[None, :]
+        c = a + b - 1.0 + o + x
+        cumulative = np.full((x.size, t.size), np.nan)
         gap = a - 1.0
         if abs(gap) < _A_MIN_GAP:
             gap = _A_MIN_GAP if gap >= 0 else -_A_MIN_GAP
-        o = float(self._dropout_offset)
-        c = (a + b - 1.0 + o + x)[:, None]
-        base = (alpha + T)[:, None]
-        t = np.asarray(times, dtype=np.float64)[None, :]
-        log1mz = -np.log1p(t / base)
-        z = -np.expm1(log1mz)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_f = np.log(hyp2f1(a + b - 1.0 + o - r, gap, c, z))
-        cumulative = c / gap * -np.expm1(gap * log1mz + log_f)
+        first = a + b - 1.0 + o - r
+
+        def closed_form(rows: np.ndarray, first: float) -> np.ndarray:
+            c_ok = c[rows][:, None]
+            log1mz = -np.log1p(t / (alpha + T[rows])[:, None])
+            z = -np.expm1(log1mz)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                log_f = np.log(hyp2f1(first, gap, c_ok, z))
+                return np.asarray(c_ok / gap * -np.expm1(gap * log1mz + log_f))
+
+        closed = c > 0
+        if np.any(closed):
+            cumulative[closed] = closed_form(closed, first)
+        # scipy's hyp2f1 returns NaN for some parameters in its own special cases (e.g. equal
+        # first two parameters with z near 1); the value is analytic in them, so a relative
+        # nudge of 1e-9 gives the value to about that accuracy.
+        retry = closed & ~np.all(np.isfinite(cumulative), axis=1)
+        if np.any(retry):
+            cumulative[retry] = closed_form(retry, first * (1.0 + 1e-9) + 1e-12)
+        fallback = ~np.all(np.isfinite(cumulative), axis=1)
+        if np.any(fallback):
+            cumulative[fallback] = _purchases_if_alive_by_quadrature(
+                r, alpha, a, b + o, x[fallback], T[fallback], t[0]
+            )
         increments = np.diff(cumulative, axis=1, prepend=0.0)
         return np.asarray(increments @ np.asarray(weights, dtype=np.float64))
 
@@ -183,3 +217,51 @@ class BetaGeoModel(PurchaseModel):
         probs = still + gone
         rest = np.clip(1.0 - probs.sum(axis=1, keepdims=True), 0.0, 1.0)
         return np.asarray(np.hstack([probs, rest]))
+
+
+def _purchases_if_alive_by_quadrature(
+    r: float, alpha: float, a: float, b: float, x: np.ndarray, T: np.ndarray, times: np.ndarray
+) -> np.ndarray:
+    """E[Y(t) | alive at T, x, T] per row of ``x`` and ``T`` and each ``t`` in ``times``.
+
+    ``b`` includes the dropout offset (``b + 1`` for MBG/NBD). Given alive at ``T`` after ``x``
+    repeat purchases, the rate and the dropout probability are independent a posteriori, with
+    ``lambda ~ Gamma(s, alpha + T)``, ``s = r + x``, and ``p ~ Beta(a, beta)``, ``beta = b + x``.
+    While alive the customer is alive just before time ``u`` with probability
+    ``exp(-lambda p u)``, so ``E[Y(t) | lambda, p] = (1 - exp(-lambda p t)) / p`` and, over
+    lambda, ``E[Y(t) | alive] = E_p[(1 - (1 + p tau)^-s) / p]`` with ``tau = t / (alpha + T)``.
+    The integrand varies on the scale ``1 / tau`` near ``p = 0``; substituting
+    ``p = (e^y - 1) / tau`` (``y`` in ``[0, L]``, ``L = log(1 + tau)``) and ``y = L (1 + u) / 2``
+    gives
+
+        E = tau^(2 - a - beta) L^(a + beta - 1) * sum_i w_i F(y_i),
+        F(y) = phi1^(a - 1) phi2^(beta - 1) e^y (1 - e^(-s y)) / (e^y - 1),
+        phi1 = (e^y - 1) / y,  phi2 = (e^L - e^y) / (L - y),
+
+    with ``w_i`` the Gauss-Jacobi weights of ``(1 - u)^(beta - 1) (1 + u)^(a - 1)`` normalised
+    to sum to 1. F is smooth on ``[0, L]`` (its nearest singularities are ``2 pi`` off the real
+    axis), so 48 nodes agree with the closed form to about 1e-9 relative wherever both apply
+    (checked for frequencies up to 30; the closed form is the better tool for heavy buyers).
+    """
+    out = np.empty((x.size, times.size))
+    for value in np.unique(x):
+        rows = x == value
+        s, beta = r + value, b + value
+        # scipy's recurrence divides 0 by 0 in a branch it then discards when a + beta = 1.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            nodes, w = roots_jacobi(_QUADRATURE_NODES, beta - 1.0, a - 1.0)
+        log_w = np.log(w) - np.log(np.sum(w))
+        tau = times[None, :] / (alpha + T[rows])[:, None]
+        big_l = np.log1p(tau)[..., None]
+        y = big_l * (1.0 + nodes) / 2.0
+        rest = big_l - y
+        log_f = (
+            (a - 1.0) * np.log(np.expm1(y) / y)
+            + (beta - 1.0) * (y + np.log(np.expm1(rest) / rest))
+            + y
+            + np.log(-np.expm1(-s * y))
+            - np.log(np.expm1(y))
+        )
+        log_scale = (2.0 - a - beta) * np.log(tau) + (a + beta - 1.0) * np.log(big_l[..., 0])
+        out[rows] = np.exp(logsumexp(log_f + log_w, axis=-1) + log_scale)
+    return out

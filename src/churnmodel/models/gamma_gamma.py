@@ -28,8 +28,9 @@ class GammaGammaModel(ProbabilisticModel):
 
     A customer's purchases have values ``z ~ Gamma(p, nu)`` with ``nu ~ Gamma(q, gamma)`` across
     customers; lifetimes and this class call ``gamma`` ``v``. Only repeat buyers (frequency > 0)
-    are fitted on, with ``monetary_value`` the mean value of their repeat purchases; one-time
-    buyers are predicted the population mean ``p * v / (q - 1)``.
+    with ``monetary_value`` (the mean value of their repeat purchases) > 0 are fitted on; one-time
+    buyers are predicted the population mean ``p * v / (q - 1)``, and repeat buyers with
+    ``monetary_value = 0`` that mean shrunk towards 0.
 
     Parameters
     ----------
@@ -96,7 +97,10 @@ class GammaGammaModel(ProbabilisticModel):
         ----------
         summary
             One row per customer with ``frequency`` and ``monetary_value`` (mean spend of the
-            repeat purchases; > 0 for every repeat buyer). Other rows are ignored.
+            repeat purchases, >= 0). Only repeat buyers with ``monetary_value > 0`` are fitted
+            on: one-time buyers carry no spend information, and repeat buyers with
+            ``monetary_value = 0`` are left out with a :class:`DegenerateFitWarning` that
+            counts them (a mean spend of 0 has zero likelihood under the model).
         time_unit
             Accepted for symmetry with the purchase models; spend has no time unit.
 
@@ -107,26 +111,47 @@ class GammaGammaModel(ProbabilisticModel):
         Raises
         ------
         DataValidationError
-            Missing columns, non-integer frequency, non-positive spend of a repeat buyer, ...
+            Missing columns, non-integer frequency, negative spend of a repeat buyer, ...
         ModelFitError
-            Fewer than 3 repeat buyers, or no strategy converged.
+            Fewer than 3 repeat buyers with positive spend, or no strategy converged.
         """
         self._check_hyperparameters()
         data = read_summary(summary, time_unit=time_unit, monetary=True, purchases=False)
-        repeat = data.frequency > 0
+        money = np.asarray(data.monetary_value)
+        zero_spend = (data.frequency > 0) & (money <= 0)
+        n_zero = int(zero_spend.sum())
+        if n_zero:
+            # The Gamma-Gamma density of a mean spend of 0 is 0 (log-likelihood -inf): these
+            # customers carry no information the model can use, so they are left out of the fit
+            # and predicted like everyone else (expected_spend shrinks them towards the mean).
+            warnings.warn(
+                f"GammaGammaModel: {n_zero} of {int((data.frequency > 0).sum())} repeat buyers "
+                "have monetary_value = 0 (their repeat purchases net to nothing) and are left "
+                "out of the fit; expected_spend still predicts them, shrunk towards the "
+                "population mean",
+                DegenerateFitWarning,
+                stacklevel=2,
+            )
+        repeat = (data.frequency > 0) & ~zero_spend
         n_repeat = int(repeat.sum())
         if n_repeat < 3:
+            zeros = f" ({n_zero} more have monetary_value = 0)" if n_zero else ""
             raise ModelFitError(
                 f"GammaGammaModel cannot be fitted: only {n_repeat} of {len(data)} customers made "
-                "a repeat purchase, and the model learns from repeat buyers' mean spend. What to "
-                "change: use a longer calibration period or more customers",
+                f"a repeat purchase with positive mean spend{zeros}, and the model learns from "
+                "repeat buyers' mean spend. What to change: use a longer calibration period or "
+                "more customers",
                 details={"cause": "fewer than 3 repeat buyers"},
             )
         x = data.frequency[repeat]
-        m = np.asarray(data.monetary_value)[repeat]
+        m = money[repeat]
         corr = float(np.corrcoef(x, m)[0, 1]) if np.ptp(x) > 0 and np.ptp(m) > 0 else 0.0
         compact = RFMData(
-            frequency=x, recency=x, T=x, time_unit="D", index=pd.RangeIndex(n_repeat),
+            frequency=x,
+            recency=x,
+            T=x,
+            time_unit="D",
+            index=pd.RangeIndex(n_repeat),
             monetary_value=m,
         )
         first, inverse = compact.groups("frequency", "monetary_value")
@@ -250,13 +275,40 @@ class GammaGammaModel(ProbabilisticModel):
             )
         self.spend_frequency_correlation_ = float(state.get("spend_frequency_correlation", 0.0))
 
+    def sample_params(
+        self, n_draws: int, seed: int | np.random.Generator | None = None
+    ) -> np.ndarray:
+        """Draw parameter vectors from the asymptotic normal of the log-parameters, given q > 1.
+
+        As :meth:`ProbabilisticModel.sample_params`, except that draws with ``q <= 1`` (for
+        which the population mean spend ``p v / (q - 1)``, and so the expected spend of
+        one-time buyers, is infinite or negative) are redrawn: the normal approximation is
+        conditioned on ``q > 1``, the region where the model predicts at all. The fitted
+        ``q > 1`` is the mean of ``log q``, so at least about half of the draws are kept.
+        """
+        rng = np.random.default_rng(seed)
+        q_col = self._param_names.index("q")
+        draws = super().sample_params(n_draws, rng)  # the same draws as before when none fails
+        kept = draws[draws[:, q_col] > 1.0]
+        for _ in range(200):
+            if len(kept) >= n_draws:
+                return kept[:n_draws]
+            more = super().sample_params(max(2 * (n_draws - len(kept)), 16), rng)
+            kept = np.vstack([kept, more[more[:, q_col] > 1.0]])
+        raise ModelFitError(
+            f"GammaGammaModel: fewer than {n_draws} of the parameter draws have q > 1 "
+            f"(fitted q = {self.params_['q']:.6g}); the spend fit is too uncertain for "
+            "intervals. Refit on more repeat buyers, or pass interval=None"
+        )
+
     # ------------------------------------------------------------------------ predictions
     @staticmethod
     def _expected_spend(
         params: Mapping[str, float], frequency: np.ndarray, monetary_value: np.ndarray
     ) -> np.ndarray:
         # E[Z | x, m] = (q - 1)/(p x + q - 1) * p v/(q - 1) + p x/(p x + q - 1) * m
-        #             = p (v + x m) / (p x + q - 1): no cancellation as q approaches 1.
+        #             = p (v + x m) / (p x + q - 1): no cancellation as q approaches 1, and
+        #             finite and > 0 for m = 0 (a repeat buyer whose purchases net to nothing).
         p, q, v = params["p"], params["q"], params["v"]
         x = frequency
         m = np.where(x > 0, monetary_value, 0.0)
@@ -271,12 +323,20 @@ class GammaGammaModel(ProbabilisticModel):
         Parameters
         ----------
         summary
-            ``frequency`` and ``monetary_value`` (ignored where frequency is 0).
+            ``frequency`` and ``monetary_value`` (ignored where frequency is 0). A repeat buyer
+            with ``monetary_value = 0`` gets ``p v / (p x + q - 1)``: the population mean
+            shrunk towards 0 by their ``x`` purchases.
 
         Returns
         -------
         pandas.Series
             ``expected_spend``, indexed like ``summary``; finite and > 0.
+
+        Raises
+        ------
+        DataValidationError
+            If a repeat buyer has a negative or missing ``monetary_value`` (the message names
+            the customers and the fix).
 
         References
         ----------
@@ -285,7 +345,5 @@ class GammaGammaModel(ProbabilisticModel):
         """
         self._check_fitted()
         data = read_summary(summary, monetary=True, purchases=False)
-        values = self._expected_spend(
-            self.params_, data.frequency, np.asarray(data.monetary_value)
-        )
+        values = self._expected_spend(self.params_, data.frequency, np.asarray(data.monetary_value))
         return pd.Series(values, index=data.index, name="expected_spend")
