@@ -3,7 +3,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from churnmodel import ConfigError
+from churnmodel import ConfigError, DataValidationError
 from churnmodel.features import LifecycleRules, customer_features
 
 AS_OF = pd.Timestamp("2024-06-30")
@@ -65,3 +65,32 @@ def test_lapse_is_relative_to_the_customers_own_rhythm(stages: pd.Series) -> Non
 def test_rules_are_validated() -> None:
     with pytest.raises(ConfigError, match="lapse_ratio"):
         LifecycleRules(lapse_ratio=4.0).validate()
+
+
+def test_frozen_rules_keep_the_cutoffs_default_gap() -> None:
+    # Repeat buyers with mean gaps 30, 60 and 90 days: the median, 60, becomes the default.
+    log = pd.concat(
+        [
+            _customer("a", [10, 40, 70]),
+            _customer("b", [10, 70, 130]),
+            _customer("c", [10, 100]),
+            _customer("one_time", [100]),
+        ]
+    )
+    features = customer_features(log, AS_OF)
+    frozen = LifecycleRules().frozen_at(features)
+    assert frozen.default_gap_days == pytest.approx(60.0)
+    assert frozen.frozen_at(features.iloc[:0]) is frozen  # already fixed: kept
+    # Alone, the one-time buyer (100 days since) would be judged by the 90-day fallback
+    # ("lapsed_short" needs > 1.5 gaps); with the frozen 60 days they are 1.7 gaps overdue.
+    alone = log[log["customer_id"] == "one_time"]
+    assert customer_features(alone, AS_OF)["lifecycle_stage"].iloc[0] == "new"
+    stage = customer_features(alone, AS_OF, rules=frozen)["lifecycle_stage"].iloc[0]
+    assert stage == customer_features(log, AS_OF).loc["one_time", "lifecycle_stage"]
+    assert stage == "lapsed_short"
+    # Floored at min_gap_days like every typical gap; no repeat buyers: the fallback.
+    assert LifecycleRules(min_gap_days=100.0).frozen_at(features).default_gap_days == 100.0
+    only_one_time = customer_features(alone, AS_OF)
+    assert LifecycleRules().frozen_at(only_one_time).default_gap_days == 90.0
+    with pytest.raises(DataValidationError, match="gap_mean_days"):
+        LifecycleRules().frozen_at(features.drop(columns="gap_mean_days"))

@@ -214,6 +214,28 @@ def test_bundle_pickles_small_and_scores_transactions(
     assert _largest_frame(bundle) < 100  # no training rows inside
 
 
+def test_a_customers_scores_do_not_depend_on_who_else_is_scored(
+    result: EvaluationResult, cdnow: pd.DataFrame
+) -> None:
+    # One-time buyers are judged against the default gap fixed at the cut-off: scored alone
+    # (a request of one customer, whose own median gap would be the 90-day fallback) they
+    # get the same stage and scores as among everyone.
+    bundle = result.bundle
+    assert bundle.rules is not None and bundle.rules.default_gap_days is not None
+    past = until(cdnow, CUTOFF)
+    by_customer = past.groupby("customer_id")["timestamp"]
+    days = by_customer.agg(lambda t: t.dt.normalize().nunique())
+    # The latest one-time buyer (1997-03-25): 189 days since, 3.9 default gaps of 48.4 days
+    # (lapsed_long), but 2.1 gaps of the 90-day fallback a lone customer would get.
+    one_time = by_customer.max()[days == 1].idxmax()
+    repeat = days.index[days >= 3][0]
+    everyone = bundle.predict(past, CUTOFF)
+    for customer in (one_time, repeat):
+        alone = bundle.predict(past[past["customer_id"] == customer], CUTOFF)
+        pd.testing.assert_frame_equal(alone, everyone.loc[[customer]], rtol=1e-12)
+    assert everyone.loc[one_time, "lifecycle_stage"] == "lapsed_long"
+
+
 def _largest_frame(obj: object, seen: set[int] | None = None) -> int:
     """Rows of the largest pandas object reachable from ``obj``."""
     seen = set() if seen is None else seen

@@ -30,7 +30,7 @@ after the cut-off.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -81,22 +81,54 @@ class LifecycleRules:
         if self.default_gap_days is not None and self.default_gap_days <= 0:
             raise ConfigError(f"'default_gap_days' must be > 0, got {self.default_gap_days}")
 
+    def frozen_at(self, features: pd.DataFrame) -> LifecycleRules:
+        """Return these rules with ``default_gap_days`` fixed to its value in ``features``.
+
+        Left unset, the gap one-time buyers are judged by is the median of the customers
+        scored together, so a customer's stage would depend on who else is in the request or
+        the batch chunk. A fitted model keeps the value of its training cut-off instead
+        (``features``: :func:`~churnmodel.features.customer_features` of the customers at
+        that cut-off, with these rules); at the cut-off nothing changes. Rules
+        with ``default_gap_days`` set are returned as they are.
+        """
+        if self.default_gap_days is not None:
+            return self
+        missing = [c for c in ("frequency", "gap_mean_days") if c not in features.columns]
+        if missing:
+            raise DataValidationError(
+                f"features lack column(s) {missing} needed to fix the default gap",
+                column=missing[0],
+                hint="pass the output of churnmodel.features.customer_features",
+            )
+        repeat = features["frequency"].to_numpy(dtype=float) > 0
+        own = np.maximum(features["gap_mean_days"].to_numpy(dtype=float), self.min_gap_days)
+        return replace(self, default_gap_days=_default_gap(repeat, own, self))
+
 
 def typical_gap_days(features: pd.DataFrame, rules: LifecycleRules = LifecycleRules()) -> pd.Series:
     """Return each customer's typical gap between purchase days (days), as the rules use it."""
+    repeat, own = _own_gaps(features, rules)
+    gap = np.where(repeat, own, _default_gap(repeat, own, rules))
+    return pd.Series(gap, index=features.index, name="typical_gap_days")
+
+
+def _own_gaps(features: pd.DataFrame, rules: LifecycleRules) -> tuple[np.ndarray, np.ndarray]:
+    """Return which customers are repeat buyers and their mean gap (NaN for one-time buyers)."""
     freq = features["frequency"].to_numpy(dtype=float)
     rec = features["recency_days"].to_numpy(dtype=float)
+    repeat = freq > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        own = np.where(freq > 0, rec / np.where(freq > 0, freq, 1.0), np.nan)
-    own = np.maximum(own, rules.min_gap_days)
+        own = np.where(repeat, rec / np.where(repeat, freq, 1.0), np.nan)
+    return repeat, np.maximum(own, rules.min_gap_days)
+
+
+def _default_gap(repeat: np.ndarray, own: np.ndarray, rules: LifecycleRules) -> float:
+    """Return the gap one-time buyers are judged by: the rules' value or the repeat median."""
     if rules.default_gap_days is not None:
         default = float(rules.default_gap_days)
     else:
-        repeat = own[freq > 0]
-        default = float(np.median(repeat)) if repeat.size else _FALLBACK_GAP_DAYS
-    default = max(default, rules.min_gap_days)
-    gap = np.where(freq > 0, own, default)
-    return pd.Series(gap, index=features.index, name="typical_gap_days")
+        default = float(np.median(own[repeat])) if repeat.any() else _FALLBACK_GAP_DAYS
+    return max(default, rules.min_gap_days)
 
 
 def assign_lifecycle_stage(

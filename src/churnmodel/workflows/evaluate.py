@@ -211,7 +211,10 @@ def fit_bundle(
     horizon_days
         ``H``: horizon of ``p_churn`` and ``expected_spend``.
     time_unit, purchase, rules, windows
-        Feature settings (:func:`churnmodel.features.customer_features`).
+        Feature settings (:func:`churnmodel.features.customer_features`). The bundle keeps
+        ``rules`` with ``default_gap_days`` fixed at the cut-off
+        (:meth:`~churnmodel.features.LifecycleRules.frozen_at`), so a customer's scores
+        depend on that customer's transactions only.
     settings
         Training design and model settings (:class:`BundleSettings`).
     training_set
@@ -256,6 +259,9 @@ def fit_bundle(
             f"the features were computed at {features.attrs.get('as_of')}, not at {day}"
         )
     probabilistic = settings.probabilistic().fit(features)
+    # One-time buyers' stages are judged by the default gap at the cut-off, not by the median
+    # of whoever is scored with them (LifecycleRules.frozen_at).
+    rules = (rules or LifecycleRules()).frozen_at(features)
     fit_warnings = dict(training_set.fit_warnings)
     if probabilistic.fit_warnings_:
         fit_warnings[day.isoformat()] = probabilistic.fit_warnings_

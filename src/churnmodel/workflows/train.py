@@ -29,7 +29,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 import churnmodel
@@ -240,9 +239,8 @@ def fit_and_evaluate(
 
     :func:`churnmodel.workflows.evaluate.train_and_evaluate` fits and scores (scorecard,
     evaluation plots, aggregate tables); this adds the purchase-model diagnostics (frequency,
-    calibration vs holdout, P(alive) matrix) and fixes the life-cycle default gap of the
-    bundle (:func:`_freeze_lifecycle_default`) so that a customer's scores do not depend on
-    who else is scored with them.
+    calibration vs holdout, P(alive) matrix) and logs the life-cycle default gap the bundle
+    fixed at the cut-off.
     """
     from churnmodel.evaluation import (
         plot_calibration_vs_holdout,
@@ -263,7 +261,8 @@ def fit_and_evaluate(
         time_unit=time_unit,
         purchase=purchase_rule(settings, cdnow=cdnow),
     ).set_index(CUSTOMER_ID)
-    bundle, gap = _freeze_lifecycle_default(outcome.bundle, snap)
+    bundle = outcome.bundle
+    gap = getattr(getattr(bundle, "rules", None), "default_gap_days", None)
     figures = dict(outcome.figures)
     purchase_model = getattr(getattr(bundle, "probabilistic", None), "purchase_model_", None)
     if purchase_model is not None:
@@ -300,29 +299,6 @@ def fit_and_evaluate(
         tables=outcome.tables,
         params=params,
     )
-
-
-def _freeze_lifecycle_default(bundle: Any, features: pd.DataFrame) -> tuple[Any, float | None]:
-    """Fix the typical gap one-time buyers are judged by to its value at the training cut-off.
-
-    By default a one-time buyer's life-cycle stage is judged against the median typical gap of
-    the repeat customers *scored with them*, so a customer's stage (a classifier feature)
-    would depend on which other customers share the request or the batch chunk. The model
-    keeps the median of the customers known at the cut-off instead: the scores of a customer
-    then depend on that customer's transactions only, and at the cut-off nothing changes.
-    """
-    from dataclasses import replace
-
-    from churnmodel.features import LifecycleRules
-
-    rules = getattr(bundle, "rules", None) or LifecycleRules()
-    if rules.default_gap_days is not None or not hasattr(bundle, "rules"):
-        return bundle, rules.default_gap_days
-    repeat = features.loc[features["frequency"] > 0, "gap_mean_days"]
-    if repeat.empty:
-        return bundle, None
-    gap = float(np.median(np.maximum(repeat.to_numpy(dtype=float), rules.min_gap_days)))
-    return replace(bundle, rules=replace(rules, default_gap_days=gap)), gap
 
 
 def _figure(ax: Axes) -> Figure:
