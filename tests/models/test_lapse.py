@@ -162,3 +162,22 @@ def test_pickles_without_training_rows() -> None:
     for name, value in vars(model).items():
         assert not isinstance(value, pd.DataFrame | pd.Series), name
         assert np.asarray(value, dtype=object).size < len(X), name
+
+
+def test_permutation_importance_scores_intact_and_shuffled_on_the_same_rows() -> None:
+    X, y, cutoff = frame(900)
+    # A constant column: the model cannot use it, so shuffling it changes nothing and its
+    # importance is exactly 0, also when only a subsample of the rows is scored.
+    X = X.assign(constant=1.0)
+    model = LapseClassifier(**FAST).fit(X, y, cutoff=cutoff)
+    for max_samples in (1.0, 0.3, 250):
+        imp = model.permutation_importance(X, y, n_repeats=3, max_samples=max_samples)
+        assert imp.loc["constant", "importance_mean"] == 0.0
+        assert imp.loc["constant", "importance_std"] == 0.0
+        assert imp["importance_mean"].iloc[0] > 0.01  # days_since_last drives the label
+    seeded = model.permutation_importance(X, y, n_repeats=3, max_samples=250, random_state=0)
+    pd.testing.assert_frame_equal(seeded, imp)  # the same seed draws the same rows
+    with pytest.raises(ConfigError, match="max_samples"):
+        model.permutation_importance(X, y, max_samples=1.5)
+    with pytest.raises(ConfigError, match="max_samples"):
+        model.permutation_importance(X, y, max_samples=0)

@@ -312,8 +312,12 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         """Drop in ``scoring`` when each feature is shuffled, on held-out rows.
 
         :func:`sklearn.inspection.permutation_importance` on the encoded matrix (the same
-        permutations as on ``X``, without re-encoding ``X`` for every one). An integer
-        ``max_samples`` above the number of rows means every row.
+        permutations as on ``X``, without re-encoding ``X`` for every one). ``max_samples``
+        (a share of the rows, or a number of rows; above the number of rows means every row)
+        draws one subsample, seeded by ``random_state``, on which both the intact and the
+        shuffled scores are computed. (scikit-learn's own ``max_samples`` scores the intact
+        model on every row and the shuffled ones on a subsample: a feature the model never
+        uses then shows the difference between the two samples as its importance.)
 
         Returns
         -------
@@ -322,18 +326,19 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         """
         self._check_fitted()
         matrix = transform_matrix(self, self.encoder_, X)
+        target = np.asarray(y)
         model = self.calibrator_ if self.calibrator_ is not None else self.estimator_
-        if isinstance(max_samples, int | np.integer) and max_samples >= matrix.shape[0]:
-            max_samples = 1.0  # every row
+        rows = _subsample(matrix.shape[0], max_samples, random_state)
+        if rows is not None:
+            matrix, target = matrix[rows], target[rows]
         with thread_limit(self.n_threads):
             result = permutation_importance(
                 model,
                 matrix,
-                np.asarray(y),
+                target,
                 scoring=scoring,
                 n_repeats=n_repeats,
                 random_state=random_state,
-                max_samples=max_samples,
             )
         names = getattr(self, "feature_names_in_", None)
         index = list(names) if names is not None else [f"x{j}" for j in range(matrix.shape[1])]
@@ -378,3 +383,20 @@ def _check_fold(target: np.ndarray, classes: np.ndarray, what: str) -> None:
             hint="use more cut-offs or customers, or a label horizon where both lapsers and "
             "buyers occur",
         )
+
+
+def _subsample(n_rows: int, max_samples: float | int, seed: int | None) -> np.ndarray | None:
+    """Return sorted row numbers of a seeded subsample, or None for every row."""
+    if isinstance(max_samples, bool) or not isinstance(max_samples, int | float | np.number):
+        raise ConfigError(f"'max_samples' must be a number, got {max_samples!r}")
+    if isinstance(max_samples, int | np.integer):
+        if max_samples < 1:
+            raise ConfigError(f"'max_samples' must be >= 1 rows, got {max_samples}")
+        size = int(max_samples)
+    else:
+        if not 0.0 < float(max_samples) <= 1.0:
+            raise ConfigError(f"'max_samples' as a share must be in (0, 1], got {max_samples}")
+        size = max(1, int(float(max_samples) * n_rows))
+    if size >= n_rows:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size=size, replace=False))
