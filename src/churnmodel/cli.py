@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from churnmodel.config import Settings, load_settings
-from churnmodel.exceptions import ChurnModelError, DataValidationError
+from churnmodel.exceptions import ChurnModelError, ConfigError, DataValidationError
+
+if TYPE_CHECKING:
+    from churnmodel.workflows.score import ScoreResult
+    from churnmodel.workflows.spark_score import SparkScoreResult
 
 __all__ = ["app", "main", "run"]
 
@@ -308,7 +312,10 @@ def train_command(
 
 @app.command("score")
 def score_command(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output .parquet or .csv.")],
+    output: Annotated[
+        str,
+        typer.Option("--output", "-o", help="Output .parquet or .csv (spark: a Parquet folder)."),
+    ],
     data: DataOpt = None,
     model: Annotated[
         str | None,
@@ -328,8 +335,11 @@ def score_command(
     encoding: EncodingOpt = None,
     max_quarantine_share: QuarantineOpt = None,
     config: ConfigOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Score every customer known at the as-of date with a registered model."""
+    from churnmodel.workflows.features import ENGINES
     from churnmodel.workflows.score import score_job
 
     settings = _settings(
@@ -347,7 +357,16 @@ def score_command(
             max_quarantine_share,
         ),
     )
-    r = score_job(settings, data=data, output=output, model_uri=model, as_of=as_of)
+    if engine not in ENGINES:
+        raise ConfigError(f"'engine' must be one of {list(ENGINES)}, got {engine!r}")
+    if engine == "spark":
+        from churnmodel.workflows.spark_score import spark_score_job
+
+        r: ScoreResult | SparkScoreResult = spark_score_job(
+            settings, data=data, output=output, model_uri=model, as_of=as_of, master=spark_master
+        )
+    else:
+        r = score_job(settings, data=data, output=output, model_uri=model, as_of=as_of)
     typer.echo(r.report.summary())
     typer.echo(
         f"\nscored {r.n_customers:,} customers at {r.as_of} with {r.model.label} "
