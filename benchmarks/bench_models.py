@@ -45,9 +45,7 @@ def summary(n_customers: int) -> pd.DataFrame:
     import_lifetimes()
     warnings.simplefilter("ignore")  # lifetimes' deprecation noise is not what we measure
     ages = np.random.default_rng(SEED).integers(30, 366, n_customers)
-    return simulate_bgnbd_summary(
-        n_customers, PURCHASE, ages, seed=SEED + 1, spend_params=SPEND
-    )
+    return simulate_bgnbd_summary(n_customers, PURCHASE, ages, seed=SEED + 1, spend_params=SPEND)
 
 
 def fitted_summary(n_customers: int) -> tuple[pd.DataFrame, Any, Any]:

@@ -50,7 +50,10 @@ def cdnow_holdout(lifetimes: ModuleType, cdnow: pd.DataFrame) -> dict[str, Any]:
     """
     path = Path(lifetimes.datasets.__file__).parent / "CDNOW_sample.txt"
     tx = pd.read_csv(
-        path, sep=r"\s+", header=None, names=["master", "id", "date", "qty", "amount"],
+        path,
+        sep=r"\s+",
+        header=None,
+        names=["master", "id", "date", "qty", "amount"],
         dtype={"date": str},
     )
     tx["date"] = pd.to_datetime(tx["date"], format="%Y%m%d")

@@ -162,9 +162,7 @@ def customer_lifetime_value(
     data = read_summary(summary, time_unit=time_unit, monetary=True)
     data = data.in_unit(purchase_model.time_unit_)
     money = np.asarray(data.monetary_value)
-    discounted = purchase_model._discounted_purchases(
-        purchase_model.params_, data, times, factors
-    )
+    discounted = purchase_model._discounted_purchases(purchase_model.params_, data, times, factors)
     spend = spend_model._expected_spend(spend_model.params_, data.frequency, money)
     purchases = purchase_model._discounted_purchases(
         purchase_model.params_, data, times[-1:], np.ones(1)
