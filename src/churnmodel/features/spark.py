@@ -315,8 +315,11 @@ def map_customers(
 ) -> DataFrame:
     """Apply a pandas function to every batch of customers of a Spark features table.
 
-    The seam for scoring on Spark: ``fn`` takes a pandas batch of ``features`` (for example
-    :attr:`SparkCustomerFeatures.frame`: one row per customer) and returns a pandas frame
+    For per-customer computations on a features table, such as your own model applied to
+    the features (the registered churnmodel model scores transactions instead: see
+    :mod:`churnmodel.workflows.spark_score`). ``fn`` takes a pandas batch of ``features``
+    (for example :attr:`SparkCustomerFeatures.frame`: one row per customer) and returns a
+    pandas frame
     with the columns of ``schema`` (a Spark schema or DDL string such as
     ``"customer_id string, p_churn double"``). It runs on the executors, batch by batch
     (``mapInPandas``), so it must be picklable and its imports available there.
