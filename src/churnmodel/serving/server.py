@@ -4,7 +4,8 @@
   model: the models-from-code file, a clean copy of the package for ``code_paths`` and the
   pinned requirements.
 * :func:`load_model`: a logged or registered model, ready to score in this process.
-* :func:`serve_command`: ``mlflow models serve --env-manager local`` on loopback.
+* :func:`serve_command`: MLflow's scoring app behind churnmodel's request guard
+  (:mod:`churnmodel.serving.asgi`), under uvicorn on loopback.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from packaging.requirements import Requirement
 
 import churnmodel
 from churnmodel.exceptions import ConfigError
-from churnmodel.serving.pyfunc import ChurnPyfuncModel
+from churnmodel.serving.asgi import DEFAULT_MAX_REQUEST_BYTES, MAX_REQUEST_BYTES_ENV, MODEL_URI_ENV
+from churnmodel.serving.pyfunc import INPUT_COLUMNS, ChurnPyfuncModel
 
 __all__ = ["LoadedModel", "ModelFiles", "load_model", "model_files", "serve_command"]
 
@@ -83,14 +85,36 @@ def load_model(uri: str) -> LoadedModel:
         If the model is not a churnmodel model.
     """
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     pyfunc = mlflow.pyfunc.load_model(uri)
-    inner = pyfunc.unwrap_python_model()
+    try:
+        inner = pyfunc.unwrap_python_model()
+    except MlflowException:  # another flavor (scikit-learn, ...): no python model inside
+        inner = None
     if not isinstance(inner, ChurnPyfuncModel):
-        raise ConfigError(
-            f"{uri} is not a churnmodel model (its python model is {type(inner).__name__})"
-        )
+        raise ConfigError(_not_churnmodel(uri, pyfunc, inner))
     return LoadedModel(pyfunc=pyfunc, model=inner, metadata=dict(pyfunc.metadata.metadata or {}))
+
+
+def _not_churnmodel(uri: str, pyfunc: Any, inner: object) -> str:
+    """Say what the model at ``uri`` is and expects, and what a churnmodel model takes."""
+    flavors = [f for f in (pyfunc.metadata.flavors or {}) if f != "python_function"]
+    kind = f"a {', '.join(flavors)} model" if flavors else "a model"
+    if inner is not None:
+        kind = f"{kind} (python model {type(inner).__name__})"
+    schema = pyfunc.metadata.get_input_schema()
+    names = schema.input_names() if schema is not None and schema.has_input_names() else []
+    inputs = (
+        f"its inputs are {', '.join(repr(str(n)) for n in names)}"
+        if names
+        else "its inputs are unnamed or undeclared"
+    )
+    expected = ", ".join(repr(c) for c in INPUT_COLUMNS)
+    return (
+        f"{uri} is not a churnmodel model: it is {kind} and {inputs}; churnmodel scores "
+        f"transactions ({expected}) with a model logged by `churnmodel train`"
+    )
 
 
 def serve_command(
@@ -101,39 +125,38 @@ def serve_command(
     workers: int = 1,
     timeout: int = 60,
     tracking_uri: str | None = None,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
 ) -> tuple[list[str], dict[str, str]]:
     """Return the command (and environment) serving ``model_uri`` over REST.
 
-    ``mlflow models serve --env-manager local``: the current environment (where churnmodel
-    and its pinned dependencies are installed), ``workers`` uvicorn workers, bound to ``host``
-    (loopback by default; pass ``0.0.0.0`` deliberately to expose it), one OpenMP thread per
-    worker unless ``OMP_NUM_THREADS`` says otherwise. ``tracking_uri`` is where ``models:/``
-    URIs are looked up.
+    uvicorn running MLflow's own scoring app (the app ``mlflow models serve --env-manager
+    local`` runs: same endpoints, request formats and ``timeout`` per request) behind
+    :class:`churnmodel.serving.asgi.RequestGuard`, which refuses malformed requests and never
+    sends a request's values back in an error (``mlflow models serve`` has no hook for its
+    error responses, and some of them quote the request). In the current environment (where
+    churnmodel and its pinned dependencies are installed), ``workers`` uvicorn worker
+    processes, bound to ``host`` (loopback by default; pass ``0.0.0.0`` deliberately to expose
+    it), one OpenMP thread per worker unless ``OMP_NUM_THREADS`` says otherwise.
+    ``tracking_uri`` is where ``models:/`` URIs are looked up; request bodies over
+    ``max_request_bytes`` get 413.
     """
     command = [
         sys.executable,
         "-m",
-        "mlflow",
-        "models",
-        "serve",
-        "--model-uri",
-        model_uri,
-        "--env-manager",
-        "local",
+        "uvicorn",
+        "--factory",
+        "churnmodel.serving.asgi:create_app",
         "--host",
         host,
         "--port",
         str(port),
         "--workers",
         str(workers),
-        "--timeout",
-        str(timeout),
     ]
     env = dict(os.environ)
-    # MLflow starts the server as "uvicorn ..." through the shell: put this environment's
-    # scripts first on PATH so a venv works without being activated.
-    scripts = str(Path(sys.executable).parent)
-    env["PATH"] = os.pathsep.join([scripts, env.get("PATH", "")])
+    env[MODEL_URI_ENV] = model_uri
+    env[MAX_REQUEST_BYTES_ENV] = str(max_request_bytes)
+    env["MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"] = str(timeout)
     # One OpenMP thread per worker: scoring one customer is too small to share, and spinning
     # OpenMP threads slow every request down when the machine's cores are busy.
     env.setdefault("OMP_NUM_THREADS", "1")
