@@ -7,7 +7,7 @@ UV := $(BIN)/uv
 EXTRAS ?= dev,spark
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: help setup run ui serve test lint bench fuzz clean
+.PHONY: help setup run ui serve test lint bench fuzz load-test clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,11 @@ bench: setup  ## benchmarks against lifetimes, measured in the same run (see ben
 FUZZ_MINUTES ?= 10
 fuzz: setup  ## fuzz the transaction loader for FUZZ_MINUTES (default 10); not part of `make test`
 	$(BIN)/python -m tests.fuzz.fuzz_loader --minutes $(FUZZ_MINUTES)
+
+LOAD_CLIENTS ?= 50
+LOAD_SECONDS ?= 60
+load-test: setup  ## LOAD_CLIENTS (50) clients for LOAD_SECONDS (60) against the REST server on loopback; fails on any 5xx
+	$(BIN)/python -m benchmarks.load_test --clients $(LOAD_CLIENTS) --seconds $(LOAD_SECONDS)
 
 clean:  ## remove the virtual environment and caches (keeps data/ and models/)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
