@@ -30,12 +30,19 @@ from tests.models.helpers import fixed_model, summary_frame
 LOW_AB = {"r": 0.46, "alpha": 4.16, "a": 0.30, "b": 0.40}
 # A small covariance of the log-parameters, so that CLV intervals can be drawn around LOW_AB.
 LOW_AB_COVARIANCE = (np.eye(4) * 0.01).tolist()
+# Pareto/NBD fits (in days) where scipy's hyp2f1 fails near z = 1 (issue #3): alpha and beta far
+# apart, so that heavy buyers with a small T give NaN; and s = 1 exactly, where c - a - b is an
+# integer and hyp2f1 returns inf. Predictions come from the integral in pareto_nbd.py there.
+PARETO_HEAVY = {"r": 1.0, "alpha": 12.18, "s": 12.18, "beta": 434.39}
+PARETO_S_ONE = {"r": 0.03, "alpha": 400.0, "s": 1.0, "beta": 0.5}
 PURCHASE_FIXTURES = [
     "bgnbd_cdnow",
     "mbgnbd_cdnow",
     "pareto_cdnow",
     "bgnbd_low_ab",
     "mbgnbd_low_ab",
+    "pareto_heavy",
+    "pareto_s_one",
 ]
 
 
@@ -51,6 +58,22 @@ def bgnbd_low_ab() -> BetaGeoModel:
 def mbgnbd_low_ab() -> ModifiedBetaGeoModel:
     model: ModifiedBetaGeoModel = fixed_model(
         "ModifiedBetaGeoModel", LOW_AB, time_unit="D", covariance=LOW_AB_COVARIANCE
+    )
+    return model
+
+
+@pytest.fixture(scope="module")
+def pareto_heavy() -> ParetoNBDModel:
+    model: ParetoNBDModel = fixed_model(
+        "ParetoNBDModel", PARETO_HEAVY, time_unit="D", covariance=LOW_AB_COVARIANCE
+    )
+    return model
+
+
+@pytest.fixture(scope="module")
+def pareto_s_one() -> ParetoNBDModel:
+    model: ParetoNBDModel = fixed_model(
+        "ParetoNBDModel", PARETO_S_ONE, time_unit="D", covariance=LOW_AB_COVARIANCE
     )
     return model
 
@@ -369,28 +392,32 @@ def test_negative_spend_at_predict_names_the_customers(gg_cdnow: GammaGammaModel
     assert "drop those customers" in str(info.value)
 
 
+# scipy's hyp2f1 fails for these (issue #3): hyp2f1(1, s + 1; r + s + x + 1; z) is NaN for the
+# heavy buyer (z = 0.97), hyp2f1(1, r; r + 2; z) is inf for s = 1 (z = 0.9988). Rows (in days):
+# (x, t_x, T), P(alive), and P(no purchase in 30 days) by mpmath at 40 digits.
 PARETO_HYP2F1_FAILURES = {
-    # scipy's hyp2f1(1, s + 1; r + s + x + 1; z) is NaN for large x and z near 1.
-    "heavy buyer": ({"r": 1.0, "alpha": 12.18, "s": 12.18, "beta": 434.39}, (150, 0.0, 0.0)),
-    # hyp2f1(1, r; r + 2; z) is inf near z = 1 (c - a - b = 1, an integer) when s = 1 exactly.
-    "s equal to one": ({"r": 0.03, "alpha": 400.0, "s": 1.0, "beta": 0.5}, (0, 0.0, 0.0)),
+    "heavy buyer": (PARETO_HEAVY, (150, 0.0, 0.0), 1.0, 0.0022711608404399975),
+    "heavy buyer, T > 0": (PARETO_HEAVY, (150, 20.0, 30.0), 2.4112692121101908e-16, 1.0),
+    "s equal to one": (PARETO_S_ONE, (0, 0.0, 0.0), 1.0, 0.9998484389304506),
+    "s equal to one, T > 0": (
+        PARETO_S_ONE,
+        (0, 0.0, 10.0),
+        0.047589180324415243,
+        0.9999520356924446,
+    ),
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Pareto/NBD P(alive) gets NaN from scipy's hyp2f1 near z = 1; not fixed here "
-    "(issue #3 covers BG/NBD and MBG/NBD; pareto_nbd.py was out of scope)",
-)
 @pytest.mark.parametrize("case", sorted(PARETO_HYP2F1_FAILURES))
-def test_pareto_hyp2f1_known_nan(case: str) -> None:
-    params, row = PARETO_HYP2F1_FAILURES[case]
+def test_pareto_where_scipy_hyp2f1_fails(case: str) -> None:
+    params, row, alive, quiet = PARETO_HYP2F1_FAILURES[case]
     model = fixed_model("ParetoNBDModel", params, time_unit="D")
     frame = summary_frame([row], unit="D")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        alive = model.probability_alive(frame).to_numpy()
-    assert np.all(np.isfinite(alive))
+    # With T = 0 there was no time to drop out: P(alive) is exactly 1.
+    assert model.probability_alive(frame).iloc[0] == pytest.approx(alive, rel=1e-10)
+    assert model.probability_no_purchase(frame, 30.0).iloc[0] == pytest.approx(quiet, rel=1e-10)
+    expected = model.expected_purchases(frame, 30.0).iloc[0]
+    assert np.isfinite(expected) and expected >= 0
 
 
 def test_spend_draws_for_intervals_keep_q_above_one(gg_cdnow: GammaGammaModel) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
-from scipy.special import gammaln, hyp2f1, roots_legendre, xlogy
+from scipy.special import expit, gammaln, hyp2f1, roots_legendre, xlogy
 
 from churnmodel.models._base import FitProblem, import_lifetimes
 from churnmodel.models._numerics import expm1_ratio, log1mexp
@@ -19,6 +19,20 @@ __all__ = ["ParetoNBDModel"]
 # integrand's scale whatever alpha and beta are relative to t.
 _PANEL_EDGES = np.concatenate([[0.0], np.logspace(-6, 0, 7)])
 _NODES, _NODE_WEIGHTS = roots_legendre(24)
+
+# H(t) is a 2F1(1, b; c; z) with 0 <= z < 1 and c > b > 0: scipy's hyp2f1 is accurate up to
+# z = 0.9 (3e-15 against mpmath on 1,700 random points); nearer 1 it can return NaN or inf (large
+# c; c - b - 1 an integer, e.g. s = 1 exactly) or, rarely, a wrong finite value, so those rows
+# are integrated instead (_log_h_by_quadrature).
+_HYP2F1_MAX_Z = 0.9
+# Trapezoid rule in u, v = mode + scale * sinh(u), u in [-U, U], with 2 k + 1 nodes: k = 64,
+# doubled (at most to 1024) for the rows where the rules on k and k/2 differ by more than
+# _REFINE_BELOW in log H. The range ends where the integrand has fallen by _TAIL_EFOLDS e-folds.
+_HALF_NODES = (64, 128, 256, 512, 1024)
+_REFINE_BELOW = 1e-9
+_TAIL_EFOLDS = 40.0
+_BISECTIONS = 50
+_CHUNK_ROWS = 1024
 
 
 class ParetoNBDModel(PurchaseModel):
@@ -57,7 +71,11 @@ class ParetoNBDModel(PurchaseModel):
     hypergeometric function, ``G(t) = (alpha+t)^-(r+x) (beta+t)^-s H(t)`` where ``H`` is a
     ``2F1(1, .; r+s+x+1; z)`` that stays finite for any frequency, so every quantity is evaluated
     in log space as a ratio to ``(alpha+T)^-(r+x) (beta+T)^-s``; lifetimes' form overflows for
-    customers with a thousand purchases.
+    customers with a thousand purchases. ``H`` comes from scipy's ``hyp2f1`` while its argument
+    is at most 0.9; nearer 1 (``alpha`` and ``beta`` far apart, small ``t``) scipy can return NaN
+    or inf (``s = 1`` exactly, heavy buyers), so ``H`` is then integrated: a sinh-mapped trapezoid
+    rule over a positive log-concave integrand, accurate to about 1e-13 relative. ``alpha = beta``
+    gives ``H = 1``.
 
     References
     ----------
@@ -85,12 +103,39 @@ class ParetoNBDModel(PurchaseModel):
     def _log_h(
         r: float, alpha: float, s: float, beta: float, x: np.ndarray, t: np.ndarray
     ) -> np.ndarray:
-        """``log H(t)``, with ``G(t) = (alpha+t)^-(r+x) (beta+t)^-s H(t)``."""
+        """``log H(t)``, with ``G(t) = (alpha+t)^-(r+x) (beta+t)^-s H(t)``.
+
+        ``H(t) = 2F1(1, r+x; c; (alpha-beta)/(alpha+t))`` if ``alpha >= beta``, else
+        ``(alpha+t)/(beta+t) 2F1(1, s+1; c; (beta-alpha)/(beta+t))``, ``c = r+s+x+1``: both
+        series have positive terms, so ``H >= 1`` (``H = 1`` when ``alpha = beta``). Rows whose
+        argument is above ``_HYP2F1_MAX_Z``, or where scipy's value is not finite and >= 1, are
+        integrated instead.
+        """
+        shape = np.broadcast_shapes(np.shape(x), np.shape(t))
+        x = np.broadcast_to(np.asarray(x, dtype=np.float64), shape).ravel()
+        t = np.broadcast_to(np.asarray(t, dtype=np.float64), shape).ravel()
+        out = np.zeros(x.shape)
+        if alpha == beta:
+            return out.reshape(shape)
         c = r + s + x + 1.0
-        if alpha >= beta:
-            return np.asarray(np.log(hyp2f1(1.0, r + x, c, (alpha - beta) / (alpha + t))))
-        ratio = np.log(alpha + t) - np.log(beta + t)
-        return np.asarray(ratio + np.log(hyp2f1(1.0, s + 1.0, c, (beta - alpha) / (beta + t))))
+        if alpha > beta:
+            z = (alpha - beta) / (alpha + t)
+            b = r + x
+            prefix = np.zeros(x.shape)
+        else:
+            z = (beta - alpha) / (beta + t)
+            b = np.full(x.shape, s + 1.0)
+            prefix = np.log(alpha + t) - np.log(beta + t)
+        easy = z <= _HYP2F1_MAX_Z
+        value = hyp2f1(1.0, b[easy], c[easy], z[easy])
+        good = np.isfinite(value) & (value >= 1.0)
+        easy[easy] = good
+        out[easy] = prefix[easy] + np.log(value[good])
+        hard = ~easy
+        if np.any(hard):
+            log_kappa = np.log(beta + t[hard]) - np.log(alpha + t[hard])
+            out[hard] = _log_h_by_quadrature(r + x[hard], s, log_kappa)
+        return out.reshape(shape)
 
     def _log_d(self, params: Params | np.ndarray, data: RFMData) -> np.ndarray:
         """``log D`` with ``L = Gamma-terms * (alpha+T)^-(r+x) (beta+T)^-s * D``; P(alive) = 1/D."""
@@ -205,6 +250,88 @@ class ParetoNBDModel(PurchaseModel):
         probs = survive * nbd(t) + integral
         rest = np.clip(1.0 - probs.sum(axis=1, keepdims=True), 0.0, 1.0)
         return np.asarray(np.hstack([probs, rest]))
+
+
+def _log_h_by_quadrature(n: np.ndarray, s: float, log_kappa: np.ndarray) -> np.ndarray:
+    """``log H`` as an integral, for any ``n = r + x > 0``, ``s > 0`` and ``kappa`` in (0, inf).
+
+    Given alive at ``t``, ``lambda ~ Gamma(n, alpha+t)`` and ``mu ~ Gamma(s, beta+t)``, and
+    ``H = (n+s)/s E[mu / (lambda+mu)]``. Writing ``mu / (lambda+mu)`` as
+    ``int_0^inf mu exp(-(lambda+mu) w) dw`` and ``w = (beta+t) e^v`` gives
+    ``H = (n+s) int exp(phi(v)) dv`` with
+    ``phi(v) = v - (s+1) log(1 + e^v) - n log(1 + kappa e^v)``, ``kappa = (beta+t)/(alpha+t)``:
+    a positive, log-concave integrand (no cancellation, no hypergeometric function) whose left
+    tail decays like ``e^v`` and right tail like ``e^-(n+s)v``. ``v = m + d sinh(u)``, with ``m``
+    the mode (bisection on ``phi'``) and ``d`` its curvature scale, turns it into a trapezoid
+    rule in ``u`` that resolves the peak and reaches both tails: 129 nodes, more where halving
+    the step still changes the result. Agrees with mpmath to 1e-13 relative for ``r`` and ``s``
+    from 1e-3 to 100, ``x`` up to a million and ``alpha/beta`` from 1e-7 to 1e7.
+    """
+    n = np.asarray(n, dtype=np.float64)
+    log_kappa = np.asarray(log_kappa, dtype=np.float64)
+    out = np.empty(n.shape)
+    for start in range(0, n.size, _CHUNK_ROWS):
+        part = slice(start, start + _CHUNK_ROWS)
+        out[part] = _log_sinh_trapezoid(n[part], s, log_kappa[part])
+    return out
+
+
+def _log_sinh_trapezoid(n: np.ndarray, s: float, ell: np.ndarray) -> np.ndarray:
+    """``log H`` for a chunk of rows: see ``_log_h_by_quadrature``."""
+
+    def slope(v: np.ndarray) -> np.ndarray:  # phi'(v), decreasing from 1 to -(n + s)
+        return np.asarray(1.0 - (s + 1.0) * expit(v) - n * expit(v + ell))
+
+    # phi' >= 0.9 left of `lower` (logistic(v) <= e^v); phi' < 0 right of `upper`, where
+    # (s+1) logistic(v) > 1 or, if n > 1, n logistic(v + ell) > 1.
+    lower = -np.logaddexp(np.log(s + 1.0), np.log(n) + ell) - np.log(10.0)
+    by_n = -ell - np.log(np.maximum(n - 1.0, 1e-300))
+    upper = np.where(n > 1.0, np.minimum(-np.log(s), by_n), -np.log(s)) + 1.0
+    lo, hi = lower, upper
+    for _ in range(_BISECTIONS):
+        mid = 0.5 * (lo + hi)
+        rising = slope(mid) > 0.0
+        lo, hi = np.where(rising, mid, lo), np.where(rising, hi, mid)
+    mode = 0.5 * (lo + hi)
+    p, q = expit(mode), expit(mode + ell)
+    scale = 1.0 / np.sqrt((s + 1.0) * p * (1.0 - p) + n * q * (1.0 - q))
+    # phi' <= -0.9 (n+s) right of `right`, where both logistics are >= 1 - eps.
+    total = n + s
+    eps = 0.1 * total / (total + 1.0)
+    right = np.maximum(0.0, -ell) + np.log((1.0 - eps) / eps)
+    reach = _TAIL_EFOLDS / 0.9
+    span = np.maximum(mode - lower + reach, right - mode + reach / total)
+    half_width = np.arcsinh(span / scale)
+
+    def trapezoid(rows: np.ndarray, half_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return the rule on 2 half_nodes + 1 nodes and the one on every other node."""
+        steps = np.arange(-half_nodes, half_nodes + 1) / half_nodes
+        u = half_width[rows, None] * steps[None, :]
+        v = mode[rows, None] + scale[rows, None] * np.sinh(u)
+        log_terms = (
+            v
+            - (s + 1.0) * np.logaddexp(0.0, v)
+            - n[rows, None] * np.logaddexp(0.0, v + ell[rows, None])
+            + np.log(np.cosh(u))
+        )
+        log_step = np.log(half_width[rows] * scale[rows] / half_nodes)
+        peak = log_terms.max(axis=1)
+        terms = np.exp(log_terms - peak[:, None])
+        fine = peak + log_step + np.log(terms.sum(axis=1))
+        coarse = peak + log_step + np.log(2.0 * terms[:, ::2].sum(axis=1))
+        return fine, coarse
+
+    # The trapezoid rule converges geometrically: halving the step about squares the error, so
+    # where the two rules agree to _REFINE_BELOW the finer one is good to its square.
+    out = np.empty(n.shape)
+    rows = np.arange(n.size)
+    for half_nodes in _HALF_NODES:
+        fine, coarse = trapezoid(rows, half_nodes)
+        out[rows] = fine
+        rows = rows[np.abs(fine - coarse) > _REFINE_BELOW]
+        if rows.size == 0:
+            break
+    return np.asarray(np.log(total) + out)
 
 
 def _unpack(params: Params | np.ndarray) -> tuple[float, float, float, float]:
