@@ -43,13 +43,15 @@ serve: setup  ## serve models:/churnmodel@champion over REST, http://127.0.0.1:5
 
 test: setup  ## set up, then lint, type-check, check layers and run the tests
 	$(BIN)/ruff check src tests benchmarks notebooks
+	$(BIN)/ruff format --check src tests benchmarks notebooks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest -n 2 -q -m "not spark" tests --nbmake notebooks  # notebooks run top to bottom
 	$(BIN)/pytest -q -m spark  # one process: the Spark tests share one JVM (docs/spark.md)
 
-lint: setup  ## ruff only
+lint: setup  ## ruff only (lint and format)
 	$(BIN)/ruff check src tests benchmarks notebooks
+	$(BIN)/ruff format --check src tests benchmarks notebooks
 
 bench: setup  ## benchmarks against lifetimes, measured in the same run (see benchmarks/README.md)
 	$(BIN)/python -m benchmarks.run

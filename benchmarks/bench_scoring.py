@@ -7,9 +7,9 @@ Cases (no reference implementation: the targets are absolute):
   the log, score every customer chunk by chunk, write the scores Parquet. Target: <= 30 s
   wall, peak <= 3 GB.
 * ``REST latency``: 500 sequential single-customer requests to ``churnmodel serve``
-  (``mlflow models serve``, one worker) on loopback; the time is the whole loop, and p50/p99
-  per request are printed and written to ``benchmarks/results/rest_latency.json``. Targets:
-  p50 <= 25 ms, p99 <= 60 ms.
+  (MLflow's scoring app behind churnmodel's request guard, one worker) on loopback; the
+  time is the whole loop, and p50/p99 per request are printed and written to
+  ``benchmarks/results/rest_latency.json``. Targets: p50 <= 25 ms, p99 <= 60 ms.
 
 The model is trained once on the 10,000-customer simulated log (last 90 days as holdout) and
 kept as an MLflow model folder in ``benchmarks/.cache/scoring/model``. As in the other

@@ -398,7 +398,7 @@ def serve_command(
     workers: Annotated[int, typer.Option("--workers", help="Server worker processes.")] = 1,
     config: ConfigOpt = None,
 ) -> None:
-    """Serve a model over REST (mlflow models serve, local environment)."""
+    """Serve a model over REST (MLflow's scoring app behind a request guard, on loopback)."""
     from churnmodel.workflows.score import run_foreground
     from churnmodel.workflows.score import serve_command as serving
 

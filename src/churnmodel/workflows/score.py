@@ -275,9 +275,10 @@ def serve_command(
 ) -> tuple[ResolvedModel, list[str], dict[str, str]]:
     """Find the model and return the command (and environment) that serves it over REST.
 
-    ``mlflow models serve --env-manager local`` (:func:`churnmodel.serving.serve_command`).
-    The model is looked up here, so a wrong name or alias fails with the list of what exists
-    rather than inside the server. Run the command with :func:`run_foreground`.
+    MLflow's scoring app behind churnmodel's request guard
+    (:func:`churnmodel.serving.serve_command`). The model is looked up here, so a wrong name
+    or alias fails with the list of what exists rather than inside the server. Run the
+    command with :func:`run_foreground`.
     """
     from churnmodel import serving, tracking
 
