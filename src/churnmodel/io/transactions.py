@@ -538,7 +538,11 @@ def load_transactions(
             f"{_source_label(source)} has a header but no rows",
             hint="check that the export finished and the file is complete",
         )
-    quarantine = con.sql(quarantine_rows_sql("grouped")).to_arrow_table().to_pandas()
+    quarantine_sql = quarantine_rows_sql("grouped")
+    if not counts[1]:
+        # Nothing quarantined: the same (empty) columns without another pass over the input.
+        quarantine_sql = f"SELECT * FROM ({quarantine_sql}) LIMIT 0"
+    quarantine = con.sql(quarantine_sql).to_arrow_table().to_pandas()
     customers = (
         int(_one(con, f"SELECT count(DISTINCT {CUSTOMER_ID}) FROM clean")[0])
         if count_customers
