@@ -22,7 +22,7 @@ from churnmodel.serving import (
     model_signature,
     save_payload,
 )
-from churnmodel.serving.pyfunc import load_payload
+from churnmodel.serving.pyfunc import REQUEST_ROWS_HINT, load_payload
 from tests.tracking.session import AS_OF, TrainedStore
 
 pytestmark = pytest.mark.mlflow
@@ -97,6 +97,8 @@ def test_bad_requests_raise_clear_errors_without_the_rows(
     with pytest.raises(DataValidationError, match=r"3 of .* rows .* could not be used") as dirty:
         model.predict(None, bad)
     assert dirty.value.rows is None
+    assert dirty.value.hint == REQUEST_ROWS_HINT  # not the batch loader's options
+    assert "max_quarantine_share" not in str(dirty.value)
     assert "First failing rows" not in str(dirty.value)
     _no_rows_in(str(dirty.value), bad)
     with pytest.raises(ConfigError, match="'as_of' must be a date"):

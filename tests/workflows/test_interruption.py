@@ -197,3 +197,11 @@ def test_a_model_that_is_not_a_churnmodel_model_is_one_clear_line(
     assert "its inputs are 'recency', 'tenure'" in line
     assert "('customer_id', 'timestamp', 'amount')" in line
     assert not out.exists()
+    # Serving it is refused the same way, from the model's metadata, before any server starts.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MLFLOW_TRACKING_URI", trained.tracking_uri)
+        env.delenv("CHURNMODEL_TRACKING__URI", raising=False)
+        assert main(["serve", "--model", str(folder), "--port", "1"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "is not a churnmodel model: it is a sklearn model" in line
+    assert "its inputs are 'recency', 'tenure'" in line

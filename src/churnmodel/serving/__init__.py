@@ -23,6 +23,7 @@ from churnmodel.serving.pyfunc import (
 from churnmodel.serving.server import (
     LoadedModel,
     ModelFiles,
+    check_model,
     load_model,
     model_files,
     serve_command,
@@ -38,6 +39,7 @@ __all__ = [
     "ModelFiles",
     "ModelPayload",
     "ScoringBundle",
+    "check_model",
     "input_example",
     "load_model",
     "load_payload",

@@ -113,10 +113,21 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+#: What a client can do about unusable rows (the loader's own hints name batch options).
+REQUEST_ROWS_HINT = (
+    "every row needs a customer_id, a timestamp in ISO 8601 (2024-03-31 or "
+    "2024-03-31T12:00:00+02:00) and a numeric amount (text such as '$1,234.50' is read); "
+    "a request is scored only when all its rows can be used"
+)
+
+
 def _reject(exc: ChurnModelError) -> ChurnModelError:
     """Return the same kind of error without failing rows (safe to send back to a client)."""
     if isinstance(exc, DataValidationError):
-        return DataValidationError(_first_line(exc), column=exc.column, hint=exc.hint)
+        # A request with quarantined rows: the loader's hint speaks of batch options
+        # (max_quarantine_share, --date-format) that a client of the server cannot set.
+        hint = REQUEST_ROWS_HINT if exc.rows is not None else exc.hint
+        return DataValidationError(_first_line(exc), column=exc.column, hint=hint)
     return type(exc)(_first_line(exc))
 
 

@@ -23,9 +23,16 @@ from packaging.requirements import Requirement
 import churnmodel
 from churnmodel.exceptions import ConfigError
 from churnmodel.serving.asgi import DEFAULT_MAX_REQUEST_BYTES, MAX_REQUEST_BYTES_ENV, MODEL_URI_ENV
-from churnmodel.serving.pyfunc import INPUT_COLUMNS, ChurnPyfuncModel
+from churnmodel.serving.pyfunc import BUNDLE_ARTIFACT, INPUT_COLUMNS, ChurnPyfuncModel
 
-__all__ = ["LoadedModel", "ModelFiles", "load_model", "model_files", "serve_command"]
+__all__ = [
+    "LoadedModel",
+    "ModelFiles",
+    "check_model",
+    "load_model",
+    "model_files",
+    "serve_command",
+]
 
 
 @dataclass(frozen=True)
@@ -93,17 +100,33 @@ def load_model(uri: str) -> LoadedModel:
     except MlflowException:  # another flavor (scikit-learn, ...): no python model inside
         inner = None
     if not isinstance(inner, ChurnPyfuncModel):
-        raise ConfigError(_not_churnmodel(uri, pyfunc, inner))
+        meta = pyfunc.metadata
+        raise ConfigError(_not_churnmodel(uri, meta.flavors, meta.get_input_schema(), inner))
     return LoadedModel(pyfunc=pyfunc, model=inner, metadata=dict(pyfunc.metadata.metadata or {}))
 
 
-def _not_churnmodel(uri: str, pyfunc: Any, inner: object) -> str:
+def check_model(uri: str) -> None:
+    """Raise ConfigError unless ``uri`` holds a churnmodel model, reading only its MLmodel file.
+
+    A churnmodel model is a python-function model with the pickled bundle among its artifacts
+    (:data:`~churnmodel.serving.pyfunc.BUNDLE_ARTIFACT`); the check costs a metadata read, so
+    ``churnmodel serve`` can refuse another kind of model before it starts a server.
+    """
+    from mlflow.models import get_model_info
+
+    info = get_model_info(uri)
+    pyfunc = (info.flavors or {}).get("python_function", {})
+    if BUNDLE_ARTIFACT not in (pyfunc.get("artifacts") or {}):
+        schema = info.signature.inputs if info.signature is not None else None
+        raise ConfigError(_not_churnmodel(uri, info.flavors, schema, None))
+
+
+def _not_churnmodel(uri: str, flavors: Any, schema: Any, inner: object) -> str:
     """Say what the model at ``uri`` is and expects, and what a churnmodel model takes."""
-    flavors = [f for f in (pyfunc.metadata.flavors or {}) if f != "python_function"]
-    kind = f"a {', '.join(flavors)} model" if flavors else "a model"
+    named = [f for f in (flavors or {}) if f != "python_function"]
+    kind = f"a {', '.join(named)} model" if named else "a model"
     if inner is not None:
         kind = f"{kind} (python model {type(inner).__name__})"
-    schema = pyfunc.metadata.get_input_schema()
     names = schema.input_names() if schema is not None and schema.has_input_names() else []
     inputs = (
         f"its inputs are {', '.join(repr(str(n)) for n in names)}"

@@ -284,6 +284,7 @@ def serve_command(
 
     store = tracking.open_store(settings.tracking.uri, experiment=None)
     resolved = tracking.resolve_model(model_uri or default_model_uri(settings))
+    serving.check_model(resolved.uri)  # another kind of model: refused before any server
     command, env = serving.serve_command(
         resolved.uri, host=host, port=port, workers=workers, tracking_uri=store.uri
     )
