@@ -19,7 +19,6 @@ from churnmodel.exceptions import ChurnModelError, ConfigError, DataValidationEr
 
 if TYPE_CHECKING:
     from churnmodel.workflows.score import ScoreResult
-    from churnmodel.workflows.spark_score import SparkScoreResult
 
 __all__ = ["app", "main", "run"]
 
@@ -363,7 +362,7 @@ def score_command(
     if engine == "spark":
         from churnmodel.workflows.spark_score import spark_score_job
 
-        r: ScoreResult | SparkScoreResult = spark_score_job(
+        r: ScoreResult = spark_score_job(
             settings, data=data, output=output, model_uri=model, as_of=as_of, master=spark_master
         )
     else:

@@ -57,10 +57,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ScoreResult:
-    """What the scoring job wrote, and the summary the CLI prints."""
+    """What the scoring job wrote, and the summary the CLI prints.
 
-    output: Path
-    quarantine: Path
+    ``output`` and ``quarantine`` are paths, or text for the Spark engine, whose outputs may
+    be URIs such as ``s3a://...`` (:func:`churnmodel.workflows.spark_score.spark_score_job`).
+    """
+
+    output: Path | str
+    quarantine: Path | str
     report: LoadReport
     model: ResolvedModel
     as_of: date

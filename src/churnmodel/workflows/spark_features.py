@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame
 
-__all__ = ["SparkFeaturesJobResult", "spark_features_job"]
+__all__ = ["SparkFeaturesJobResult", "spark_features_job", "spark_job_paths"]
 
 _URI = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
@@ -60,6 +60,30 @@ def _is_local(path: str) -> bool:
 
 def _local(path: str) -> Path:
     return Path(re.sub(r"^file://", "", path))
+
+
+def spark_job_paths(data: Any, output: str | Path, *, example: str) -> tuple[str, str]:
+    """Check a Spark job's input and output; return the output and its quarantine file.
+
+    Raises
+    ------
+    ConfigError
+        No ``--data`` (the bundled CDNOW log runs on the embedded engine) or a CSV output (the
+        Spark engine writes a Parquet folder; ``example`` names a good output).
+    """
+    if data is None or str(data) == CDNOW:
+        raise ConfigError(
+            "the Spark engine reads Parquet logs: pass --data PATH (a Parquet file or folder); "
+            "the bundled CDNOW log runs on the embedded engine (--engine duckdb)"
+        )
+    out = str(output)
+    if out.lower().endswith(".csv"):
+        raise ConfigError(
+            f"the Spark engine writes a Parquet folder; got output {out!r}: "
+            f"use a name like {example}"
+        )
+    q_path = str(quarantine_path(out)) if _is_local(out) else _sibling(out, ".quarantine.csv")
+    return out, q_path
 
 
 def spark_features_job(
@@ -97,18 +121,7 @@ def spark_features_job(
         As for the embedded job; the quarantine file is written before a too-many-bad-rows
         error is raised.
     """
-    if data is None or str(data) == CDNOW:
-        raise ConfigError(
-            "the Spark engine reads Parquet logs: pass --data PATH (a Parquet file or folder); "
-            "the bundled CDNOW log runs on the embedded engine (--engine duckdb)"
-        )
-    out = str(output)
-    if out.lower().endswith(".csv"):
-        raise ConfigError(
-            f"the Spark engine writes a Parquet folder; got output {out!r}: "
-            "use a name like features.parquet"
-        )
-    q_path = str(quarantine_path(out)) if _is_local(out) else _sibling(out, ".quarantine.csv")
+    out, q_path = spark_job_paths(data, output, example="features.parquet")
     as_of_date = None if as_of is None else to_date(as_of)
 
     from churnmodel.features.spark import SparkEngine, spark_session

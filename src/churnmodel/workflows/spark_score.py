@@ -35,15 +35,13 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from churnmodel.config import Settings
-from churnmodel.exceptions import ConfigError, DataValidationError
+from churnmodel.exceptions import DataValidationError
 from churnmodel.features.customer import to_date
-from churnmodel.io import LoadReport
 from churnmodel.schemas import (
     AMOUNT,
     CUSTOMER_ID,
@@ -52,22 +50,19 @@ from churnmodel.schemas import (
     QUARANTINE_COLUMNS,
     TIMESTAMP,
 )
-from churnmodel.workflows.features import CDNOW, quarantine_path
-from churnmodel.workflows.score import default_model_uri
+from churnmodel.workflows.score import ScoreResult, default_model_uri
 from churnmodel.workflows.spark_features import (
-    _is_local,
-    _sibling,
     _write_parquet_folder,
     _write_quarantine,
+    spark_job_paths,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
-    from churnmodel.tracking import ResolvedModel
 
-__all__ = ["SCORE_SCHEMA", "SparkScoreResult", "spark_score_job", "spark_scores"]
+__all__ = ["SCORE_SCHEMA", "spark_score_job", "spark_scores"]
 
 #: Spark schema of the scores: :data:`churnmodel.serving.SCORE_COLUMNS` in order.
 SCORE_SCHEMA = (
@@ -79,28 +74,6 @@ SCORE_SCHEMA = (
 _CHUNK = "__chunk"
 #: At least this many chunks per shuffle partition, so that every task gets work.
 _CHUNKS_PER_PARTITION = 4
-
-
-@dataclass(frozen=True)
-class SparkScoreResult:
-    """What the Spark scoring job wrote, and the summary the CLI prints.
-
-    The fields of :class:`~churnmodel.workflows.score.ScoreResult`, with ``output`` and
-    ``quarantine`` as text (they may be URIs such as ``s3a://...``).
-    """
-
-    output: str
-    quarantine: str
-    report: LoadReport
-    model: ResolvedModel
-    as_of: date
-    n_customers: int
-    n_chunks: int
-    stage_counts: dict[str, int]
-    total_value_at_risk: float
-    total_clv: float
-    top: pd.DataFrame
-    seconds: float
 
 
 def _chunk_scorer(
@@ -246,7 +219,7 @@ def spark_score_job(
     as_of: str | date | None = None,
     master: str | None = None,
     spark_config: Mapping[str, str] | None = None,
-) -> SparkScoreResult:
+) -> ScoreResult:
     """Run the scoring job on Spark (module docstring).
 
     Parameters
@@ -283,18 +256,7 @@ def spark_score_job(
     from churnmodel import serving, tracking
 
     started = time.perf_counter()
-    if data is None or str(data) == CDNOW:
-        raise ConfigError(
-            "the Spark engine reads Parquet logs: pass --data PATH (a Parquet file or folder); "
-            "the bundled CDNOW log runs on the embedded engine (--engine duckdb)"
-        )
-    out = str(output)
-    if out.lower().endswith(".csv"):
-        raise ConfigError(
-            f"the Spark engine writes a Parquet folder; got output {out!r}: "
-            "use a name like scores.parquet"
-        )
-    q_path = str(quarantine_path(out)) if _is_local(out) else _sibling(out, ".quarantine.csv")
+    out, q_path = spark_job_paths(data, output, example="scores.parquet")
     as_of_date = None if as_of is None else to_date(as_of)
     tracking.open_store(settings.tracking.uri, experiment=None)
     resolved = tracking.resolve_model(model_uri or default_model_uri(settings))
@@ -364,7 +326,7 @@ def spark_score_job(
             .select(*columns)
             .toPandas()
         )
-    return SparkScoreResult(
+    return ScoreResult(
         output=out,
         quarantine=q_path,
         report=report,
