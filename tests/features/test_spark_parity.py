@@ -234,7 +234,7 @@ def test_nanosecond_parquet_is_read_like_duckdb(engine: Any, tmp_path: Any) -> N
     assert str(tx["timestamp"].dtype) == "datetime64[ns]"
     path = tmp_path / "ns.parquet"
     tx.to_parquet(path)  # nanosecond timestamps: Spark cannot read them natively
-    # dedupe="all": duplicates are rows identical in every column (GROUP BY ALL on Spark).
+    # dedupe="all": duplicates are rows identical in every column, extra columns included.
     clean, report = engine.load_transactions(str(path), order_col="order_id", dedupe="all")
     table, expected = load_transactions(connect(), path, order_col="order_id", dedupe="all")
     assert report.to_dict() == expected.to_dict()
