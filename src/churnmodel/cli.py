@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from churnmodel.config import Settings, load_settings
-from churnmodel.exceptions import ChurnModelError, ConfigError, DataValidationError
+from churnmodel.exceptions import ChurnModelError, DataValidationError
 
 if TYPE_CHECKING:
     from churnmodel.workflows.score import ScoreResult
@@ -110,6 +110,13 @@ def _data_flags(
     }
 
 
+def _echo_stage_counts(counts: dict[str, int]) -> None:
+    """Print the customers per life-cycle stage (stages without customers left out)."""
+    for stage, n in counts.items():
+        if n:
+            typer.echo(f"  {stage:<16}{n:>10,}")
+
+
 @app.command()
 def features(
     output: Annotated[
@@ -175,9 +182,7 @@ def features(
     skipped = attrs.get("customers_without_purchase", 0)
     if skipped:
         typer.echo(f"  {skipped:,} customers with returns only (no purchase day) left out")
-    for stage, n in result.stage_counts.items():
-        if n:
-            typer.echo(f"  {stage:<16}{n:>10,}")
+    _echo_stage_counts(result.stage_counts)
     typer.echo(f"\nfeatures:   {result.output}")
     typer.echo(f"quarantine: {result.quarantine} ({result.report.rows_quarantined:,} rows)")
 
@@ -339,7 +344,7 @@ def score_command(
     spark_master: SparkMasterOpt = None,
 ) -> None:
     """Score every customer known at the as-of date with a registered model."""
-    from churnmodel.workflows.features import ENGINES
+    from churnmodel.workflows.features import check_engine
     from churnmodel.workflows.score import score_job
 
     settings = _settings(
@@ -357,8 +362,7 @@ def score_command(
             max_quarantine_share,
         ),
     )
-    if engine not in ENGINES:
-        raise ConfigError(f"'engine' must be one of {list(ENGINES)}, got {engine!r}")
+    check_engine(engine)
     if engine == "spark":
         from churnmodel.workflows.spark_score import spark_score_job
 
@@ -372,9 +376,7 @@ def score_command(
         f"\nscored {r.n_customers:,} customers at {r.as_of} with {r.model.label} "
         f"in {r.seconds:.1f} s ({r.n_chunks} chunk{'s' if r.n_chunks > 1 else ''})"
     )
-    for stage, n in r.stage_counts.items():
-        if n:
-            typer.echo(f"  {stage:<16}{n:>10,}")
+    _echo_stage_counts(r.stage_counts)
     typer.echo(
         f"total CLV {r.total_clv:,.2f}; total value at risk (CLV x P(churn)) "
         f"{r.total_value_at_risk:,.2f}"

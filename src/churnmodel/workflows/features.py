@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pandas as pd
 
@@ -22,7 +23,17 @@ from churnmodel.schemas import LIFECYCLE_STAGES, QUARANTINE_COLUMNS
 if TYPE_CHECKING:
     from churnmodel.workflows.spark_features import SparkFeaturesJobResult
 
-__all__ = ["ENGINES", "FeaturesJobResult", "features_job", "load_log", "quarantine_path"]
+T = TypeVar("T")
+
+__all__ = [
+    "ENGINES",
+    "FeaturesJobResult",
+    "check_engine",
+    "features_job",
+    "load_log",
+    "load_quarantined",
+    "quarantine_path",
+]
 
 #: Engines that build features: the embedded DuckDB engine and Spark.
 ENGINES = ("duckdb", "spark")
@@ -58,6 +69,12 @@ class FeaturesJobResult:
         return {stage: int(counts.get(stage, 0)) for stage in LIFECYCLE_STAGES}
 
 
+def check_engine(engine: str) -> None:
+    """Raise ConfigError unless ``engine`` is one of :data:`ENGINES`."""
+    if engine not in ENGINES:
+        raise ConfigError(f"'engine' must be one of {list(ENGINES)}, got {engine!r}")
+
+
 def quarantine_path(output: str | Path) -> Path:
     """Return the quarantine file written beside ``output``: ``<stem>.quarantine.csv``."""
     out = Path(output)
@@ -70,6 +87,25 @@ def purchase_rule(settings: Settings, *, cdnow: bool = False) -> PurchaseRule:
         min_net_amount=settings.features.min_net_amount,
         zero_net_is_purchase=settings.features.zero_net_is_purchase or cdnow,
     )
+
+
+def load_quarantined(
+    load: Callable[[], tuple[T, LoadReport]], write: Callable[[pd.DataFrame], object]
+) -> tuple[T, LoadReport]:
+    """Run ``load`` and ``write`` its quarantined rows, also when the load stops on them.
+
+    A load that stops because too many rows were quarantined raises a DataValidationError that
+    carries those rows: they are written before the error goes on, so the user sees which
+    rows failed and why. Every job (embedded or Spark, features or scores) loads through here.
+    """
+    try:
+        result, report = load()
+    except DataValidationError as exc:
+        if exc.rows is not None and list(exc.rows.columns) == list(QUARANTINE_COLUMNS):
+            write(exc.rows)
+        raise
+    write(report.quarantine)
+    return result, report
 
 
 def load_log(
@@ -124,8 +160,7 @@ def features_job(
     ``engine="spark"`` runs :func:`~churnmodel.workflows.spark_features.spark_features_job`
     (a Parquet folder out) on ``spark_master``; pyspark is imported only then.
     """
-    if engine not in ENGINES:
-        raise ConfigError(f"'engine' must be one of {list(ENGINES)}, got {engine!r}")
+    check_engine(engine)
     if engine == "spark":
         from churnmodel.workflows.spark_features import spark_features_job
 
@@ -136,13 +171,10 @@ def features_job(
     table_format(out)  # fail on a bad extension before any work
     q_path = quarantine_path(out)
     as_of_date = None if as_of is None else to_date(as_of)
-    try:
-        tx, report = load_log(data, settings, as_of=as_of_date)
-    except DataValidationError as exc:
-        if exc.rows is not None and list(exc.rows.columns) == list(QUARANTINE_COLUMNS):
-            write_table(exc.rows, q_path)
-        raise
-    write_table(report.quarantine, q_path)
+    tx, report = load_quarantined(
+        lambda: load_log(data, settings, as_of=as_of_date),
+        lambda rows: write_table(rows, q_path),
+    )
     effective = as_of_date or report.last_date
     if effective is None:
         raise DataValidationError("no usable transactions: nothing to build features from")

@@ -37,8 +37,8 @@ from churnmodel.exceptions import DataValidationError
 from churnmodel.features.customer import to_date
 from churnmodel.io import LoadReport, TransactionTable, write_table
 from churnmodel.io.tables import table_format
-from churnmodel.schemas import AMOUNT, CUSTOMER_ID, LIFECYCLE_STAGES, QUARANTINE_COLUMNS, TIMESTAMP
-from churnmodel.workflows.features import load_log, quarantine_path
+from churnmodel.schemas import AMOUNT, CUSTOMER_ID, LIFECYCLE_STAGES, TIMESTAMP
+from churnmodel.workflows.features import load_log, load_quarantined, quarantine_path
 
 if TYPE_CHECKING:
     from churnmodel.serving import ChurnPyfuncModel
@@ -193,13 +193,10 @@ def score_job(
     resolved = tracking.resolve_model(model_uri or default_model_uri(settings))
     loaded = serving.load_model(resolved.uri)
     as_of_date = None if as_of is None else to_date(as_of)
-    try:
-        table, report = load_log(data, settings, as_of=as_of_date)
-    except DataValidationError as exc:
-        if exc.rows is not None and list(exc.rows.columns) == list(QUARANTINE_COLUMNS):
-            write_table(exc.rows, q_path)
-        raise
-    write_table(report.quarantine, q_path)
+    table, report = load_quarantined(
+        lambda: load_log(data, settings, as_of=as_of_date),
+        lambda rows: write_table(rows, q_path),
+    )
     if not isinstance(table, TransactionTable):  # pragma: no cover - load_log keeps rows in DuckDB
         raise TypeError(f"expected a TransactionTable, got {type(table).__name__}")
     # tqdm reports progress. DuckDB 2 refuses progress-bar settings inside Jupyter when

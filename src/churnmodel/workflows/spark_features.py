@@ -29,14 +29,16 @@ from churnmodel.config import Settings
 from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.features.customer import to_date
 from churnmodel.io import LoadReport, write_table
-from churnmodel.schemas import LIFECYCLE_STAGES, QUARANTINE_COLUMNS
-from churnmodel.workflows.features import CDNOW, purchase_rule, quarantine_path
+from churnmodel.schemas import LIFECYCLE_STAGES
+from churnmodel.workflows.features import CDNOW, load_quarantined, purchase_rule, quarantine_path
 
 if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame
 
-__all__ = ["SparkFeaturesJobResult", "spark_features_job", "spark_job_paths"]
+    from churnmodel.features.spark import SparkEngine
+
+__all__ = ["SparkFeaturesJobResult", "spark_features_job", "spark_job_paths", "spark_load_log"]
 
 _URI = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
@@ -86,6 +88,40 @@ def spark_job_paths(data: Any, output: str | Path, *, example: str) -> tuple[str
     return out, q_path
 
 
+def spark_load_log(
+    engine: SparkEngine,
+    data: Any,
+    settings: Settings,
+    *,
+    as_of: date | None,
+    quarantine: str,
+    count_customers: bool = True,
+) -> tuple[str, LoadReport]:
+    """Load ``data`` on Spark with the ``[data]`` settings; write the quarantine file.
+
+    The Spark twin of :func:`churnmodel.workflows.features.load_log`, through the same
+    :func:`~churnmodel.workflows.features.load_quarantined`. Returns the engine's view of the
+    clean rows and the load report.
+    """
+    d = settings.data
+    return load_quarantined(
+        lambda: engine.load_transactions(
+            str(data),
+            customer_col=d.customer_col,
+            date_col=d.date_col,
+            amount_col=d.amount_col,
+            order_col=d.order_col,
+            as_of=as_of,
+            date_format=d.date_format,
+            decimal=d.decimal,
+            dedupe=d.dedupe,
+            max_quarantine_share=d.max_quarantine_share,
+            count_customers=count_customers,
+        ),
+        lambda rows: _write_quarantine(rows, quarantine, engine.spark),
+    )
+
+
 def spark_features_job(
     settings: Settings,
     *,
@@ -129,25 +165,9 @@ def spark_features_job(
     d = settings.data
     spark = spark_session(master, "churnmodel features", timezone=d.timezone, config=spark_config)
     with SparkEngine(spark, timezone=d.timezone) as engine:
-        try:
-            tx, report = engine.load_transactions(
-                str(data),
-                customer_col=d.customer_col,
-                date_col=d.date_col,
-                amount_col=d.amount_col,
-                order_col=d.order_col,
-                as_of=as_of_date,
-                date_format=d.date_format,
-                decimal=d.decimal,
-                dedupe=d.dedupe,
-                max_quarantine_share=d.max_quarantine_share,
-                count_customers=False,
-            )
-        except DataValidationError as exc:
-            if exc.rows is not None and list(exc.rows.columns) == list(QUARANTINE_COLUMNS):
-                _write_quarantine(exc.rows, q_path, spark)
-            raise
-        _write_quarantine(report.quarantine, q_path, spark)
+        tx, report = spark_load_log(
+            engine, data, settings, as_of=as_of_date, quarantine=q_path, count_customers=False
+        )
         effective = as_of_date or report.last_date
         if effective is None:
             raise DataValidationError("no usable transactions: nothing to build features from")

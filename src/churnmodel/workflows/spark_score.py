@@ -47,14 +47,13 @@ from churnmodel.schemas import (
     CUSTOMER_ID,
     LIFECYCLE_STAGES,
     ORDER_ID,
-    QUARANTINE_COLUMNS,
     TIMESTAMP,
 )
 from churnmodel.workflows.score import ScoreResult, default_model_uri
 from churnmodel.workflows.spark_features import (
     _write_parquet_folder,
-    _write_quarantine,
     spark_job_paths,
+    spark_load_log,
 )
 
 if TYPE_CHECKING:
@@ -270,24 +269,7 @@ def spark_score_job(
         archive, folder = _ship_model(spark, resolved.uri, workdir)
         serving.load_model(str(folder))  # a churnmodel model, or a clear error before the job
         with SparkEngine(spark, timezone=d.timezone) as engine:
-            try:
-                tx, report = engine.load_transactions(
-                    str(data),
-                    customer_col=d.customer_col,
-                    date_col=d.date_col,
-                    amount_col=d.amount_col,
-                    order_col=d.order_col,
-                    as_of=as_of_date,
-                    date_format=d.date_format,
-                    decimal=d.decimal,
-                    dedupe=d.dedupe,
-                    max_quarantine_share=d.max_quarantine_share,
-                )
-            except DataValidationError as exc:
-                if exc.rows is not None and list(exc.rows.columns) == list(QUARANTINE_COLUMNS):
-                    _write_quarantine(exc.rows, q_path, spark)
-                raise
-            _write_quarantine(report.quarantine, q_path, spark)
+            tx, report = spark_load_log(engine, data, settings, as_of=as_of_date, quarantine=q_path)
             effective = as_of_date or report.last_date
             if effective is None or not report.customers:
                 raise DataValidationError(
