@@ -20,7 +20,6 @@ probability estimates", KDD 2002.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Self
 
 import numpy as np
@@ -40,6 +39,8 @@ from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.models.training import (
     EstimatorNotFittedError,
     categorical_mask,
+    check_int_param,
+    check_number_param,
     fit_matrix,
     linear_preprocessor,
     thread_limit,
@@ -148,13 +149,13 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
                 f"'calibration' must be one of {list(_CALIBRATIONS)} or None, "
                 f"got {self.calibration!r}"
             )
-        _check_int("calibration_cv", self.calibration_cv, 2)
-        _check_int("max_iter", self.max_iter, 1)
-        _check_int("max_leaf_nodes", self.max_leaf_nodes, 2)
-        _check_int("min_samples_leaf", self.min_samples_leaf, 1)
-        _check_number("learning_rate", self.learning_rate, positive=True)
-        _check_number("l2_regularization", self.l2_regularization, positive=False)
-        _check_number("C", self.C, positive=True)
+        check_int_param("calibration_cv", self.calibration_cv, 2)
+        check_int_param("max_iter", self.max_iter, 1)
+        check_int_param("max_leaf_nodes", self.max_leaf_nodes, 2)
+        check_int_param("min_samples_leaf", self.min_samples_leaf, 1)
+        check_number_param("learning_rate", self.learning_rate, positive=True)
+        check_number_param("l2_regularization", self.l2_regularization, positive=False)
+        check_number_param("C", self.C, positive=True)
 
     def _base(self, categorical: np.ndarray) -> Any:
         if self.model == "hgb":
@@ -358,20 +359,6 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         proba = self.predict_proba(X)[:, 1]
         index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(proba))
         return pd.Series(proba, index=index, name="p_churn")
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
-    if not ok or int(value) < minimum:  # type: ignore[call-overload]
-        raise ConfigError(f"{name!r} must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_number(name: str, value: object, *, positive: bool) -> None:
-    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
-    number = float(value) if ok else math.nan  # type: ignore[arg-type]
-    if not ok or not math.isfinite(number) or number < 0 or (positive and number == 0):
-        bound = "> 0" if positive else ">= 0"
-        raise ConfigError(f"{name!r} must be a number {bound}, got {value!r}")
 
 
 def _check_fold(target: np.ndarray, classes: np.ndarray, what: str) -> None:

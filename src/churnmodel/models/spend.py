@@ -38,6 +38,8 @@ from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.models.training import (
     EstimatorNotFittedError,
     categorical_mask,
+    check_int_param,
+    check_number_param,
     fit_matrix,
     linear_preprocessor,
     thread_limit,
@@ -127,22 +129,12 @@ class SpendRegressor(RegressorMixin, BaseEstimator):
             raise ConfigError(f"'model' must be one of {list(_MODELS)}, got {self.model!r}")
         if self.loss not in ("poisson", "squared_error"):
             raise ConfigError(f"'loss' must be 'poisson' or 'squared_error', got {self.loss!r}")
-        for name, minimum in (("max_iter", 1), ("max_leaf_nodes", 2), ("min_samples_leaf", 1)):
-            value = getattr(self, name)
-            ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
-            if not ok or value < minimum:
-                raise ConfigError(f"{name!r} must be an integer >= {minimum}, got {value!r}")
-        for name, positive in (
-            ("learning_rate", True),
-            ("l2_regularization", False),
-            ("alpha", False),
-        ):
-            value = getattr(self, name)
-            ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
-            number = float(value) if ok else math.nan
-            if not ok or not math.isfinite(number) or number < 0 or (positive and number == 0):
-                bound = "> 0" if positive else ">= 0"
-                raise ConfigError(f"{name!r} must be a number {bound}, got {value!r}")
+        check_int_param("max_iter", self.max_iter, 1)
+        check_int_param("max_leaf_nodes", self.max_leaf_nodes, 2)
+        check_int_param("min_samples_leaf", self.min_samples_leaf, 1)
+        check_number_param("learning_rate", self.learning_rate, positive=True)
+        check_number_param("l2_regularization", self.l2_regularization, positive=False)
+        check_number_param("alpha", self.alpha, positive=False)
 
     def fit(self, X: Any, y: Any) -> Self:
         """Fit on features ``X`` and spend ``y`` (>= 0, not all 0).

@@ -83,6 +83,8 @@ __all__ = [
     "as_frame",
     "build_training_set",
     "categorical_mask",
+    "check_int_param",
+    "check_number_param",
     "fit_matrix",
     "linear_preprocessor",
     "signed_log1p",
@@ -609,6 +611,22 @@ def thread_limit(n_threads: int | None) -> Iterator[None]:
         return
     with threadpool_limits(limits=int(n_threads)):
         yield
+
+
+def check_int_param(name: str, value: object, minimum: int) -> None:
+    """Raise ConfigError unless hyperparameter ``name`` is an integer >= ``minimum``."""
+    ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
+    if not ok or int(value) < minimum:  # type: ignore[call-overload]
+        raise ConfigError(f"{name!r} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_number_param(name: str, value: object, *, positive: bool) -> None:
+    """Raise ConfigError unless hyperparameter ``name`` is a finite number > 0 (or >= 0)."""
+    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
+    number = float(value) if ok else math.nan  # type: ignore[arg-type]
+    if not ok or not math.isfinite(number) or number < 0 or (positive and number == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ConfigError(f"{name!r} must be a number {bound}, got {value!r}")
 
 
 def signed_log1p(values: np.ndarray) -> np.ndarray:
