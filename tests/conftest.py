@@ -1,6 +1,12 @@
-"""Shared fixtures: small logs built in memory, and the CDNOW files that lifetimes ships."""
+"""Shared fixtures: small logs built in memory, the CDNOW files that lifetimes ships, and the
+Spark session of the tests marked ``spark``."""
 
 from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,3 +38,27 @@ def random_log(
             "amount": rng.gamma(2.0, 15.0, n_rows).round(2) + 0.01,
         }
     )
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark session (``local[2]``, loopback) for every Spark test of the process.
+
+    Skips without pyspark or Java, unless CI demands Spark (``CHURNMODEL_REQUIRE_SPARK=1``).
+    """
+    missing = None
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        missing = "pyspark is not installed (pip install 'churnmodel[spark]')"
+    if missing is None and not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        missing = "no Java runtime (Spark needs Java 17)"
+    if missing:
+        if os.environ.get("CHURNMODEL_REQUIRE_SPARK") == "1":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    from churnmodel.features.spark import spark_session
+
+    session = spark_session("local[2]", "churnmodel-tests", timezone="UTC", shuffle_partitions=2)
+    yield session
+    session.stop()

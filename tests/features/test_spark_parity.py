@@ -7,8 +7,6 @@ session (``local[2]``, bound to 127.0.0.1) serves the whole test session.
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from collections.abc import Iterator
 from datetime import date
@@ -27,37 +25,6 @@ from churnmodel.io.transactions import group_rows_sql, load_counts_sql, parse_ro
 pytestmark = pytest.mark.spark
 
 AS_OF = date(2023, 9, 30)
-
-
-def _need_spark() -> None:
-    """Skip without pyspark or Java, unless CI demands Spark (CHURNMODEL_REQUIRE_SPARK=1)."""
-    required = os.environ.get("CHURNMODEL_REQUIRE_SPARK") == "1"
-    missing = None
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        missing = "pyspark is not installed (pip install 'churnmodel[spark]')"
-    if missing is None and not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-        missing = "no Java runtime (Spark needs Java 17)"
-    if missing:
-        if required:
-            pytest.fail(missing)
-        pytest.skip(missing)
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
-    _need_spark()
-    from pyspark.sql import SparkSession
-
-    from churnmodel.features.spark import spark_session
-
-    # One session per test process: reuse one another module started (and let it stop it).
-    running = SparkSession.getActiveSession()
-    session = spark_session("local[2]", "churnmodel-tests", timezone="UTC", shuffle_partitions=2)
-    yield session
-    if running is None:
-        session.stop()
 
 
 @pytest.fixture(scope="session")

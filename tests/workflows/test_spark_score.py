@@ -8,10 +8,7 @@ session is the one ``local[2]`` session the Spark tests share.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,32 +28,6 @@ pytestmark = [pytest.mark.spark, pytest.mark.mlflow]
 
 NUMERIC = [c for c in SCORE_COLUMNS if c not in ("customer_id", "as_of", "lifecycle_stage",
                                                  "model_version")]  # fmt: skip
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
-    # Skip without pyspark or Java, unless CI demands Spark (CHURNMODEL_REQUIRE_SPARK=1).
-    missing = None
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        missing = "pyspark is not installed (pip install 'churnmodel[spark]')"
-    if missing is None and not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-        missing = "no Java runtime (Spark needs Java 17)"
-    if missing:
-        if os.environ.get("CHURNMODEL_REQUIRE_SPARK") == "1":
-            pytest.fail(missing)
-        pytest.skip(missing)
-    from pyspark.sql import SparkSession
-
-    from churnmodel.features.spark import spark_session
-
-    # One session per test process: reuse one another module started (and let it stop it).
-    running = SparkSession.getActiveSession()
-    session = spark_session("local[2]", "churnmodel-tests", timezone="UTC", shuffle_partitions=2)
-    yield session
-    if running is None:
-        session.stop()
 
 
 @pytest.fixture(scope="module")
