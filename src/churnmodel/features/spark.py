@@ -24,7 +24,6 @@ local time in the session time zone, which is the business time zone.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import itertools
 import os
@@ -45,7 +44,7 @@ from sqlglot import exp
 
 from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.features.customer import finish_customer_features, to_date
-from churnmodel.features.lifecycle import LifecycleRules, typical_gap_days
+from churnmodel.features.lifecycle import LifecycleRules
 from churnmodel.features.queries import (
     FeatureWindows,
     PurchaseRule,
@@ -786,9 +785,9 @@ class SparkEngine:
         """Count customers without a purchase day; fix the one-time buyers' default gap.
 
         One small query: customers by (frequency, recency in days), which is all the rule
-        needs. ``rules`` come back with ``default_gap_days`` set to the value the shared
-        :func:`~churnmodel.features.lifecycle.typical_gap_days` derives from all repeat
-        customers at this cut-off (their median typical gap), so every partition uses it.
+        needs. ``rules`` come back fixed by the shared
+        :meth:`~churnmodel.features.LifecycleRules.frozen_at` on all repeat customers at this
+        cut-off (their median typical gap), so every partition uses the same default.
         """
         with _quiet_pandas3():
             hist = self.sql(
@@ -798,21 +797,15 @@ class SparkEngine:
             ).toPandas()
         freq = hist["frequency"].to_numpy("int64")
         no_purchase = int(hist["n"].to_numpy("int64")[freq < 0].sum())
-        if rules.default_gap_days is not None:
-            return no_purchase, rules
+        # Every repeat customer once per count: what LifecycleRules.frozen_at reads.
         repeat = hist[freq > 0]
         counts = repeat["n"].to_numpy("int64")
-        # Every repeat customer, then one one-time buyer: its typical gap is the default.
-        stage_input = pd.DataFrame(
-            {
-                "frequency": np.append(np.repeat(repeat["frequency"].to_numpy("int64"), counts), 0),
-                "recency_days": np.append(
-                    np.repeat(repeat["recency_days"].to_numpy("int64"), counts), 0
-                ),
-            }
+        frequency = np.repeat(repeat["frequency"].to_numpy("int64"), counts)
+        recency_days = np.repeat(repeat["recency_days"].to_numpy("int64"), counts)
+        repeat_customers = pd.DataFrame(
+            {"frequency": frequency, "gap_mean_days": recency_days / frequency}
         )
-        default = float(typical_gap_days(stage_input, rules).iloc[-1])
-        return no_purchase, dataclasses.replace(rules, default_gap_days=default)
+        return no_purchase, rules.frozen_at(repeat_customers)
 
     def _map_finish(
         self,
