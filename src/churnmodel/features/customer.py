@@ -294,7 +294,9 @@ def rfm_summary(
 
 
 def _customer_index(raw: pd.DataFrame) -> pd.Index:
-    return pd.Index(raw[CUSTOMER_ID].astype("str").to_numpy(), name=CUSTOMER_ID, dtype="str")
+    # The ids arrive as pandas' Arrow-backed "str" dtype; wrapping them keeps the Arrow
+    # buffer (0 s), where going through a NumPy object array built 1M Python strings (0.1 s).
+    return pd.Index(raw[CUSTOMER_ID].astype("str"), name=CUSTOMER_ID, dtype="str")
 
 
 def _rfm_frame(raw: pd.DataFrame, time_unit: str) -> pd.DataFrame:
