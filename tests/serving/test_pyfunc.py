@@ -186,3 +186,25 @@ def test_loads_by_alias_in_a_fresh_process_and_scores_the_same(
     assert "/code/churnmodel/" in where  # the package travelled with the model
     expected = model.predict(None, request_frame, params={"as_of": AS_OF})
     pd.testing.assert_frame_equal(pd.read_parquet(out), expected)
+
+
+def test_a_model_folder_copied_away_from_its_store_checks_loads_and_scores(
+    trained: TrainedStore, model: ChurnPyfuncModel, request_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    """`churnmodel serve --model FOLDER` on a machine whose tracking store never saw the model."""
+    import mlflow
+
+    from churnmodel.serving.server import check_model
+
+    mlflow.set_tracking_uri(trained.tracking_uri)
+    folder = mlflow.artifacts.download_artifacts(trained.champion_uri, dst_path=str(tmp_path))
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        check_model(folder)  # reads the MLmodel file only: no lookup of the model's id
+        copied = load_model(folder).model
+        pd.testing.assert_frame_equal(
+            copied.predict(None, request_frame, params={"as_of": AS_OF}),
+            model.predict(None, request_frame, params={"as_of": AS_OF}),
+        )
+    finally:
+        mlflow.set_tracking_uri(trained.tracking_uri)

@@ -112,13 +112,15 @@ def check_model(uri: str) -> None:
     (:data:`~churnmodel.serving.pyfunc.BUNDLE_ARTIFACT`); the check costs a metadata read, so
     ``churnmodel serve`` can refuse another kind of model before it starts a server.
     """
-    from mlflow.models import get_model_info
+    from mlflow.models import Model
 
-    info = get_model_info(uri)
-    pyfunc = (info.flavors or {}).get("python_function", {})
+    # Model.load reads the MLmodel file alone; mlflow.models.get_model_info would also look the
+    # model's id up in the tracking store and fail for a model folder copied from another one.
+    meta = Model.load(uri)
+    pyfunc = (meta.flavors or {}).get("python_function", {})
     if BUNDLE_ARTIFACT not in (pyfunc.get("artifacts") or {}):
-        schema = info.signature.inputs if info.signature is not None else None
-        raise ConfigError(_not_churnmodel(uri, info.flavors, schema, None))
+        schema = meta.signature.inputs if meta.signature is not None else None
+        raise ConfigError(_not_churnmodel(uri, meta.flavors, schema, None))
 
 
 def _not_churnmodel(uri: str, flavors: Any, schema: Any, inner: object) -> str:
