@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from churnmodel.exceptions import ConfigError
-from churnmodel.features.engine import DuckDBEngine, TransactionsLike
+from churnmodel.features.engine import DuckDBEngine, TransactionsLike, check_canonical
 from churnmodel.features.lifecycle import LifecycleRules, assign_lifecycle_stage
 from churnmodel.features.queries import (
     FeatureWindows,
@@ -35,6 +35,7 @@ from churnmodel.features.queries import (
     customer_features_sql,
     ledger_sql,
 )
+from churnmodel.features.small import aggregate_frame, fits_small_engine
 from churnmodel.schemas import CUSTOMER_ID, RFM_COLUMNS, days_per_unit
 
 __all__ = [
@@ -245,7 +246,23 @@ def _aggregate(
     """Run the per-customer aggregate SQL.
 
     Returns the customers with a purchase day (sorted by id) and the number without one.
+    A small DataFrame is aggregated in NumPy (:mod:`churnmodel.features.small`, same result):
+    planning the SQL would cost more than the work.
     """
+    if (
+        engine is None
+        and ledger is None
+        and isinstance(transactions, pd.DataFrame)
+        and fits_small_engine(transactions)
+    ):
+        check_canonical(transactions)
+        return aggregate_frame(
+            transactions,
+            as_of,
+            purchase=purchase or PurchaseRule(),
+            windows=windows,
+            rfm_only=rfm_only,
+        )
     if engine is None or ledger is None:
         engine, table = DuckDBEngine.for_transactions(transactions)
         ledger = engine.view(ledger_sql(table), prefix="ledger")
