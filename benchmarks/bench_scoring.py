@@ -12,7 +12,8 @@ Cases (no reference implementation: the targets are absolute):
   ``benchmarks/results/rest_latency.json``. Targets: p50 <= 25 ms, p99 <= 60 ms.
 
 The model is trained once on the 10,000-customer simulated log (last 90 days as holdout) and
-kept as an MLflow model folder in ``benchmarks/.cache/scoring/model``. As in the other
+kept as an MLflow model folder in ``benchmarks/.cache/scoring/model-<hash of src/churnmodel>``
+(the model carries the package code, so a change to the code trains a new one). As in the other
 modules, imports happen in the untimed set-up (mlflow alone takes seconds); loading the model
 is timed, the server's start-up is not.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import signal
@@ -39,14 +41,23 @@ from benchmarks._harness import Case
 from benchmarks.bench_features import CACHE, simulated_log
 
 SCORING = CACHE / "scoring"
-MODEL = SCORING / "model"
+SOURCE = Path(__file__).parents[1] / "src" / "churnmodel"
 RESULTS = Path(__file__).parent / "results"
 
 
+def _code_version() -> str:
+    """A hash of the package source: the model carries its code, so a cached one goes stale."""
+    digest = hashlib.sha256()
+    for path in sorted(SOURCE.rglob("*.py")):
+        digest.update(str(path.relative_to(SOURCE)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def trained_model() -> Path:
-    """Return the cached model folder, training it on the 10k-customer log if missing."""
-    if (MODEL / "MLmodel").exists():
-        return MODEL
+    """Return the cached model folder for this source, training it on the 10k log if missing."""
+    model = SCORING / f"model-{_code_version()}"
+    if (model / "MLmodel").exists():
+        return model
     import mlflow
 
     from churnmodel.config import load_settings
@@ -64,8 +75,8 @@ def trained_model() -> Path:
         },
     )
     result = train_job(settings, data=simulated_log(10_000))
-    mlflow.artifacts.download_artifacts(result.model_uri, dst_path=str(MODEL))
-    return MODEL
+    mlflow.artifacts.download_artifacts(result.model_uri, dst_path=str(model))
+    return model
 
 
 def _settings() -> Any:

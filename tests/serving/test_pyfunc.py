@@ -208,3 +208,21 @@ def test_a_model_folder_copied_away_from_its_store_checks_loads_and_scores(
         )
     finally:
         mlflow.set_tracking_uri(trained.tracking_uri)
+
+
+def test_plain_requests_skip_duckdb_and_score_the_same(
+    model: ChurnPyfuncModel, request_frame: pd.DataFrame
+) -> None:
+    """The pandas shortcut (churnmodel.io.plain + the NumPy aggregate) changes no score."""
+    from churnmodel.io import connect, load_transactions
+    from churnmodel.io.plain import plain_transactions
+
+    timezone = model.payload.timezone if model.payload else "UTC"
+    assert plain_transactions(request_frame, timezone=timezone) is not None
+    shortcut = model.predict(None, request_frame, params={"as_of": AS_OF})
+    table, _ = load_transactions(
+        connect(threads=1), request_frame, timezone=timezone, max_quarantine_share=0.0
+    )
+    by_duckdb = model.score(table, date.fromisoformat(AS_OF))
+    assert len(shortcut) == request_frame["customer_id"].nunique()
+    pd.testing.assert_frame_equal(shortcut, by_duckdb, rtol=1e-12)

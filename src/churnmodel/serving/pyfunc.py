@@ -35,6 +35,8 @@ from mlflow.pyfunc.model import PythonModel
 from churnmodel.exceptions import ChurnModelError, ConfigError, DataValidationError
 from churnmodel.features.customer import to_date
 from churnmodel.features.engine import TransactionsLike
+from churnmodel.features.small import SMALL_FRAME_ROWS
+from churnmodel.io.plain import plain_transactions
 from churnmodel.io.transactions import connect, load_transactions
 from churnmodel.schemas import AMOUNT, CUSTOMER_ID, TIMESTAMP
 
@@ -185,11 +187,23 @@ class ChurnPyfuncModel(PythonModel):
             if frame.empty:
                 as_of = _as_of((params or {}).get("as_of"), None)
                 return self.score(frame.loc[:, list(INPUT_COLUMNS)], as_of)
+            request = frame.loc[:, list(INPUT_COLUMNS)]
+            # A small request with nothing to quarantine is read with pandas and scored
+            # without DuckDB (same values: churnmodel.io.plain); anything else is validated by
+            # load_transactions, whose errors name the problem.
+            plain = (
+                plain_transactions(request, timezone=self._loaded().timezone)
+                if len(request) <= SMALL_FRAME_ROWS
+                else None
+            )
+            if plain is not None:
+                as_of = _as_of((params or {}).get("as_of"), plain[TIMESTAMP].max().date())
+                return self.score(plain, as_of)
             con = self._cursor()
             try:
                 table, report = load_transactions(
                     con,
-                    frame.loc[:, list(INPUT_COLUMNS)],
+                    request,
                     timezone=self._loaded().timezone,
                     max_quarantine_share=0.0,
                     count_customers=False,
