@@ -158,6 +158,10 @@ def test_probabilistic_features(cdnow_sample: pd.DataFrame) -> None:
     short = model.transform(feats, 91)
     assert (out["prob_expected_purchases"] >= short["prob_expected_purchases"]).all()
     assert (out["prob_p_no_purchase"] <= short["prob_p_no_purchase"] + 1e-12).all()
+    # Reusing the horizon-free columns of another horizon's output changes nothing.
+    pd.testing.assert_frame_equal(model.transform(feats, 91, reuse=out), short)
+    with pytest.raises(ValueError, match="same customers"):
+        model.transform(feats, 91, reuse=out.iloc[1:])
     with pytest.raises(ConfigError, match="'purchase_model' must be one of"):
         ProbabilisticFeatures(purchase_model="nbd").fit(feats)
 
