@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
@@ -36,6 +35,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import column_or_1d
 
 from churnmodel.exceptions import ConfigError, DataValidationError
+from churnmodel.models._trees import FastHGBClassifier
 from churnmodel.models.training import (
     EstimatorNotFittedError,
     categorical_mask,
@@ -159,7 +159,7 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
 
     def _base(self, categorical: np.ndarray) -> Any:
         if self.model == "hgb":
-            return HistGradientBoostingClassifier(
+            return FastHGBClassifier(
                 learning_rate=self.learning_rate,
                 max_iter=self.max_iter,
                 max_leaf_nodes=self.max_leaf_nodes,

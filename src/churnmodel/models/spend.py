@@ -28,13 +28,13 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import PoissonRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Tags
 from sklearn.utils.validation import column_or_1d
 
 from churnmodel.exceptions import ConfigError, DataValidationError
+from churnmodel.models._trees import FastHGBRegressor
 from churnmodel.models.training import (
     EstimatorNotFittedError,
     categorical_mask,
@@ -174,7 +174,7 @@ class SpendRegressor(RegressorMixin, BaseEstimator):
                 hint="use a longer label window or more customers",
             )
         if self.model == "hgb":
-            estimator: Any = HistGradientBoostingRegressor(
+            estimator: Any = FastHGBRegressor(
                 loss=self.loss,
                 learning_rate=self.learning_rate,
                 max_iter=self.max_iter,
