@@ -153,7 +153,7 @@ def finish_customer_features(
     data["return_share"] = data.pop("return_share")
     data["first_purchase"] = pd.to_datetime(raw["first_purchase"]).to_numpy()
     data["last_purchase"] = pd.to_datetime(raw["last_purchase"]).to_numpy()
-    out = pd.DataFrame(data, index=index)
+    out = pd.DataFrame(data, index=index, copy=False)  # no copy into 2-D blocks (0.5 s per 1M)
     stage_input = pd.DataFrame(
         {
             "frequency": freq,
@@ -164,6 +164,7 @@ def finish_customer_features(
             "purchases_365d": data[f"purchases_{windows.long}d"],
         },
         index=index,
+        copy=False,
     )
     out["lifecycle_stage"] = assign_lifecycle_stage(stage_input, rules)
     out.attrs.update({"as_of": as_of.isoformat(), "time_unit": time_unit})
@@ -328,4 +329,5 @@ def _rfm_frame(raw: pd.DataFrame, time_unit: str) -> pd.DataFrame:
             "monetary_value": raw["monetary_value"].to_numpy(dtype="float64"),
         },
         index=_customer_index(raw),
+        copy=False,
     )
