@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from churnmodel.datasets import simulate
-from churnmodel.features import PurchaseRule, customer_features
+from churnmodel.features import PurchaseRule, customer_features, rfm_summary
 from churnmodel.features.customer import _aggregate
 from churnmodel.features.engine import DuckDBEngine
 from churnmodel.features.queries import FeatureWindows, ledger_sql
@@ -106,6 +106,22 @@ def test_customer_features_are_the_same_by_either_engine() -> None:
     assert small.index.equals(by_sql.index)
     assert_same(small.reset_index(), by_sql.reset_index())
     assert small.attrs == by_sql.attrs
+
+
+@pytest.mark.parametrize("small", [True, False])
+def test_the_returned_frames_are_the_callers_to_edit(small: bool) -> None:
+    # The frames share the engine's columns without a copy where they can; a read-only view
+    # leaking out would make ``feats.loc[c, col] = x`` fail in the user's notebook.
+    tx = simulate(n_customers=600, seed=3).transactions
+    tx = tx.iloc[: SMALL_FRAME_ROWS // 2] if small else tx
+    assert fits_small_engine(tx) == small
+    as_of = tx["timestamp"].max().date() - timedelta(days=30)
+    for frame in (customer_features(tx, as_of), rfm_summary(tx, as_of)):
+        first = frame.index[0]
+        for col in frame.columns:
+            value = frame[col].dropna().iloc[-1]
+            frame.loc[first, col] = value
+            assert frame.loc[first, col] == value, col
 
 
 def test_ids_and_time_zones_read_as_duckdb_reads_them() -> None:

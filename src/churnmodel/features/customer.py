@@ -153,7 +153,7 @@ def finish_customer_features(
     data["return_share"] = data.pop("return_share")
     data["first_purchase"] = pd.to_datetime(raw["first_purchase"]).to_numpy()
     data["last_purchase"] = pd.to_datetime(raw["last_purchase"]).to_numpy()
-    out = pd.DataFrame(data, index=index, copy=False)  # no copy into 2-D blocks (0.5 s per 1M)
+    out = _owned_frame(data, index)
     stage_input = pd.DataFrame(
         {
             "frequency": freq,
@@ -321,13 +321,23 @@ def _rfm_frame(raw: pd.DataFrame, time_unit: str) -> pd.DataFrame:
     """Return the four RFM columns from the per-customer aggregate (sorted by customer)."""
     unit_days = days_per_unit(time_unit)
     freq = raw["frequency"].to_numpy(dtype="int64")
-    return pd.DataFrame(
+    return _owned_frame(
         {
             "frequency": freq,
             "recency": raw["recency_days"].to_numpy(dtype="int64") / unit_days,
             "T": raw["age_days"].to_numpy(dtype="int64") / unit_days,
             "monetary_value": raw["monetary_value"].to_numpy(dtype="float64"),
         },
-        index=_customer_index(raw),
-        copy=False,
+        _customer_index(raw),
     )
+
+
+def _owned_frame(columns: dict[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
+    """Build a user-facing frame from 1-D columns without consolidating them into 2-D blocks.
+
+    ``copy=False`` saves 0.4 s per 1M customers, but would share the read-only views that
+    ``to_numpy`` returns of the engine's result, and the caller could not assign to the
+    frame; those columns alone are copied, which costs little.
+    """
+    owned = {name: a if a.flags.writeable else a.copy() for name, a in columns.items()}
+    return pd.DataFrame(owned, index=index, copy=False)
