@@ -90,3 +90,29 @@ def test_pickles_without_its_cache_and_still_predicts_the_same() -> None:
         categorical_features=CATEGORICAL, **{**PARAMS, "max_iter": 10}
     ).fit(X, 1 - y)
     np.testing.assert_array_equal(refit.predict_proba(Q[:3]), expected.predict_proba(Q[:3]))
+
+
+def test_small_batches_are_encoded_as_scikit_learn_encodes_them() -> None:
+    # Two categorical columns among the numeric ones (scikit-learn's encoder moves them to
+    # the front), categories seen in fit and not, missing, infinite and negative values.
+    rng = np.random.default_rng(6)
+    X, y, _ = _data(6)
+    X = np.column_stack([X[:, :2], X[:, -1], X[:, 2:5], rng.integers(0, 3, len(X)) * 2.0])
+    categorical = np.array([False, False, True, False, False, False, True])
+    ours = FastHGBClassifier(categorical_features=categorical, **PARAMS).fit(X, y)
+    theirs = HistGradientBoostingClassifier(categorical_features=categorical, **PARAMS).fit(X, y)
+    Q = X[:SMALL_BATCH_ROWS].copy()
+    Q[:8, 2] = [7.0, -1.0, np.nan, 1e300, -3.5, 0.5, 5.0, 0.0]
+    Q[:8, 6] = [1.0, 3.0, np.nan, 4.0, 6.0, 0.0, -2.0, 2.0]
+    Q[8:12, 0] = [np.inf, -np.inf, np.nan, 1e300]
+    for n in (1, 12, SMALL_BATCH_ROWS):
+        np.testing.assert_array_equal(
+            ours._preprocess_X(Q[:n], reset=False), theirs._preprocess_X(Q[:n], reset=False)
+        )
+        np.testing.assert_array_equal(ours.predict_proba(Q[:n]), theirs.predict_proba(Q[:n]))
+    # Anything else goes through scikit-learn's own checks and messages.
+    with pytest.raises(ValueError, match="features"):
+        ours.predict_proba(Q[:3, :5])
+    Q[0, 6] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        ours.predict_proba(Q[:3])
