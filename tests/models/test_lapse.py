@@ -81,6 +81,26 @@ def test_calibration_is_fitted_on_the_latest_cutoff_only() -> None:
     np.testing.assert_allclose(model.predict_proba(X), by_hand.predict_proba(matrix))
 
 
+@pytest.mark.parametrize("kind", ["hgb", "logistic"])
+@pytest.mark.parametrize("calibration", ["isotonic", "sigmoid"])
+@pytest.mark.parametrize("by_cutoff", [True, False])
+def test_probabilities_are_scikit_learns_to_the_bit(
+    kind: str, calibration: str, by_cutoff: bool
+) -> None:
+    # predict_proba averages the calibrated classifiers itself (scikit-learn's set-up per call
+    # costs more than the model on one row): the numbers must be scikit-learn's, for one
+    # time-separated calibrator and for cross-fitted ensembles of three.
+    X, y, cutoff = frame(seed=4)
+    params = {**FAST, "model": kind, "calibration": calibration, "calibration_cv": 3}
+    model = LapseClassifier(**params).fit(X, y, cutoff=cutoff if by_cutoff else None)
+    assert len(model.calibrator_.calibrated_classifiers_) == (1 if by_cutoff else 3)
+    matrix = model.encoder_.transform(X)
+    for rows in (slice(0, 1), slice(0, 7), slice(None)):
+        np.testing.assert_array_equal(
+            model.predict_proba(X[rows]), model.calibrator_.predict_proba(matrix[rows])
+        )
+
+
 def test_calibration_none_uses_every_row() -> None:
     X, y, cutoff = frame()
     model = LapseClassifier(**{**FAST, "calibration": None}).fit(X, y, cutoff=cutoff)

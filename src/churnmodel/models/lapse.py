@@ -291,8 +291,9 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         """Return calibrated class probabilities, shape ``(n, 2)``; column 1 is ``p_churn``."""
         self._check_fitted()
         matrix = transform_matrix(self, self.encoder_, X)
-        model = self.calibrator_ if self.calibrator_ is not None else self.estimator_
-        return np.asarray(model.predict_proba(matrix))
+        if self.calibrator_ is None:
+            return np.asarray(self.estimator_.predict_proba(matrix))
+        return _calibrated_proba(self.calibrator_, matrix)
 
     def predict_uncalibrated(self, X: Any) -> np.ndarray:
         """Return the uncalibrated probability of ``classes_[1]`` (for diagnostics)."""
@@ -359,6 +360,36 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         proba = self.predict_proba(X)[:, 1]
         index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(proba))
         return pd.Series(proba, index=index, name="p_churn")
+
+
+def _calibrated_proba(calibrator: CalibratedClassifierCV, matrix: np.ndarray) -> np.ndarray:
+    """Return ``calibrator.predict_proba(matrix)`` of a binary model, the same numbers.
+
+    scikit-learn fits a ``LabelEncoder`` and resolves the response method of every calibrated
+    classifier on each call: 0.6 ms, three times the cost of the model itself on one row (a
+    scoring request). For two classes and a model with ``decision_function`` (gradient
+    boosting, the logistic pipeline), this averages the same calibrated probabilities in the
+    same order: column 1 is the calibrator's prediction on the decision function, column 0 is
+    one minus it. Anything else is left to scikit-learn.
+    """
+    pairs = [(c.estimator, c.calibrators) for c in calibrator.calibrated_classifiers_]
+    if (
+        len(calibrator.classes_) != 2
+        or calibrator.method not in _CALIBRATIONS
+        or not all(hasattr(est, "decision_function") and len(cal) == 1 for est, cal in pairs)
+    ):
+        return np.asarray(calibrator.predict_proba(matrix))
+    mean = np.zeros((matrix.shape[0], 2))
+    for estimator, (calibration,) in pairs:
+        decision = np.asarray(estimator.decision_function(matrix))
+        if decision.ndim != 1:
+            return np.asarray(calibrator.predict_proba(matrix))
+        proba = np.zeros((matrix.shape[0], 2))
+        proba[:, 1] = calibration.predict(decision)
+        proba[:, 0] = 1.0 - proba[:, 1]
+        mean += proba
+    mean /= len(pairs)
+    return mean
 
 
 def _check_fold(target: np.ndarray, classes: np.ndarray, what: str) -> None:
