@@ -17,6 +17,7 @@ from churnmodel.models import (
     TrainingDesign,
     TrainingSet,
     build_training_set,
+    customer_lifetime_value,
 )
 from churnmodel.models.training import TabularEncoder, until
 from churnmodel.schemas import LIFECYCLE_STAGES
@@ -164,6 +165,49 @@ def test_probabilistic_features(cdnow_sample: pd.DataFrame) -> None:
         model.transform(feats, 91, reuse=out.iloc[1:])
     with pytest.raises(ConfigError, match="'purchase_model' must be one of"):
         ProbabilisticFeatures(purchase_model="nbd").fit(feats)
+
+
+@pytest.mark.parametrize("purchase_model", ["bgnbd", "mbgnbd", "pareto"])
+@pytest.mark.parametrize("time_unit", ["D", "W"])
+def test_probabilistic_features_are_the_models_public_predictions(
+    cdnow_sample: pd.DataFrame, purchase_model: str, time_unit: str
+) -> None:
+    # transform validates the summary once and calls the models' array methods: the numbers
+    # must be those of the public methods and customer_lifetime_value, to the bit.
+    feats = customer_features(
+        until(cdnow_sample, SCORING), SCORING, time_unit=time_unit, purchase=CDNOW_RULE
+    )
+    settings = {"clv_horizon_days": 200.0, "clv_period_days": 30.0, "annual_discount_rate": 0.12}
+    model = ProbabilisticFeatures(purchase_model=purchase_model, **settings).fit(feats)
+    pm, sm = model.purchase_model_, model.spend_model_
+    summary = feats.loc[:, ["frequency", "recency", "T", "monetary_value"]].copy()
+    repeat = summary["frequency"] > 0
+    summary["monetary_value"] = np.where(repeat, summary["monetary_value"].clip(lower=0.01), 0.0)
+    horizon = 91 / (7.0 if time_unit == "W" else 1.0)
+    clv = customer_lifetime_value(
+        pm,
+        sm,
+        summary,
+        horizon_days=200.0,
+        period_days=30.0,
+        annual_discount_rate=0.12,
+        interval=None,
+    )
+    out = model.transform(feats, 91)
+    expected = {
+        "prob_p_alive": pm.probability_alive(summary),
+        "prob_p_no_purchase": pm.probability_no_purchase(summary, horizon),
+        "prob_expected_purchases": pm.expected_purchases(summary, horizon),
+        "prob_spend_per_purchase": sm.expected_spend(summary),
+        "prob_clv": clv["clv"],
+    }
+    for name, values in expected.items():
+        np.testing.assert_array_equal(out[name].to_numpy(), values.to_numpy(), err_msg=name)
+    np.testing.assert_array_equal(
+        out["prob_expected_spend"].to_numpy(),
+        (expected["prob_expected_purchases"] * expected["prob_spend_per_purchase"]).to_numpy(),
+    )
+    assert out.index.equals(feats.index)
 
 
 def test_encoder_fixes_stage_codes_and_reads_unseen_values_as_missing() -> None:

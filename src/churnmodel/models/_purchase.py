@@ -190,9 +190,12 @@ class PurchaseModel(ProbabilisticModel):
         Way: An Alternative to the Pareto/NBD Model", Marketing Science 24(2), 275-284, eq. (10).
         """
         data, factor = self._read(summary, time_unit)
-        h = check_positive("horizon", horizon) * factor
-        values = self._discounted_purchases(self.params_, data, np.array([h]), np.array([1.0]))
+        values = self._expected_purchases(data, check_positive("horizon", horizon) * factor)
         return pd.Series(values, index=data.index, name="expected_purchases")
+
+    def _expected_purchases(self, data: RFMData, horizon: float) -> np.ndarray:
+        """:meth:`expected_purchases` of validated data and horizon in the model's unit."""
+        return self._discounted_purchases(self.params_, data, np.array([horizon]), np.array([1.0]))
 
     def probability_alive(
         self, summary: pd.DataFrame, *, time_unit: str | None = None
@@ -208,8 +211,11 @@ class PurchaseModel(ProbabilisticModel):
             ``p_alive``, indexed like ``summary``, in [0, 1].
         """
         data, _ = self._read(summary, time_unit)
-        values = np.clip(self._p_alive(self.params_, data), 0.0, 1.0)
-        return pd.Series(values, index=data.index, name="p_alive")
+        return pd.Series(self._probability_alive(data), index=data.index, name="p_alive")
+
+    def _probability_alive(self, data: RFMData) -> np.ndarray:
+        """:meth:`probability_alive` of validated data in the model's unit."""
+        return np.clip(self._p_alive(self.params_, data), 0.0, 1.0)
 
     def probability_no_purchase(
         self, summary: pd.DataFrame, horizon: float, *, time_unit: str | None = None
@@ -234,12 +240,23 @@ class PurchaseModel(ProbabilisticModel):
             ``p_no_purchase``, indexed like ``summary``, in [0, 1].
         """
         data, factor = self._read(summary, time_unit)
-        h = check_positive("horizon", horizon) * factor
-        first, inverse = data.groups("frequency", "T")
-        quiet = self._no_purchase_if_alive(self.params_, data.frequency[first], data.T[first], h)
-        alive = np.clip(self._p_alive(self.params_, data), 0.0, 1.0)
-        values = np.clip(1.0 - alive + alive * quiet[inverse], 0.0, 1.0)
+        values = self._probability_no_purchase(data, check_positive("horizon", horizon) * factor)
         return pd.Series(values, index=data.index, name="p_no_purchase")
+
+    def _probability_no_purchase(
+        self, data: RFMData, horizon: float, alive: np.ndarray | None = None
+    ) -> np.ndarray:
+        """:meth:`probability_no_purchase` of validated data and horizon in the model's unit.
+
+        ``alive``: :meth:`_probability_alive` of ``data`` if the caller has it already.
+        """
+        first, inverse = data.groups("frequency", "T")
+        quiet = self._no_purchase_if_alive(
+            self.params_, data.frequency[first], data.T[first], horizon
+        )
+        if alive is None:
+            alive = self._probability_alive(data)
+        return np.clip(1.0 - alive + alive * quiet[inverse], 0.0, 1.0)
 
     def expected_cumulative_purchases(
         self, summary: pd.DataFrame, times: Any, *, time_unit: str | None = None

@@ -62,14 +62,21 @@ def discount_schedule(
     pandas.DataFrame
         Columns ``end_days`` and ``discount_factor``, one row per period.
     """
+    ends, factors = discount_arrays(horizon_days, period_days, annual_discount_rate, days_per_year)
+    return pd.DataFrame({"end_days": ends, "discount_factor": factors})
+
+
+def discount_arrays(
+    horizon_days: float, period_days: float, annual_discount_rate: float, days_per_year: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the two columns of :func:`discount_schedule` as arrays (same checks)."""
     horizon = check_positive("horizon_days", horizon_days)
     period = check_positive("period_days", period_days)
     rate = check_positive("annual_discount_rate", annual_discount_rate, allow_zero=True)
     year = check_positive("days_per_year", days_per_year)
     n_periods = max(1, math.ceil(horizon / period - 1e-9))
     ends = np.minimum(np.arange(1, n_periods + 1) * period, horizon)
-    factors = np.power(1.0 + rate, -ends / year)
-    return pd.DataFrame({"end_days": ends, "discount_factor": factors})
+    return ends, np.power(1.0 + rate, -ends / year)
 
 
 def customer_lifetime_value(
@@ -149,26 +156,13 @@ def customer_lifetime_value(
         raise ConfigError(f"'interval' must be a float in (0, 1) or None, got {interval!r}")
     if not isinstance(n_draws, int | np.integer) or n_draws < 20:
         raise ConfigError(f"'n_draws' must be an integer >= 20, got {n_draws!r}")
-    schedule = discount_schedule(
-        horizon_days=horizon_days,
-        period_days=period_days,
-        annual_discount_rate=annual_discount_rate,
-        days_per_year=days_per_year,
-    )
-    unit_days = days_per_unit(purchase_model.time_unit_)
-    times = schedule["end_days"].to_numpy() / unit_days
-    factors = schedule["discount_factor"].to_numpy()
-
+    ends, factors = discount_arrays(horizon_days, period_days, annual_discount_rate, days_per_year)
+    times = ends / days_per_unit(purchase_model.time_unit_)
     data = read_summary(summary, time_unit=time_unit, monetary=True)
     data = data.in_unit(purchase_model.time_unit_)
-    money = np.asarray(data.monetary_value)
-    discounted = purchase_model._discounted_purchases(purchase_model.params_, data, times, factors)
-    spend = spend_model._expected_spend(spend_model.params_, data.frequency, money)
-    purchases = purchase_model._discounted_purchases(
-        purchase_model.params_, data, times[-1:], np.ones(1)
-    )
+    purchases, spend, clv = lifetime_value_arrays(purchase_model, spend_model, data, times, factors)
     out = pd.DataFrame(
-        {"expected_purchases": purchases, "expected_spend": spend, "clv": discounted * spend},
+        {"expected_purchases": purchases, "expected_spend": spend, "clv": clv},
         index=data.index,
     )
     if interval is not None:
@@ -178,6 +172,41 @@ def customer_lifetime_value(
         out["clv_low"] = low
         out["clv_high"] = high
     return out
+
+
+def lifetime_value_arrays(
+    purchase_model: PurchaseModel,
+    spend_model: GammaGammaModel,
+    data: RFMData,
+    times: np.ndarray,
+    factors: np.ndarray,
+    *,
+    spend: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the point estimates of :func:`customer_lifetime_value` of validated data.
+
+    Parameters
+    ----------
+    data
+        RFM data with ``monetary_value``, in the purchase model's unit.
+    times, factors
+        Period ends in the purchase model's unit and their discount factors.
+    spend
+        Gamma-Gamma's expected spend per purchase of ``data`` if the caller has it already.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Expected purchases over the horizon (undiscounted), expected spend per purchase, CLV.
+    """
+    discounted = purchase_model._discounted_purchases(purchase_model.params_, data, times, factors)
+    if spend is None:
+        money = np.asarray(data.monetary_value)
+        spend = spend_model._expected_spend(spend_model.params_, data.frequency, money)
+    purchases = purchase_model._discounted_purchases(
+        purchase_model.params_, data, times[-1:], np.ones(1)
+    )
+    return purchases, spend, discounted * spend
 
 
 def _bootstrap(

@@ -60,8 +60,9 @@ from churnmodel.features.customer import to_date
 from churnmodel.features.engine import TransactionsLike
 from churnmodel.models._base import DegenerateFitWarning
 from churnmodel.models._purchase import PurchaseModel
+from churnmodel.models._summary import read_summary
 from churnmodel.models.beta_geo import BetaGeoModel
-from churnmodel.models.clv import customer_lifetime_value
+from churnmodel.models.clv import discount_arrays, lifetime_value_arrays
 from churnmodel.models.gamma_gamma import GammaGammaModel
 from churnmodel.models.modified_beta_geo import ModifiedBetaGeoModel
 from churnmodel.models.pareto_nbd import ParetoNBDModel
@@ -429,41 +430,47 @@ class ProbabilisticFeatures:
             raise ConfigError(f"'horizon_days' must be > 0, got {horizon_days!r}")
         summary = _summary(features)
         unit = str(summary.attrs["time_unit"])
-        horizon = float(horizon_days) / days_per_unit(unit)
         pm, sm = self.purchase_model_, self.spend_model_
         if reuse is not None and not reuse.index.equals(features.index):
             raise ValueError("'reuse' must be the transform of the same customers")
+        # Validated once; the models' own array methods (what their public methods wrap).
+        data = read_summary(summary, monetary=True).in_unit(pm.time_unit_)
+        model_unit = days_per_unit(unit) / days_per_unit(pm.time_unit_)
+        horizon = float(horizon_days) / days_per_unit(unit) * model_unit
         with np.errstate(all="ignore"):
-            p_none = pm.probability_no_purchase(summary, horizon).to_numpy()
-            purchases = pm.expected_purchases(summary, horizon).to_numpy()
+            purchases = pm._expected_purchases(data, horizon)
             if reuse is not None:
                 p_alive = reuse["prob_p_alive"].to_numpy()
                 per_purchase = reuse["prob_spend_per_purchase"].to_numpy()
                 clv = reuse["prob_clv"].to_numpy()
+                p_none = pm._probability_no_purchase(data, horizon)
             else:
-                p_alive = pm.probability_alive(summary).to_numpy()
-                per_purchase = sm.expected_spend(summary).to_numpy()
-                clv = customer_lifetime_value(
-                    pm,
-                    sm,
-                    summary,
-                    horizon_days=float(self.clv_horizon_days),
-                    period_days=float(self.clv_period_days),
-                    annual_discount_rate=float(self.annual_discount_rate),
-                    interval=None,
-                )["clv"].to_numpy()
-        out = pd.DataFrame(
-            {
+                p_alive = pm._probability_alive(data)
+                p_none = pm._probability_no_purchase(data, horizon, alive=p_alive)
+                money = np.asarray(data.monetary_value)
+                per_purchase = sm._expected_spend(sm.params_, data.frequency, money)
+                ends, factors = discount_arrays(
+                    float(self.clv_horizon_days),
+                    float(self.clv_period_days),
+                    float(self.annual_discount_rate),
+                    365.0,
+                )
+                _, _, clv = lifetime_value_arrays(
+                    pm, sm, data, ends / days_per_unit(pm.time_unit_), factors, spend=per_purchase
+                )
+            columns = {
                 "prob_p_alive": p_alive,
                 "prob_p_no_purchase": p_none,
                 "prob_expected_purchases": purchases,
                 "prob_spend_per_purchase": per_purchase,
                 "prob_expected_spend": purchases * per_purchase,
                 "prob_clv": clv,
-            },
+            }
+        # Non-finite outputs of a degenerate fit are left missing.
+        return pd.DataFrame(
+            {k: np.where(np.isfinite(v), v, np.nan) for k, v in columns.items()},
             index=features.index,
         )
-        return out.where(np.isfinite(out.to_numpy()))
 
 
 def _summary(features: pd.DataFrame) -> pd.DataFrame:
@@ -485,10 +492,11 @@ def _summary(features: pd.DataFrame) -> pd.DataFrame:
             "(attrs has no 'time_unit')",
             hint="build them with churnmodel.features.customer_features",
         )
-    summary = features.loc[:, list(RFM_COLUMNS)].copy()
-    freq = summary["frequency"].to_numpy()
-    money = summary["monetary_value"].to_numpy(dtype=np.float64)
-    summary["monetary_value"] = np.where(freq > 0, np.maximum(money, _MIN_MONETARY), 0.0)
+    columns = {name: features[name].to_numpy() for name in RFM_COLUMNS}
+    freq = columns["frequency"]
+    money = features["monetary_value"].to_numpy(dtype=np.float64)
+    columns["monetary_value"] = np.where(freq > 0, np.maximum(money, _MIN_MONETARY), 0.0)
+    summary = pd.DataFrame(columns, index=features.index)
     summary.attrs = {"time_unit": features.attrs["time_unit"]}
     return summary
 
