@@ -21,22 +21,24 @@ An Alternative to the Pareto/NBD Model. Marketing Science 24(2), 275-284.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from churnmodel.exceptions import ConfigError
 from churnmodel.features.engine import DuckDBEngine, TransactionsLike, check_canonical
-from churnmodel.features.lifecycle import LifecycleRules, assign_lifecycle_stage
+from churnmodel.features.lifecycle import STAGE_DTYPE, LifecycleRules, lifecycle_codes
 from churnmodel.features.queries import (
     FeatureWindows,
     PurchaseRule,
     customer_features_sql,
     ledger_sql,
 )
-from churnmodel.features.small import aggregate_frame, fits_small_engine
-from churnmodel.schemas import CUSTOMER_ID, RFM_COLUMNS, days_per_unit
+from churnmodel.features.small import aggregate_columns, fits_small_engine
+from churnmodel.schemas import CUSTOMER_ID, days_per_unit
 
 __all__ = [
     "BEHAVIOUR_COLUMNS",
@@ -92,7 +94,7 @@ def build_ledger(transactions: TransactionsLike) -> pd.DataFrame:
 
 
 def finish_customer_features(
-    raw: pd.DataFrame,
+    raw: pd.DataFrame | Mapping[str, Any],
     *,
     as_of: date,
     time_unit: str,
@@ -102,18 +104,18 @@ def finish_customer_features(
     """Turn the per-customer aggregate of :func:`customer_features_sql` into the features table.
 
     Shared by every engine, so derived columns and life-cycle stages are defined once.
-    ``raw`` holds customers with at least one purchase day; rows are sorted by customer id
-    here unless they already are.
+    ``raw`` holds customers with at least one purchase day, as a DataFrame (rows are sorted by
+    customer id here unless they already are) or as columns sorted by customer id
+    (:func:`~churnmodel.features.small.aggregate_columns`).
     """
-    if not raw[CUSTOMER_ID].is_monotonic_increasing:
+    if isinstance(raw, pd.DataFrame) and not raw[CUSTOMER_ID].is_monotonic_increasing:
         raw = raw.sort_values(CUSTOMER_ID, kind="stable")
-    rfm = _rfm_frame(raw, time_unit)
-    index = rfm.index
 
     def col(name: str, dtype: str = "float64") -> np.ndarray:
-        return raw[name].to_numpy(dtype=dtype, na_value=np.nan if dtype == "float64" else 0)
+        return _column(raw, name, dtype)
 
-    freq = col("frequency", "int64")
+    rfm = _rfm_columns(raw, time_unit)
+    freq = rfm["frequency"]
     rec_days = col("recency_days", "int64")
     age_days = col("age_days", "int64")
     n_days = col("n_purchase_days", "int64")
@@ -127,8 +129,8 @@ def finish_customer_features(
     both = recent + before
     gross = col("gross_amount")
     returned = col("returned_amount")
-    data: dict[str, np.ndarray] = {
-        **{name: rfm[name].to_numpy() for name in RFM_COLUMNS},
+    data: dict[str, Any] = {
+        **rfm,
         "n_purchase_days": n_days,
         "days_since_last": since_last,
         "tenure_days": age_days,
@@ -147,14 +149,12 @@ def finish_customer_features(
         data["spend_trend"] = np.where(
             both > 0, (recent - before) / np.where(both > 0, both, 1), 0.0
         )
-        data["return_share"] = np.where(gross > 0, returned / np.where(gross > 0, gross, 1), 0.0)
+        return_share = np.where(gross > 0, returned / np.where(gross > 0, gross, 1), 0.0)
     data["purchases_season_last_year"] = col("purchases_season_last_year", "int64")
-    # return_share after purchases_season_last_year, as documented.
-    data["return_share"] = data.pop("return_share")
-    data["first_purchase"] = pd.to_datetime(raw["first_purchase"]).to_numpy()
-    data["last_purchase"] = pd.to_datetime(raw["last_purchase"]).to_numpy()
-    out = _owned_frame(data, index)
-    stage_input = pd.DataFrame(
+    data["return_share"] = return_share  # after purchases_season_last_year, as documented
+    data["first_purchase"] = _datetimes(raw["first_purchase"])
+    data["last_purchase"] = _datetimes(raw["last_purchase"])
+    codes = lifecycle_codes(
         {
             "frequency": freq,
             "n_purchase_days": n_days,
@@ -163,12 +163,26 @@ def finish_customer_features(
             "purchases_season_last_year": data["purchases_season_last_year"],
             "purchases_365d": data[f"purchases_{windows.long}d"],
         },
-        index=index,
-        copy=False,
+        rules,
     )
-    out["lifecycle_stage"] = assign_lifecycle_stage(stage_input, rules)
+    data["lifecycle_stage"] = pd.Categorical.from_codes(codes, dtype=STAGE_DTYPE)
+    out = _owned_frame(data, _customer_index(raw))
     out.attrs.update({"as_of": as_of.isoformat(), "time_unit": time_unit})
     return out
+
+
+def _column(raw: pd.DataFrame | Mapping[str, Any], name: str, dtype: str) -> np.ndarray:
+    """Return one column of the aggregate as a NumPy array of ``dtype`` (NULL: NaN or 0)."""
+    values = raw[name]
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype=dtype, na_value=np.nan if dtype == "float64" else 0)
+    return np.asarray(values, dtype=dtype)
+
+
+def _datetimes(values: Any) -> np.ndarray:
+    if isinstance(values, np.ndarray) and values.dtype.kind == "M":
+        return values
+    return pd.to_datetime(values).to_numpy()
 
 
 def customer_features(
@@ -243,12 +257,12 @@ def _aggregate(
     rfm_only: bool,
     ledger: str | None = None,
     engine: DuckDBEngine | None = None,
-) -> tuple[pd.DataFrame, int]:
+) -> tuple[pd.DataFrame | dict[str, Any], int]:
     """Run the per-customer aggregate SQL.
 
     Returns the customers with a purchase day (sorted by id) and the number without one.
-    A small DataFrame is aggregated in NumPy (:mod:`churnmodel.features.small`, same result):
-    planning the SQL would cost more than the work.
+    A small DataFrame is aggregated in NumPy (:mod:`churnmodel.features.small`, same result,
+    as columns rather than a frame): planning the SQL would cost more than the work.
     """
     if (
         engine is None
@@ -257,7 +271,7 @@ def _aggregate(
         and fits_small_engine(transactions)
     ):
         check_canonical(transactions)
-        return aggregate_frame(
+        return aggregate_columns(
             transactions,
             as_of,
             purchase=purchase or PurchaseRule(),
@@ -311,33 +325,40 @@ def rfm_summary(
     return summary
 
 
-def _customer_index(raw: pd.DataFrame) -> pd.Index:
+def _customer_index(raw: pd.DataFrame | Mapping[str, Any]) -> pd.Index:
     # The ids arrive as pandas' Arrow-backed "str" dtype; wrapping them keeps the Arrow
     # buffer (0 s), where going through a NumPy object array built 1M Python strings (0.1 s).
-    return pd.Index(raw[CUSTOMER_ID].astype("str"), name=CUSTOMER_ID, dtype="str")
+    ids = raw[CUSTOMER_ID]
+    if isinstance(ids, pd.Series):
+        ids = ids.astype("str")
+    return pd.Index(ids, name=CUSTOMER_ID, dtype="str")
 
 
-def _rfm_frame(raw: pd.DataFrame, time_unit: str) -> pd.DataFrame:
-    """Return the four RFM columns from the per-customer aggregate (sorted by customer)."""
+def _rfm_columns(raw: pd.DataFrame | Mapping[str, Any], time_unit: str) -> dict[str, np.ndarray]:
+    """Return the four RFM columns of the per-customer aggregate, recency and T in the unit."""
     unit_days = days_per_unit(time_unit)
-    freq = raw["frequency"].to_numpy(dtype="int64")
-    return _owned_frame(
-        {
-            "frequency": freq,
-            "recency": raw["recency_days"].to_numpy(dtype="int64") / unit_days,
-            "T": raw["age_days"].to_numpy(dtype="int64") / unit_days,
-            "monetary_value": raw["monetary_value"].to_numpy(dtype="float64"),
-        },
-        _customer_index(raw),
-    )
+    return {
+        "frequency": _column(raw, "frequency", "int64"),
+        "recency": _column(raw, "recency_days", "int64") / unit_days,
+        "T": _column(raw, "age_days", "int64") / unit_days,
+        "monetary_value": _column(raw, "monetary_value", "float64"),
+    }
 
 
-def _owned_frame(columns: dict[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
+def _rfm_frame(raw: pd.DataFrame | Mapping[str, Any], time_unit: str) -> pd.DataFrame:
+    """Return the four RFM columns from the per-customer aggregate (sorted by customer)."""
+    return _owned_frame(_rfm_columns(raw, time_unit), _customer_index(raw))
+
+
+def _owned_frame(columns: Mapping[str, Any], index: pd.Index) -> pd.DataFrame:
     """Build a user-facing frame from 1-D columns without consolidating them into 2-D blocks.
 
     ``copy=False`` saves 0.4 s per 1M customers, but would share the read-only views that
     ``to_numpy`` returns of the engine's result, and the caller could not assign to the
     frame; those columns alone are copied, which costs little.
     """
-    owned = {name: a if a.flags.writeable else a.copy() for name, a in columns.items()}
+    owned = {
+        name: a.copy() if isinstance(a, np.ndarray) and not a.flags.writeable else a
+        for name, a in columns.items()
+    }
     return pd.DataFrame(owned, index=index, copy=False)

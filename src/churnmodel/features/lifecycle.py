@@ -30,6 +30,7 @@ after the cut-off.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -38,7 +39,13 @@ import pandas as pd
 from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.schemas import LIFECYCLE_STAGES
 
-__all__ = ["LifecycleRules", "assign_lifecycle_stage", "typical_gap_days"]
+__all__ = [
+    "STAGE_DTYPE",
+    "LifecycleRules",
+    "assign_lifecycle_stage",
+    "lifecycle_codes",
+    "typical_gap_days",
+]
 
 _FALLBACK_GAP_DAYS = 90.0
 _REQUIRED = (
@@ -116,6 +123,12 @@ def _own_gaps(features: pd.DataFrame, rules: LifecycleRules) -> tuple[np.ndarray
     """Return which customers are repeat buyers and their mean gap (NaN for one-time buyers)."""
     freq = features["frequency"].to_numpy(dtype=float)
     rec = features["recency_days"].to_numpy(dtype=float)
+    return _own_gap_values(freq, rec, rules)
+
+
+def _own_gap_values(
+    freq: np.ndarray, rec: np.ndarray, rules: LifecycleRules
+) -> tuple[np.ndarray, np.ndarray]:
     repeat = freq > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         own = np.where(repeat, rec / np.where(repeat, freq, 1.0), np.nan)
@@ -153,14 +166,34 @@ def assign_lifecycle_stage(
             column=missing[0],
             hint="compute features with churnmodel.customer_features",
         )
-    gap = typical_gap_days(features, rules).to_numpy()
-    since_last = (features["age_days"] - features["recency_days"]).to_numpy(dtype=float)
+    codes = lifecycle_codes({name: features[name].to_numpy() for name in _REQUIRED}, rules)
+    return pd.Series(
+        pd.Categorical.from_codes(codes, dtype=STAGE_DTYPE),
+        index=features.index,
+        name="lifecycle_stage",
+    )
+
+
+#: The dtype of ``lifecycle_stage``: the stages in :data:`LIFECYCLE_STAGES` order.
+STAGE_DTYPE = pd.CategoricalDtype(list(LIFECYCLE_STAGES))
+
+
+def lifecycle_codes(columns: Mapping[str, np.ndarray], rules: LifecycleRules) -> np.ndarray:
+    """Return the stage of each customer as codes into :data:`LIFECYCLE_STAGES` (int64).
+
+    The rules of :func:`assign_lifecycle_stage` on the columns it requires (``rules`` already
+    validated), for callers that hold the columns as arrays.
+    """
+    freq = np.asarray(columns["frequency"])
+    rec = np.asarray(columns["recency_days"], dtype=float)
+    repeat, own = _own_gap_values(freq.astype(float), rec, rules)
+    gap = np.where(repeat, own, _default_gap(repeat, own, rules))
+    tenure = np.asarray(columns["age_days"])
+    since_last = (tenure - np.asarray(columns["recency_days"])).astype(float)
     ratio = since_last / gap
-    freq = features["frequency"].to_numpy()
-    n_days = features["n_purchase_days"].to_numpy()
-    tenure = features["age_days"].to_numpy()
-    in_season = features["purchases_season_last_year"].to_numpy(dtype=float)
-    last_year = features["purchases_365d"].to_numpy(dtype=float)
+    n_days = np.asarray(columns["n_purchase_days"])
+    in_season = np.asarray(columns["purchases_season_last_year"], dtype=float)
+    last_year = np.asarray(columns["purchases_365d"], dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(last_year > 0, in_season / np.where(last_year > 0, last_year, 1.0), 0.0)
     seasonal = (in_season > 0) & (share >= rules.seasonal_min_share)
@@ -186,10 +219,4 @@ def assign_lifecycle_stage(
         ],
         default=code["inactive"],
     )
-    return pd.Series(
-        pd.Categorical.from_codes(
-            codes.astype(np.int64), dtype=pd.CategoricalDtype(list(LIFECYCLE_STAGES))
-        ),
-        index=features.index,
-        name="lifecycle_stage",
-    )
+    return codes.astype(np.int64)

@@ -12,6 +12,7 @@ random logs with returns, same-day purchases, zero-net days and rows after the c
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ import pandas as pd
 from churnmodel.features.queries import FeatureWindows, PurchaseRule
 from churnmodel.schemas import AMOUNT, CUSTOMER_ID, TIMESTAMP
 
-__all__ = ["SMALL_FRAME_ROWS", "aggregate_frame", "fits_small_engine"]
+__all__ = ["SMALL_FRAME_ROWS", "aggregate_columns", "aggregate_frame", "fits_small_engine"]
 
 #: DataFrames up to this many rows are aggregated in NumPy rather than DuckDB.
 SMALL_FRAME_ROWS = 5_000
@@ -73,6 +74,25 @@ def aggregate_frame(
     :func:`~churnmodel.features.queries.customer_features_sql`, and the number of customers
     with ledger days but no purchase day.
     """
+    columns, no_purchase = aggregate_columns(
+        transactions, as_of, purchase=purchase, windows=windows, rfm_only=rfm_only
+    )
+    return pd.DataFrame(columns), no_purchase
+
+
+def aggregate_columns(
+    transactions: pd.DataFrame,
+    as_of: date,
+    *,
+    purchase: PurchaseRule = PurchaseRule(),
+    windows: FeatureWindows = FeatureWindows(),
+    rfm_only: bool = False,
+) -> tuple[dict[str, Any], int]:
+    """Return :func:`aggregate_frame`'s table as its columns (name -> array), not a frame.
+
+    What :func:`~churnmodel.features.finish_customer_features` reads: a scoring request skips
+    building a DataFrame only to take its columns apart again.
+    """
     ids = transactions[CUSTOMER_ID].astype(str).to_numpy(dtype=object)
     days = _days(transactions[TIMESTAMP])
     amounts = transactions[AMOUNT].to_numpy(dtype=np.float64)
@@ -106,7 +126,7 @@ def aggregate_frame(
     total = _sum_by(p_code, p_net, n_all)[buyers]
     with np.errstate(divide="ignore", invalid="ignore"):
         monetary = np.where(n > 1, (total - first_spend) / np.where(n > 1, n - 1, 1), 0.0)
-    out: dict[str, object] = {
+    out: dict[str, Any] = {
         CUSTOMER_ID: pd.array(names[buyers], dtype="str"),
         "n_purchase_days": n.astype(np.int64),
         "frequency": (n - 1).astype(np.int64),
@@ -144,7 +164,7 @@ def aggregate_frame(
         returned = np.add.reduceat(np.clip(-amounts, 0, None), starts) if len(starts) else net
         out["gross_amount"] = _sum_by(l_code, gross, n_all)[buyers]
         out["returned_amount"] = _sum_by(l_code, returned, n_all)[buyers]
-    return pd.DataFrame(out), int(n_all - len(buyers))
+    return out, int(n_all - len(buyers))
 
 
 def _sum_by(codes: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
