@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnmodel.exceptions import ConfigError, NotFittedError
+from churnmodel.exceptions import ConfigError, DataValidationError, NotFittedError
 from churnmodel.features import PurchaseRule, build_snapshots, customer_features
 from churnmodel.models import (
     FEATURE_COLUMNS,
@@ -208,6 +208,33 @@ def test_probabilistic_features_are_the_models_public_predictions(
         (expected["prob_expected_purchases"] * expected["prob_spend_per_purchase"]).to_numpy(),
     )
     assert out.index.equals(feats.index)
+
+
+def test_encoder_reads_columns_as_it_reads_frames() -> None:
+    stages = pd.Categorical(
+        ["active", None, "inactive", "active"], categories=["inactive", "active", "x"]
+    )
+    frame = pd.DataFrame(
+        {
+            "n": np.array([1, 2, 3, 4]),
+            "lifecycle_stage": stages,
+            "x": [0.5, np.nan, -2.0, 1e300],
+            "kind": ["b", "a", "zz", None],
+        }
+    )
+    encoder = TabularEncoder().fit(frame)
+    expected = encoder.transform(frame)
+    columns = {
+        "n": frame["n"].to_numpy(),
+        "lifecycle_stage": stages,  # a Categorical with its own category order
+        "x": frame["x"].to_numpy(),
+        "kind": frame["kind"].to_numpy(dtype=object),
+    }
+    np.testing.assert_array_equal(encoder.transform_columns(columns, 4), expected)
+    with pytest.raises(DataValidationError, match="no column 'x'"):
+        encoder.transform_columns({k: v for k, v in columns.items() if k != "x"}, 4)
+    with pytest.raises(DataValidationError, match="infinite"):
+        encoder.transform_columns({**columns, "x": np.array([0.0, np.inf, 1.0, 2.0])}, 4)
 
 
 def test_encoder_fixes_stage_codes_and_reads_unseen_values_as_missing() -> None:

@@ -236,6 +236,53 @@ def test_a_customers_scores_do_not_depend_on_who_else_is_scored(
     assert everyone.loc[one_time, "lifecycle_stage"] == "lapsed_long"
 
 
+class _PublicOnly:
+    """A model seen only through its public predict methods (no encoded fast path)."""
+
+    def __init__(self, model: object) -> None:
+        self._model = model
+
+    def __getattr__(self, name: str) -> object:
+        if name in {"predict", "predict_proba", "predict_uncalibrated"}:
+            return getattr(self._model, name)
+        raise AttributeError(name)
+
+
+def test_bundle_scores_are_its_models_public_predictions(
+    result: EvaluationResult, cdnow: pd.DataFrame
+) -> None:
+    # predict works on columns, not frames: its scores must be what the models' public
+    # DataFrame methods give when composed by hand, and what a bundle whose models offer
+    # nothing but those methods gives.
+    from churnmodel.models.spend import rescaled_clv
+
+    bundle = result.bundle
+    features = bundle.features(until(cdnow, CUTOFF), CUTOFF)
+    scores = bundle.predict(features, include_baselines=True)
+    prob = bundle.probabilistic.transform(features, bundle.horizon_days)
+    p_churn = bundle.classifier.predict_proba(bundle.model_frame(features, bundle.horizon_days))
+    X_h, factor = bundle.spend_inputs(features, prob)
+    spend = pd.Series(bundle.spend_model.predict(X_h) * factor.to_numpy(), index=features.index)
+    clv = rescaled_clv(
+        spend,
+        expected_purchases=prob["prob_expected_purchases"],
+        discounted_purchases=prob["prob_clv"] / prob["prob_spend_per_purchase"],
+    )
+    np.testing.assert_array_equal(scores["p_churn"], p_churn[:, 1])
+    np.testing.assert_array_equal(scores["p_alive"], prob["prob_p_alive"])
+    np.testing.assert_array_equal(scores["expected_purchases"], prob["prob_expected_purchases"])
+    np.testing.assert_array_equal(scores["expected_spend"], spend)
+    np.testing.assert_array_equal(scores["clv"], clv)
+    np.testing.assert_array_equal(scores["value_at_risk"], clv * p_churn[:, 1])
+    pd.testing.assert_series_equal(scores["lifecycle_stage"], features["lifecycle_stage"])
+    public = replace(
+        bundle,
+        classifier=_PublicOnly(bundle.classifier),
+        spend_model=_PublicOnly(bundle.spend_model),
+    )
+    pd.testing.assert_frame_equal(public.predict(features, include_baselines=True), scores)
+
+
 def _largest_frame(obj: object, seen: set[int] | None = None) -> int:
     """Rows of the largest pandas object reachable from ``obj``."""
     seen = set() if seen is None else seen

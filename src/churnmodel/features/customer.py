@@ -22,6 +22,7 @@ An Alternative to the Pareto/NBD Model. Marketing Science 24(2), 275-284.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -42,9 +43,12 @@ from churnmodel.schemas import CUSTOMER_ID, days_per_unit
 
 __all__ = [
     "BEHAVIOUR_COLUMNS",
+    "FeatureColumns",
     "build_ledger",
+    "customer_feature_columns",
     "customer_features",
     "finish_customer_features",
+    "finish_feature_columns",
     "rfm_summary",
     "to_date",
 ]
@@ -82,6 +86,57 @@ def to_date(value: str | date | datetime | pd.Timestamp, name: str = "as_of") ->
     return ts.date()
 
 
+@dataclass(frozen=True)
+class FeatureColumns:
+    """Customer features as columns: what :func:`customer_features` returns, before the frame.
+
+    The models read a few columns of a few customers per scoring request, where building a
+    DataFrame and taking it apart again costs more than the arithmetic.
+    :func:`customer_feature_columns` returns this; :meth:`frame` is
+    :func:`customer_features`' DataFrame.
+
+    Attributes
+    ----------
+    index
+        The customer ids (``customer_id``), sorted.
+    columns
+        Column name -> 1-D array (NumPy, or a pandas ``Categorical`` for the stage), in the
+        order of the frame's columns.
+    attrs
+        The frame's ``attrs`` (``as_of``, ``time_unit``, ``customers_without_purchase``).
+    """
+
+    index: pd.Index
+    columns: dict[str, Any]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def frame(self) -> pd.DataFrame:
+        """Return the features as the DataFrame :func:`customer_features` documents."""
+        out = _owned_frame(self.columns, self.index)
+        out.attrs.update(self.attrs)
+        return out
+
+    @classmethod
+    def of(cls, features: pd.DataFrame) -> FeatureColumns:
+        """Return the columns of a features frame (from :func:`customer_features`)."""
+        columns = {
+            str(name): (
+                features[name].array
+                if isinstance(features[name].dtype, pd.CategoricalDtype)
+                else features[name].to_numpy()
+            )
+            for name in features.columns
+        }
+        return cls(
+            index=features.index,
+            columns=columns,
+            attrs={str(k): v for k, v in features.attrs.items()},
+        )
+
+
 def build_ledger(transactions: TransactionsLike) -> pd.DataFrame:
     """Return the customer-day ledger: returns netted, one row per customer and day.
 
@@ -108,6 +163,20 @@ def finish_customer_features(
     customer id here unless they already are) or as columns sorted by customer id
     (:func:`~churnmodel.features.small.aggregate_columns`).
     """
+    return finish_feature_columns(
+        raw, as_of=as_of, time_unit=time_unit, rules=rules, windows=windows
+    ).frame()
+
+
+def finish_feature_columns(
+    raw: pd.DataFrame | Mapping[str, Any],
+    *,
+    as_of: date,
+    time_unit: str,
+    rules: LifecycleRules,
+    windows: FeatureWindows = FeatureWindows(),
+) -> FeatureColumns:
+    """Return :func:`finish_customer_features` as :class:`FeatureColumns`."""
     if isinstance(raw, pd.DataFrame) and not raw[CUSTOMER_ID].is_monotonic_increasing:
         raw = raw.sort_values(CUSTOMER_ID, kind="stable")
 
@@ -166,9 +235,11 @@ def finish_customer_features(
         rules,
     )
     data["lifecycle_stage"] = pd.Categorical.from_codes(codes, dtype=STAGE_DTYPE)
-    out = _owned_frame(data, _customer_index(raw))
-    out.attrs.update({"as_of": as_of.isoformat(), "time_unit": time_unit})
-    return out
+    return FeatureColumns(
+        index=_customer_index(raw),
+        columns=data,
+        attrs={"as_of": as_of.isoformat(), "time_unit": time_unit},
+    )
 
 
 def _column(raw: pd.DataFrame | Mapping[str, Any], name: str, dtype: str) -> np.ndarray:
@@ -227,6 +298,30 @@ def customer_features(
         ``customers_without_purchase`` (customers whose days on or before ``as_of`` are all
         returns or zero-net: left out, and counted here).
     """
+    return customer_feature_columns(
+        transactions,
+        as_of,
+        time_unit=time_unit,
+        purchase=purchase,
+        rules=rules,
+        windows=windows,
+        ledger=ledger,
+        engine=engine,
+    ).frame()
+
+
+def customer_feature_columns(
+    transactions: TransactionsLike,
+    as_of: str | date | datetime | pd.Timestamp,
+    *,
+    time_unit: str = "D",
+    purchase: PurchaseRule | None = None,
+    rules: LifecycleRules | None = None,
+    windows: FeatureWindows | None = None,
+    ledger: str | None = None,
+    engine: DuckDBEngine | None = None,
+) -> FeatureColumns:
+    """Return :func:`customer_features` as :class:`FeatureColumns` (same arguments)."""
     as_of_date = to_date(as_of)
     days_per_unit(time_unit)  # validates
     rules = rules or LifecycleRules()
@@ -241,7 +336,7 @@ def customer_features(
         ledger=ledger,
         engine=engine,
     )
-    features = finish_customer_features(
+    features = finish_feature_columns(
         raw, as_of=as_of_date, time_unit=time_unit, rules=rules, windows=windows
     )
     features.attrs["customers_without_purchase"] = no_purchase

@@ -290,7 +290,14 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Return calibrated class probabilities, shape ``(n, 2)``; column 1 is ``p_churn``."""
         self._check_fitted()
-        matrix = transform_matrix(self, self.encoder_, X)
+        return self.predict_proba_encoded(transform_matrix(self, self.encoder_, X))
+
+    def predict_proba_encoded(self, matrix: np.ndarray) -> np.ndarray:
+        """Return :meth:`predict_proba` of rows already encoded as the model reads them.
+
+        ``matrix``: ``encoder_.transform(X)`` (or, without an encoder, ``X`` as floats).
+        """
+        self._check_fitted()
         if self.calibrator_ is None:
             return np.asarray(self.estimator_.predict_proba(matrix))
         return _calibrated_proba(self.calibrator_, matrix)

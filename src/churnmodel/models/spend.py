@@ -212,7 +212,17 @@ class SpendRegressor(RegressorMixin, BaseEstimator):
             raise EstimatorNotFittedError(
                 "this SpendRegressor is not fitted yet; call fit(X, y) first"
             )
-        matrix = transform_matrix(self, self.encoder_, X)
+        return self.predict_encoded(transform_matrix(self, self.encoder_, X))
+
+    def predict_encoded(self, matrix: np.ndarray) -> np.ndarray:
+        """Return :meth:`predict` of rows already encoded as the model reads them.
+
+        ``matrix``: ``encoder_.transform(X)`` (or, without an encoder, ``X`` as floats).
+        """
+        if not hasattr(self, "estimator_"):
+            raise EstimatorNotFittedError(
+                "this SpendRegressor is not fitted yet; call fit(X, y) first"
+            )
         values = np.asarray(self.estimator_.predict(matrix), dtype=float)
         return np.maximum(values, 0.0)
 
@@ -242,16 +252,33 @@ def horizon_extension_factor(
     pandas.Series
         ``extension_factor``, indexed like ``purchases_short``; finite and >= 0.
     """
+    values = extension_factor_values(
+        purchases_short.to_numpy(dtype=np.float64),
+        purchases_long.reindex(purchases_short.index).to_numpy(dtype=np.float64),
+        short_days=short_days,
+        long_days=long_days,
+    )
+    return pd.Series(values, index=purchases_short.index, name="extension_factor")
+
+
+def extension_factor_values(
+    purchases_short: np.ndarray,
+    purchases_long: np.ndarray,
+    *,
+    short_days: float,
+    long_days: float,
+) -> np.ndarray:
+    """Return :func:`horizon_extension_factor` of two aligned arrays."""
     for name, value in (("short_days", short_days), ("long_days", long_days)):
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
             raise ConfigError(f"{name!r} must be > 0, got {value!r}")
-    short = purchases_short.to_numpy(dtype=np.float64)
+    short = np.asarray(purchases_short, dtype=np.float64)
     if short_days == long_days:
-        return pd.Series(1.0, index=purchases_short.index, name="extension_factor")
-    long = purchases_long.reindex(purchases_short.index).to_numpy(dtype=np.float64)
+        return np.ones_like(short)
+    long = np.asarray(purchases_long, dtype=np.float64)
     usable = np.isfinite(short) & np.isfinite(long) & (short > 1e-12)
     ratio = np.divide(long, short, out=np.full_like(short, long_days / short_days), where=usable)
-    return pd.Series(np.maximum(ratio, 0.0), index=purchases_short.index, name="extension_factor")
+    return np.maximum(ratio, 0.0)
 
 
 def rescaled_clv(
@@ -282,9 +309,28 @@ def rescaled_clv(
     Equivalent to the probabilistic CLV times the ratio of the supervised to the probabilistic
     ``H``-day spend, without the Gamma-Gamma spend per purchase (it cancels).
     """
-    spend = expected_spend.to_numpy(dtype=np.float64)
-    purchases = expected_purchases.reindex(expected_spend.index).to_numpy(dtype=np.float64)
-    discounted = discounted_purchases.reindex(expected_spend.index).to_numpy(dtype=np.float64)
+    values = rescaled_clv_values(
+        expected_spend.to_numpy(dtype=np.float64),
+        expected_purchases=expected_purchases.reindex(expected_spend.index).to_numpy(
+            dtype=np.float64
+        ),
+        discounted_purchases=discounted_purchases.reindex(expected_spend.index).to_numpy(
+            dtype=np.float64
+        ),
+    )
+    return pd.Series(values, index=expected_spend.index, name="clv")
+
+
+def rescaled_clv_values(
+    expected_spend: np.ndarray,
+    *,
+    expected_purchases: np.ndarray,
+    discounted_purchases: np.ndarray,
+) -> np.ndarray:
+    """Return :func:`rescaled_clv` of three aligned arrays."""
+    spend = np.asarray(expected_spend, dtype=np.float64)
+    purchases = np.asarray(expected_purchases, dtype=np.float64)
+    discounted = np.asarray(discounted_purchases, dtype=np.float64)
     usable = np.isfinite(purchases) & np.isfinite(discounted) & (purchases > 1e-12)
     multiplier = np.divide(discounted, purchases, out=np.zeros_like(spend), where=usable)
-    return pd.Series(spend * multiplier, index=expected_spend.index, name="clv")
+    return spend * multiplier

@@ -34,7 +34,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import numpy as np
 import pandas as pd
@@ -54,9 +54,8 @@ from churnmodel.features import (
     LifecycleRules,
     PurchaseRule,
     build_snapshots,
-    customer_features,
 )
-from churnmodel.features.customer import to_date
+from churnmodel.features.customer import FeatureColumns, customer_feature_columns, to_date
 from churnmodel.features.engine import TransactionsLike
 from churnmodel.models._base import DegenerateFitWarning
 from churnmodel.models._purchase import PurchaseModel
@@ -425,14 +424,30 @@ class ProbabilisticFeatures:
             ``prob_clv`` (discounted, over ``clv_horizon_days``). Non-finite model outputs
             (degenerate fits) are left NaN; the gradient-boosting models read NaN as missing.
         """
+        if reuse is not None and not reuse.index.equals(features.index):
+            raise ValueError("'reuse' must be the transform of the same customers")
+        reused = None if reuse is None else {c: reuse[c].to_numpy() for c in _HORIZON_FREE}
+        columns = self.transform_columns(features, horizon_days, reuse=reused)
+        return pd.DataFrame(columns, index=features.index)
+
+    def transform_columns(
+        self,
+        features: pd.DataFrame | FeatureColumns,
+        horizon_days: float,
+        *,
+        reuse: Mapping[str, np.ndarray] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Return :meth:`transform`'s columns as arrays (name -> values, customers in order).
+
+        ``features`` may be :class:`~churnmodel.features.customer.FeatureColumns`; ``reuse``
+        holds the horizon-free columns of another horizon's output for the same customers.
+        """
         self._check_fitted()
         if not (isinstance(horizon_days, int | float) and horizon_days > 0):
             raise ConfigError(f"'horizon_days' must be > 0, got {horizon_days!r}")
         summary = _summary(features)
         unit = str(summary.attrs["time_unit"])
         pm, sm = self.purchase_model_, self.spend_model_
-        if reuse is not None and not reuse.index.equals(features.index):
-            raise ValueError("'reuse' must be the transform of the same customers")
         # Validated once; the models' own array methods (what their public methods wrap).
         data = read_summary(summary, monetary=True).in_unit(pm.time_unit_)
         model_unit = days_per_unit(unit) / days_per_unit(pm.time_unit_)
@@ -440,9 +455,9 @@ class ProbabilisticFeatures:
         with np.errstate(all="ignore"):
             purchases = pm._expected_purchases(data, horizon)
             if reuse is not None:
-                p_alive = reuse["prob_p_alive"].to_numpy()
-                per_purchase = reuse["prob_spend_per_purchase"].to_numpy()
-                clv = reuse["prob_clv"].to_numpy()
+                p_alive = np.asarray(reuse["prob_p_alive"])
+                per_purchase = np.asarray(reuse["prob_spend_per_purchase"])
+                clv = np.asarray(reuse["prob_clv"])
                 p_none = pm._probability_no_purchase(data, horizon)
             else:
                 p_alive = pm._probability_alive(data)
@@ -467,15 +482,16 @@ class ProbabilisticFeatures:
                 "prob_clv": clv,
             }
         # Non-finite outputs of a degenerate fit are left missing.
-        return pd.DataFrame(
-            {k: np.where(np.isfinite(v), v, np.nan) for k, v in columns.items()},
-            index=features.index,
-        )
+        return {k: np.where(np.isfinite(v), v, np.nan) for k, v in columns.items()}
 
 
-def _summary(features: pd.DataFrame) -> pd.DataFrame:
+#: The columns of ProbabilisticFeatures' output that do not depend on the horizon.
+_HORIZON_FREE = ("prob_p_alive", "prob_spend_per_purchase", "prob_clv")
+
+
+def _summary(features: pd.DataFrame | FeatureColumns) -> pd.DataFrame:
     """Return the RFM summary the probabilistic models read (one-cent floor on spend)."""
-    if not isinstance(features, pd.DataFrame):
+    if not isinstance(features, pd.DataFrame | FeatureColumns):
         raise DataValidationError(
             f"customer features must be a DataFrame, got {type(features).__name__}"
         )
@@ -492,13 +508,21 @@ def _summary(features: pd.DataFrame) -> pd.DataFrame:
             "(attrs has no 'time_unit')",
             hint="build them with churnmodel.features.customer_features",
         )
-    columns = {name: features[name].to_numpy() for name in RFM_COLUMNS}
+    columns = {name: _values(features, name) for name in RFM_COLUMNS}
     freq = columns["frequency"]
-    money = features["monetary_value"].to_numpy(dtype=np.float64)
+    money = np.asarray(columns["monetary_value"], dtype=np.float64)
     columns["monetary_value"] = np.where(freq > 0, np.maximum(money, _MIN_MONETARY), 0.0)
     summary = pd.DataFrame(columns, index=features.index)
     summary.attrs = {"time_unit": features.attrs["time_unit"]}
     return summary
+
+
+def _values(features: pd.DataFrame | FeatureColumns, name: str) -> Any:
+    """Return one column of features as an array (a Categorical for the stage)."""
+    if isinstance(features, FeatureColumns):
+        return features.columns[name]
+    column = features[name]
+    return column.array if isinstance(column.dtype, pd.CategoricalDtype) else column.to_numpy()
 
 
 # ----------------------------------------------------------------------------- encoding
@@ -576,6 +600,53 @@ class TabularEncoder:
                 hint="replace infinities with NaN (read as missing) or finite values",
             )
         return out
+
+    def transform_columns(self, columns: Mapping[str, Any], n_rows: int) -> np.ndarray:
+        """Return :meth:`transform` of columns given as arrays (name -> values), same matrix.
+
+        Numeric columns are NumPy arrays (NaN read as missing); categorical ones hold the
+        category values (a pandas ``Categorical`` or an object array).
+        """
+        missing = [c for c in self.columns_ if c not in columns]
+        if missing:
+            raise DataValidationError(
+                f"the features have no column {missing[0]!r} ({len(missing)} missing)",
+                column=str(missing[0]),
+                hint="pass the same feature columns the model was fitted on",
+            )
+        out = np.empty((n_rows, len(self.columns_)), dtype=np.float64)
+        for j, name in enumerate(self.columns_):
+            values = columns[name]
+            if name not in self.categories_:
+                out[:, j] = values
+                continue
+            index = self._category_index(name)
+            if isinstance(values, pd.Categorical):
+                # Codes of the column's own categories -> codes of the fitted ones.
+                mapped = index.get_indexer(values.categories)
+                codes = np.where(values.codes >= 0, mapped[values.codes], -1)
+            else:
+                codes = index.get_indexer(pd.Index(np.asarray(values, dtype=object)))
+            out[:, j] = np.where(codes >= 0, codes, np.nan)
+        if np.isinf(out).any():
+            bad = [c for j, c in enumerate(self.columns_) if np.isinf(out[:, j]).any()]
+            raise DataValidationError(
+                f"feature column(s) {bad} hold infinite values",
+                column=str(bad[0]),
+                hint="replace infinities with NaN (read as missing) or finite values",
+            )
+        return out
+
+    def _category_index(self, name: Any) -> pd.Index:
+        cache = self.__dict__.setdefault("_index_cache", {})
+        if name not in cache:
+            cache[name] = pd.Index(self.categories_[name])
+        return cast(pd.Index, cache[name])
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_index_cache", None)
+        return state
 
 
 def _is_categorical(column: pd.Series) -> bool:
@@ -980,14 +1051,7 @@ class ChurnBundle:
 
     def features(self, transactions: TransactionsLike, as_of: Any) -> pd.DataFrame:
         """Return customer features at ``as_of`` with the bundle's feature settings."""
-        return customer_features(
-            transactions,
-            as_of,
-            time_unit=self.time_unit,
-            purchase=self.purchase,
-            rules=self.rules,
-            windows=self.windows,
-        )
+        return self._feature_columns(transactions, as_of).frame()
 
     def model_frame(self, features: pd.DataFrame, horizon_days: float) -> pd.DataFrame:
         """Return :data:`FEATURE_COLUMNS`, probabilistic columns over ``horizon_days``."""
@@ -1027,57 +1091,59 @@ class ChurnBundle:
             (purchase model, H days), ``expected_spend`` (supervised, H days), ``clv``,
             ``value_at_risk`` (= clv x p_churn), ``lifecycle_stage``, ``model_version``.
         """
+        # The work runs on columns (arrays), not frames: a scoring request holds a customer or
+        # two, where building and taking apart DataFrames costs more than the arithmetic.
         features = self._features(data, as_of)
         H = float(self.horizon_days)
-        prob_H = self.probabilistic.transform(features, H)
-        X_H = pd.concat([features, prob_H], axis=1).loc[:, list(FEATURE_COLUMNS)]
-        p_churn = self.classifier.predict_proba(X_H)[:, 1]
-        X_h, factor = self.spend_inputs(features, prob_H)
-        spend = pd.Series(
-            self.spend_model.predict(X_h) * factor.to_numpy(),
-            index=features.index,
-            name="expected_spend",
-        )
+        if len(features) == 0:  # nobody has bought by as_of: no rows, the same columns
+            prob_H = {c: np.zeros(0) for c in PROBABILISTIC_COLUMNS}
+            p_churn = spend = np.zeros(0)
+        else:
+            prob_H = self.probabilistic.transform_columns(features, H)
+            p_churn = self._lapse_proba(features, prob_H)
+            spend_h, factor = self._spend_columns(features, prob_H)
+            spend = spend_h * factor
         # Imported here: churnmodel.models.spend imports this module.
-        from churnmodel.models.spend import rescaled_clv
+        from churnmodel.models.spend import rescaled_clv_values
 
         if self.clv_method == "rescaled":
-            discounted = prob_H["prob_clv"] / prob_H["prob_spend_per_purchase"]
-            clv = rescaled_clv(
+            clv = rescaled_clv_values(
                 spend,
                 expected_purchases=prob_H["prob_expected_purchases"],
-                discounted_purchases=discounted,
+                discounted_purchases=prob_H["prob_clv"] / prob_H["prob_spend_per_purchase"],
             )
         else:
-            clv = prob_H["prob_clv"].fillna(0.0).rename("clv")
-        scores = pd.DataFrame(
-            {
-                "as_of": pd.Timestamp(features.attrs.get("as_of", as_of)),
-                "p_churn": p_churn,
-                "p_alive": prob_H["prob_p_alive"].to_numpy(),
-                "expected_purchases": prob_H["prob_expected_purchases"].to_numpy(),
-                "expected_spend": spend.to_numpy(),
-                "clv": clv.to_numpy(),
-            },
-            index=features.index,
-        )
-        scores["value_at_risk"] = scores["clv"] * scores["p_churn"]
-        scores["lifecycle_stage"] = features["lifecycle_stage"]
-        scores["model_version"] = pd.Series(
-            self.model_version, index=features.index, dtype="string"
-        )
+            clv = np.where(np.isnan(prob_H["prob_clv"]), 0.0, prob_H["prob_clv"])
+        columns: dict[str, Any] = {
+            "as_of": np.full(
+                len(features), pd.Timestamp(features.attrs.get("as_of", as_of)).to_datetime64()
+            ),
+            "p_churn": p_churn,
+            "p_alive": prob_H["prob_p_alive"],
+            "expected_purchases": prob_H["prob_expected_purchases"],
+            "expected_spend": spend,
+            "clv": clv,
+            "value_at_risk": clv * p_churn,
+            "lifecycle_stage": features.columns["lifecycle_stage"],
+            "model_version": pd.array([self.model_version] * len(features), dtype="string"),
+        }
         if include_baselines:
             name = self.probabilistic.purchase_model
-            history = min(365.0, float(features["tenure_days"].max()) + 1.0)
-            scores["baseline_recency"] = features["days_since_last"].astype(np.float64)
-            scores[f"baseline_{name}"] = prob_H["prob_p_no_purchase"]
-            scores["baseline_scaled_spend"] = (
-                features["spend_365d"].clip(lower=0.0).astype(np.float64) * H / history
+            values = features.columns
+            history = min(365.0, float(np.max(values["tenure_days"], initial=0)) + 1.0)
+            columns["baseline_recency"] = values["days_since_last"].astype(np.float64)
+            columns[f"baseline_{name}"] = prob_H["prob_p_no_purchase"]
+            columns["baseline_scaled_spend"] = (
+                np.clip(values["spend_365d"], 0.0, None).astype(np.float64) * H / history
             )
-            scores[f"baseline_{name}_gg"] = prob_H["prob_expected_spend"]
-            scores["prob_clv"] = prob_H["prob_clv"]
-            scores["p_churn_uncalibrated"] = self.classifier.predict_uncalibrated(X_H)
-        return scores
+            columns[f"baseline_{name}_gg"] = prob_H["prob_expected_spend"]
+            columns["prob_clv"] = prob_H["prob_clv"]
+            columns["p_churn_uncalibrated"] = (
+                self.classifier.predict_uncalibrated(self._frame(features, prob_H))
+                if len(features)
+                else np.zeros(0)
+            )
+        return pd.DataFrame(columns, index=features.index)
 
     def spend_inputs(
         self, features: pd.DataFrame, prob_H: pd.DataFrame | None = None
@@ -1113,7 +1179,64 @@ class ChurnBundle:
         )
         return X_h, factor
 
-    def _features(self, data: Any, as_of: Any) -> pd.DataFrame:
+    def _spend_columns(
+        self, features: FeatureColumns, prob_H: Mapping[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return the spend model's ``h``-day prediction and the factor to ``H`` (arrays).
+
+        :meth:`spend_inputs` and the spend model's prediction, on columns.
+        """
+        from churnmodel.models.spend import extension_factor_values
+
+        H, h = float(self.horizon_days), float(self.label_horizon_days)
+        if h == H:
+            prob_h = prob_H
+        else:
+            reuse = {c: prob_H[c] for c in _HORIZON_FREE}
+            prob_h = self.probabilistic.transform_columns(features, h, reuse=reuse)
+        model = self.spend_model
+        encoder = getattr(model, "encoder_", None)
+        if isinstance(encoder, TabularEncoder) and hasattr(model, "predict_encoded"):
+            matrix = encoder.transform_columns({**features.columns, **prob_h}, len(features))
+            spend_h = np.asarray(model.predict_encoded(matrix), dtype=np.float64)
+        else:
+            spend_h = np.asarray(model.predict(self._frame(features, prob_h)), dtype=np.float64)
+        factor = extension_factor_values(
+            prob_h["prob_expected_purchases"],
+            prob_H["prob_expected_purchases"],
+            short_days=h,
+            long_days=H,
+        )
+        return spend_h, factor
+
+    def _lapse_proba(
+        self, features: FeatureColumns, prob_H: Mapping[str, np.ndarray]
+    ) -> np.ndarray:
+        """Return the classifier's P(lapse) over ``H`` of each customer."""
+        model = self.classifier
+        encoder = getattr(model, "encoder_", None)
+        if isinstance(encoder, TabularEncoder) and hasattr(model, "predict_proba_encoded"):
+            matrix = encoder.transform_columns({**features.columns, **prob_H}, len(features))
+            return np.asarray(model.predict_proba_encoded(matrix)[:, 1], dtype=np.float64)
+        return np.asarray(model.predict_proba(self._frame(features, prob_H))[:, 1])
+
+    @staticmethod
+    def _frame(features: FeatureColumns, prob: Mapping[str, np.ndarray]) -> pd.DataFrame:
+        """Return :data:`FEATURE_COLUMNS` as a frame (for models without an encoder)."""
+        values = {**features.columns, **prob}
+        return pd.DataFrame({c: values[c] for c in FEATURE_COLUMNS}, index=features.index)
+
+    def _feature_columns(self, transactions: TransactionsLike, as_of: Any) -> FeatureColumns:
+        return customer_feature_columns(
+            transactions,
+            as_of,
+            time_unit=self.time_unit,
+            purchase=self.purchase,
+            rules=self.rules,
+            windows=self.windows,
+        )
+
+    def _features(self, data: Any, as_of: Any) -> FeatureColumns:
         if isinstance(data, pd.DataFrame) and set(RFM_COLUMNS) <= set(data.columns):
             if data.attrs.get("time_unit") != self.time_unit:
                 raise DataValidationError(
@@ -1125,7 +1248,7 @@ class ChurnBundle:
                 raise DataValidationError(
                     f"as_of={as_of!r} but the features were computed at {data.attrs['as_of']}"
                 )
-            return data
+            return FeatureColumns.of(data)
         if as_of is None:
             raise ConfigError("'as_of' is required when scoring transactions")
-        return self.features(data, as_of)
+        return self._feature_columns(data, as_of)
