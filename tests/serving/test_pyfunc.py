@@ -114,6 +114,22 @@ def test_empty_request_with_as_of_gives_no_rows(
     assert out.empty and tuple(out.columns) == SCORE_COLUMNS
 
 
+def test_customers_without_a_purchase_by_as_of_get_no_rows(
+    model: ChurnPyfuncModel, request_frame: pd.DataFrame
+) -> None:
+    # Returns only, or buying only after as_of: not yet a customer at as_of, so no row (the
+    # documented contract), with the columns and types of a full answer.
+    full = model.predict(None, request_frame, params={"as_of": AS_OF})
+    later = pd.DataFrame({"customer_id": ["new-1"], "timestamp": ["2099-01-01"], "amount": [10.0]})
+    returns = pd.DataFrame({"customer_id": ["ret-1"], "timestamp": [AS_OF], "amount": [-5.0]})
+    for request in (later, returns):
+        out = model.predict(None, request, params={"as_of": AS_OF})
+        assert out.empty
+        pd.testing.assert_series_equal(out.dtypes, full.dtypes)
+    mixed = model.predict(None, pd.concat([request_frame, later]), params={"as_of": AS_OF})
+    pd.testing.assert_frame_equal(mixed, full)
+
+
 def test_signature_declares_columns_outputs_and_the_as_of_parameter() -> None:
     sig = model_signature()
     assert sig.inputs.input_names() == ["customer_id", "timestamp", "amount"]
@@ -226,3 +242,34 @@ def test_plain_requests_skip_duckdb_and_score_the_same(
     by_duckdb = model.score(table, date.fromisoformat(AS_OF))
     assert len(shortcut) == request_frame["customer_id"].nunique()
     pd.testing.assert_frame_equal(shortcut, by_duckdb, rtol=1e-12)
+
+
+class _UnsortedBundle:
+    """A ScoringBundle whose rows come back in no particular order, ids as a column."""
+
+    def predict(self, transactions: pd.DataFrame, as_of: date) -> pd.DataFrame:
+        ids = ["c", "a", "b", "a2"]
+        return pd.DataFrame(
+            {
+                "customer_id": ids,
+                "p_churn": [0.3, 0.1, 0.2, 0.4],
+                "p_alive": 0.5,
+                "expected_purchases": 1.0,
+                "expected_spend": [3.0, 1.0, 2.0, 4.0],
+                "clv": 10.0,
+                "value_at_risk": [3.0, 1.0, 2.0, 4.0],
+                "lifecycle_stage": pd.Categorical(["new", "active", "loyal", "inactive"]),
+            }
+        )
+
+
+def test_scores_of_any_bundle_come_back_sorted_by_customer() -> None:
+    model = ChurnPyfuncModel(ModelPayload(bundle=_UnsortedBundle(), model_version="v7"))
+    tx = pd.DataFrame({"customer_id": ["x"], "timestamp": ["2024-01-01"], "amount": [1.0]})
+    out = model.predict(None, tx, params={"as_of": "2024-01-31"})
+    assert tuple(out.columns) == SCORE_COLUMNS
+    assert out["customer_id"].tolist() == ["a", "a2", "b", "c"]
+    assert out["p_churn"].tolist() == [0.1, 0.4, 0.2, 0.3]
+    assert out["lifecycle_stage"].tolist() == ["active", "inactive", "loyal", "new"]
+    assert (out["model_version"] == "v7").all()
+    assert (out["as_of"] == pd.Timestamp("2024-01-31")).all()

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
+import numpy as np
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
@@ -187,7 +188,7 @@ class ChurnPyfuncModel(PythonModel):
             if frame.empty:
                 as_of = _as_of((params or {}).get("as_of"), None)
                 return self.score(frame.loc[:, list(INPUT_COLUMNS)], as_of)
-            request = frame.loc[:, list(INPUT_COLUMNS)]
+            request = frame if tuple(frame.columns) == INPUT_COLUMNS else frame[list(INPUT_COLUMNS)]
             # A small request with nothing to quarantine is read with pandas and scored
             # without DuckDB (same values: churnmodel.io.plain); anything else is validated by
             # load_transactions, whose errors name the problem.
@@ -260,23 +261,29 @@ def _as_of(value: Any, last: date | None) -> date:
 
 
 def _finish(raw: pd.DataFrame, as_of: date, model_version: str) -> pd.DataFrame:
-    """Put bundle output into the documented column order and dtypes."""
-    frame = raw.reset_index() if CUSTOMER_ID not in raw.columns else raw.reset_index(drop=True)
-    missing = [c for c in SCORE_COLUMNS[2:9] if c not in frame.columns]
+    """Put bundle output into the documented column order and dtypes, sorted by customer."""
+    missing = [c for c in SCORE_COLUMNS[2:9] if c not in raw.columns]
     if missing:  # a bug in the bundle, not in the request
         raise RuntimeError(f"the bundle's predict() did not return {missing}")
-    out = pd.DataFrame(
+    ids = raw[CUSTOMER_ID] if CUSTOMER_ID in raw.columns else raw.index.to_series()
+    ids = ids.astype(str)
+    # Stable order by id, as sort_values(kind="stable") gives; the bundle's is sorted already.
+    order = None if ids.is_monotonic_increasing else np.argsort(ids.to_numpy(), kind="stable")
+
+    def values(column: pd.Series | pd.Index, dtype: str | None = None) -> np.ndarray:
+        array = column.to_numpy(dtype=dtype)
+        return array if order is None else array[order]
+
+    n = len(raw)
+    return pd.DataFrame(
         {
-            CUSTOMER_ID: frame[CUSTOMER_ID].astype(str).to_numpy(),
-            "as_of": pd.Series(pd.Timestamp(as_of), index=frame.index).to_numpy(
-                dtype="datetime64[ns]"
-            ),
-            **{c: frame[c].to_numpy(dtype="float64") for c in _NUMERIC_SCORES},
-            "lifecycle_stage": frame["lifecycle_stage"].astype(str).to_numpy(),
+            CUSTOMER_ID: pd.array(values(ids), dtype="str"),
+            "as_of": np.full(n, pd.Timestamp(as_of).as_unit("ns").to_datetime64()),
+            **{c: values(raw[c], "float64") for c in _NUMERIC_SCORES},
+            "lifecycle_stage": pd.array(values(raw["lifecycle_stage"].astype(str)), dtype="str"),
             "model_version": model_version,
         }
     )
-    return out.sort_values(CUSTOMER_ID, kind="stable", ignore_index=True)
 
 
 def save_payload(payload: ModelPayload, path: str | Path, *, max_rows: int = 1_000) -> Path:
