@@ -1164,27 +1164,25 @@ class ChurnBundle:
             ``h``) and the extension factor ``E[X(H)] / E[X(h)]`` (1 when ``h == H``); the
             expected spend over ``H`` is ``spend_model.predict(X_h) * factor``.
         """
-        from churnmodel.models.spend import horizon_extension_factor
-
-        H, h = float(self.horizon_days), float(self.label_horizon_days)
+        H = float(self.horizon_days)
+        columns = FeatureColumns.of(features)
         if prob_H is None:
-            prob_H = self.probabilistic.transform(features, H)
-        prob_h = prob_H if h == H else self.probabilistic.transform(features, h, reuse=prob_H)
-        X_h = pd.concat([features, prob_h], axis=1).loc[:, list(FEATURE_COLUMNS)]
-        factor = horizon_extension_factor(
-            prob_h["prob_expected_purchases"],
-            prob_H["prob_expected_purchases"],
-            short_days=h,
-            long_days=H,
+            cols_H = self.probabilistic.transform_columns(columns, H)
+        else:
+            cols_H = {c: prob_H[c].to_numpy() for c in PROBABILISTIC_COLUMNS}
+        prob_h, factor = self._label_window(columns, cols_H)
+        return (
+            self._frame(columns, prob_h),
+            pd.Series(factor, index=features.index, name="extension_factor"),
         )
-        return X_h, factor
 
-    def _spend_columns(
+    def _label_window(
         self, features: FeatureColumns, prob_H: Mapping[str, np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Return the spend model's ``h``-day prediction and the factor to ``H`` (arrays).
+    ) -> tuple[Mapping[str, np.ndarray], np.ndarray]:
+        """Return the probabilistic columns over the label window ``h`` and the factor to ``H``.
 
-        :meth:`spend_inputs` and the spend model's prediction, on columns.
+        The spend model was fitted on ``h``-day spend; ``E[X(H)] / E[X(h)]`` carries its
+        prediction to ``H`` (1 when ``h == H``).
         """
         from churnmodel.models.spend import extension_factor_values
 
@@ -1194,6 +1192,19 @@ class ChurnBundle:
         else:
             reuse = {c: prob_H[c] for c in _HORIZON_FREE}
             prob_h = self.probabilistic.transform_columns(features, h, reuse=reuse)
+        factor = extension_factor_values(
+            prob_h["prob_expected_purchases"],
+            prob_H["prob_expected_purchases"],
+            short_days=h,
+            long_days=H,
+        )
+        return prob_h, factor
+
+    def _spend_columns(
+        self, features: FeatureColumns, prob_H: Mapping[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return the spend model's ``h``-day prediction and the factor to ``H`` (arrays)."""
+        prob_h, factor = self._label_window(features, prob_H)
         model = self.spend_model
         encoder = getattr(model, "encoder_", None)
         if isinstance(encoder, TabularEncoder) and hasattr(model, "predict_encoded"):
@@ -1201,12 +1212,6 @@ class ChurnBundle:
             spend_h = np.asarray(model.predict_encoded(matrix), dtype=np.float64)
         else:
             spend_h = np.asarray(model.predict(self._frame(features, prob_h)), dtype=np.float64)
-        factor = extension_factor_values(
-            prob_h["prob_expected_purchases"],
-            prob_H["prob_expected_purchases"],
-            short_days=h,
-            long_days=H,
-        )
         return spend_h, factor
 
     def _lapse_proba(
