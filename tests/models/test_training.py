@@ -10,6 +10,7 @@ import pytest
 
 from churnmodel.exceptions import ConfigError, DataValidationError, NotFittedError
 from churnmodel.features import PurchaseRule, build_snapshots, customer_features
+from churnmodel.features.customer import FeatureColumns
 from churnmodel.models import (
     FEATURE_COLUMNS,
     PROBABILISTIC_COLUMNS,
@@ -231,6 +232,12 @@ def test_encoder_reads_columns_as_it_reads_frames() -> None:
         "kind": frame["kind"].to_numpy(dtype=object),
     }
     np.testing.assert_array_equal(encoder.transform_columns(columns, 4), expected)
+    # Columns taken from a frame, nullable integers with a missing value included.
+    nullable = frame.assign(n=pd.array([1, None, 3, 4], dtype="Int64"))
+    taken = FeatureColumns.of(nullable)
+    np.testing.assert_array_equal(
+        encoder.transform_columns(taken.columns, len(taken)), encoder.transform(nullable)
+    )
     with pytest.raises(DataValidationError, match="no column 'x'"):
         encoder.transform_columns({k: v for k, v in columns.items() if k != "x"}, 4)
     with pytest.raises(DataValidationError, match="infinite"):

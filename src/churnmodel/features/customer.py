@@ -122,19 +122,25 @@ class FeatureColumns:
     @classmethod
     def of(cls, features: pd.DataFrame) -> FeatureColumns:
         """Return the columns of a features frame (from :func:`customer_features`)."""
-        columns = {
-            str(name): (
-                features[name].array
-                if isinstance(features[name].dtype, pd.CategoricalDtype)
-                else features[name].to_numpy()
-            )
-            for name in features.columns
-        }
+        columns = {str(name): _array(features[name]) for name in features.columns}
         return cls(
             index=features.index,
             columns=columns,
             attrs={str(k): v for k, v in features.attrs.items()},
         )
+
+
+def _array(column: pd.Series) -> Any:
+    """Return a column as the arrays :class:`FeatureColumns` hold (missing numbers as NaN)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.array
+    if (
+        isinstance(column.dtype, pd.api.extensions.ExtensionDtype)
+        and pd.api.types.is_numeric_dtype(column.dtype)
+        and column.hasnans
+    ):
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)  # nullable Int64 and co.
+    return column.to_numpy()
 
 
 def build_ledger(transactions: TransactionsLike) -> pd.DataFrame:
