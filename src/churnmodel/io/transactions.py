@@ -190,10 +190,13 @@ class TransactionTable:
 
     ``view`` names a relation with columns ``customer_id`` (VARCHAR), ``timestamp``
     (TIMESTAMP, business time zone, no offset), ``amount`` (DOUBLE) and ``order_id`` (VARCHAR).
+    ``rows``, when known, is how many rows it holds (the load's ``rows_used``): the feature
+    queries size their work by it.
     """
 
     con: duckdb.DuckDBPyConnection
     view: str
+    rows: int | None = None
 
     def to_pandas(self) -> pd.DataFrame:
         """Return the transactions as a pandas DataFrame."""
@@ -594,7 +597,7 @@ def load_transactions(
         max_quarantine_share=max_quarantine_share,
         columns=(customer_col, date_col, amount_col),
     )
-    return TransactionTable(con=con, view="clean"), report
+    return TransactionTable(con=con, view="clean", rows=report.rows_used), report
 
 
 def _customer_sql(col: str) -> str:
