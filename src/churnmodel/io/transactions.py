@@ -531,9 +531,7 @@ def load_transactions(
     # reads the input again, which is cheaper than holding a copy of every row.
     _replace_relation(con, "parsed", "VIEW", parsed)
     _replace_relation(con, "grouped", "VIEW", group_rows_sql("SELECT * FROM parsed", dedupe="none"))
-    cols = f"{_ROW}, {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID}"
-    good = f"reason IS NULL AND NOT ({after_as_of_sql(as_of_date)})"
-    clean_sql = f"SELECT {cols} FROM grouped WHERE {good}"
+    repeats = 0
     if dedupe == "none":
         counts = _one(con, load_counts_sql("grouped", as_of_date))
     else:
@@ -544,7 +542,7 @@ def load_transactions(
             "SELECT rows_read, rows_quarantined, good_rows_after_as_of, first_date, last_date, "
             "len(candidates) FROM load_stats",
         )
-        repeats, repeats_after = 0, 0
+        repeats_after = 0
         con.execute("DROP TABLE IF EXISTS load_repeats").fetchall()
         if n_candidates:
             _replace_relation(
@@ -556,8 +554,6 @@ def load_transactions(
             repeats, repeats_after = _one(
                 con, "SELECT count(*), count(*) FILTER (WHERE after_as_of) FROM load_repeats"
             )
-            if remove_dupes and repeats:
-                clean_sql += f" AND {_ROW} NOT IN (SELECT {_ROW} FROM load_repeats)"
         # The counts of load_counts_sql on rows grouped by value (as the Spark engine groups).
         counts = (
             read,
@@ -568,8 +564,19 @@ def load_transactions(
             first,
             last,
         )
-    # The clean rows stay a view (read again by each query) unless the caller reads them
-    # several times (batch scoring by chunks): then a table of the five columns is cheaper.
+    # The clean rows: the good rows up to as_of, less the repeats when they are removed. A
+    # condition the counts show to hold for every row is left out (the reason of every row
+    # costs a tenth of a read). They stay a view (read again by each query) unless the caller
+    # reads them several times (batch scoring by chunks): then a table of five columns is
+    # cheaper.
+    conds = ["reason IS NULL"] if counts[1] else []
+    conds += [f"NOT ({after_as_of_sql(as_of_date)})"] if counts[4] else []
+    conds += (
+        [f"{_ROW} NOT IN (SELECT {_ROW} FROM load_repeats)"] if remove_dupes and repeats else []
+    )
+    clean_sql = f"SELECT {_ROW}, {CUSTOMER_ID}, {TIMESTAMP}, {AMOUNT}, {ORDER_ID} FROM parsed"
+    if conds:
+        clean_sql += " WHERE " + " AND ".join(conds)
     _replace_relation(con, "clean", "TABLE" if materialize else "VIEW", clean_sql)
     if counts[0] == 0:
         raise DataValidationError(
