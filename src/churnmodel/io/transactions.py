@@ -793,12 +793,14 @@ def repeated_rows_sql(rows: str, keys: Sequence[str], stats: str, as_of: date | 
 
 
 def _replace_relation(con: duckdb.DuckDBPyConnection, name: str, kind: str, sql: str) -> None:
-    """Create the temporary view or table ``name`` from ``sql``, dropping any earlier one."""
-    for row in con.execute(
-        "SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchall():
-        con.execute(f"DROP {'VIEW' if row[0] == 'VIEW' else 'TABLE'} {name}").fetchall()
-    con.execute(f"CREATE TEMP {kind} {name} AS {sql}").fetchall()
+    """Create the temporary view or table ``name`` from ``sql``, replacing any earlier one."""
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {sql}").fetchall()
+    except duckdb.CatalogException:
+        # An earlier load made it the other kind (a table where a view goes, or the reverse).
+        other = "VIEW" if kind == "TABLE" else "TABLE"
+        con.execute(f"DROP {other} IF EXISTS {name}").fetchall()
+        con.execute(f"CREATE TEMP {kind} {name} AS {sql}").fetchall()
 
 
 def load_report(
