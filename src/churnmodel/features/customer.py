@@ -328,8 +328,8 @@ def customer_parts(rows: int | None, *, frame: bool, rfm_only: bool) -> int:
     a Parquet file again, so DataFrames are split more readily (see :data:`ROWS_PER_PART`).
     Measured on 10M rows (2 cores): every feature from Parquet in 2 parts, 1.1-1.2 GB peak
     instead of 1.4-1.5 GB, 0.3 s slower; RFM from a DataFrame in 3 parts, 1.3 GB instead of
-    1.75 GB, as fast; RFM from Parquet in one part (1.0 GB): two cost 0.2 s. One part when
-    ``rows`` is unknown.
+    1.75 GB, 0.1-0.3 s slower; RFM from Parquet in one part (1.0 GB): two cost 0.2 s. One
+    part when ``rows`` is unknown.
     """
     if rows is None:
         return 1
