@@ -176,3 +176,41 @@ def test_rfm_summary_equals_the_rfm_columns_of_customer_features() -> None:
     pd.testing.assert_frame_equal(lean, full[list(lean.columns)], check_exact=False, rtol=1e-12)
     assert (lean["frequency"] == full["frequency"]).all()
     assert lean.attrs["time_unit"] == "W" and lean.attrs["as_of"] == "2021-03-31"
+
+
+@pytest.mark.parametrize("loaded", [False, True])
+def test_customers_aggregated_in_parts_give_the_same_features(
+    loaded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A large log is aggregated in parts (by a hash of the customer id): every part holds
+    # whole customers, so the features are those of one aggregation, in the same order.
+    from churnmodel.features import customer
+    from churnmodel.io import connect, load_transactions
+
+    log = random_log(n_rows=20_000, seed=4)
+
+    def inputs() -> object:
+        return load_transactions(connect(), log)[0] if loaded else log
+
+    whole = customer_features(inputs(), "2021-03-31")  # type: ignore[arg-type]
+    whole_rfm = rfm_summary(inputs(), "2021-03-31")  # type: ignore[arg-type]
+    assert customer.customer_parts(len(log), frame=not loaded, rfm_only=False) == 1
+    monkeypatch.setattr(customer, "ROWS_PER_PART", dict.fromkeys(customer.ROWS_PER_PART, 6_000))
+    assert customer.customer_parts(len(log), frame=not loaded, rfm_only=True) == 4
+    parts = customer_features(inputs(), "2021-03-31")  # type: ignore[arg-type]
+    pd.testing.assert_frame_equal(parts, whole)
+    assert parts.attrs == whole.attrs
+    pd.testing.assert_frame_equal(rfm_summary(inputs(), "2021-03-31"), whole_rfm)  # type: ignore[arg-type]
+
+
+def test_gaps_are_right_when_customer_hashes_collide(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The gap window is partitioned by a hash of the customer id; when two customers share
+    # one, the features are computed again partitioned by the id.
+    from churnmodel.features import queries
+
+    log = random_log(n_rows=20_000, seed=5)
+    expected = customer_features(log, "2021-03-31")
+    monkeypatch.setattr(queries, "_customer_key_sql", lambda: "hash(customer_id) % 3")
+    got = customer_features(log, "2021-03-31")
+    pd.testing.assert_frame_equal(got, expected)
+    assert got["gap_std_days"].notna().sum() > 100

@@ -169,9 +169,24 @@ def _messy(n: int = 3_000) -> pd.DataFrame:
     return df.astype(object).where(df.notna(), None)
 
 
-def test_load_from_a_dataframe_matches_read_transactions(engine: Any, spark: Any) -> None:
-    # No order id: identical rows are kept and counted (Spark repeats them, DuckDB joins range).
+@pytest.mark.parametrize(
+    "dedupe",
+    [
+        # No order id: identical rows are kept and counted (Spark repeats grouped rows, DuckDB
+        # keeps the rows as read).
+        {},
+        # Repeats of an order removed (Spark groups every row; DuckDB compares the rows whose
+        # hashes repeat), and every input column compared.
+        {"order_col": "Bestellung"},
+        {"dedupe": "all"},
+    ],
+)
+def test_load_from_a_dataframe_matches_read_transactions(
+    engine: Any, spark: Any, dedupe: dict[str, Any]
+) -> None:
     raw = _messy()
+    # Two lines per order; the repeated rows (the last 40) repeat their order id.
+    raw.insert(3, "Bestellung", [f"B{(i % 3_000) // 2}" for i in range(len(raw))])
     kw: dict[str, Any] = dict(
         customer_col="Kunde",
         date_col="Datum",
@@ -181,6 +196,7 @@ def test_load_from_a_dataframe_matches_read_transactions(engine: Any, spark: Any
         date_format=["%Y-%m-%d", "%d/%m/%Y %H:%M"],
         decimal=",",
         max_quarantine_share=0.05,
+        **dedupe,
     )
     try:
         clean, report = engine.load_transactions(spark.createDataFrame(raw), **kw)
@@ -192,6 +208,7 @@ def test_load_from_a_dataframe_matches_read_transactions(engine: Any, spark: Any
     got_dict.pop("source"), exp_dict.pop("source")
     assert got_dict == exp_dict
     assert report.rows_quarantined == 7 and report.reconciles
+    assert report.duplicates_removed + report.identical_rows_kept > 0
     pd.testing.assert_frame_equal(report.quarantine, expected.quarantine, check_dtype=False)
     assert_same_table(features, customer_features(table, "2023-12-31"))
 

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from churnmodel import ConfigError, DataValidationError, read_transactions
+from churnmodel.io import connect, load_transactions, transactions
 
 
 def _frame(**cols: list[object]) -> pd.DataFrame:
@@ -184,3 +186,76 @@ def test_invalid_settings_are_config_errors() -> None:
         read_transactions(raw, max_quarantine_share=2.0)
     with pytest.raises(ConfigError, match="timezone"):
         read_transactions(raw, timezone="Mars/Olympus")
+
+
+def _messy_repeats(n: int = 2_000) -> pd.DataFrame:
+    """Rows repeated with and without the same order id, some after the as-of date, bad rows."""
+    rng = np.random.default_rng(5)
+    days = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 60, n), "D")
+    raw = pd.DataFrame(
+        {
+            "customer_id": [f"c{i:03d}" for i in rng.integers(0, 50, n)],
+            "timestamp": days.strftime("%Y-%m-%d"),
+            "amount": rng.choice([5.0, 7.5, -5.0, 0.0, -0.0], n),
+            "order_ref": [f"o{i}" for i in rng.integers(0, 400, n)],
+            "channel": rng.choice(["web", "shop"], n),
+        }
+    )
+    raw = pd.concat([raw, raw.sample(300, random_state=1)], ignore_index=True)
+    raw.loc[[3, 17], "customer_id"] = None
+    raw.loc[[5], "timestamp"] = "yesterday"
+    return raw
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"order_col": "order_ref"},
+        {},
+        {"dedupe": "all"},
+        {"order_col": "order_ref", "dedupe": "all"},
+    ],
+)
+def test_repeats_are_found_by_value_even_when_every_hash_collides(
+    kwargs: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The load finds candidate repeats by a hash of the row and compares the values of the
+    # candidates: with one hash for every row, every row is a candidate and the result must
+    # not change.
+    raw = _messy_repeats()
+    common = dict(as_of="2024-02-15", max_quarantine_share=0.01, **kwargs)
+    tx, report = read_transactions(raw, **common)  # type: ignore[arg-type]
+    monkeypatch.setattr(transactions, "_row_hash_sql", lambda columns: "42")
+    tx_all, report_all = read_transactions(raw, **common)  # type: ignore[arg-type]
+    assert report.duplicates_removed + report.identical_rows_kept > 0
+    assert report.rows_after_as_of > 0 and report.rows_quarantined == 3
+    assert report.to_dict() == report_all.to_dict()
+    pd.testing.assert_frame_equal(tx, tx_all)
+    # The same rows as grouping every row by value (pandas): first occurrences kept.
+    good = raw.drop(index=[3, 5, 17])
+    good = good[pd.to_datetime(good["timestamp"]) <= pd.Timestamp("2024-02-15")]
+    removes = "order_col" in kwargs or kwargs.get("dedupe") == "all"
+    key = ["customer_id", "timestamp", "amount", "order_ref"]
+    key += ["channel"] if kwargs.get("dedupe") == "all" else []
+    expected = good[~good.duplicated(key)] if removes else good
+    assert len(tx) == len(expected) == report.rows_used
+    assert tx["amount"].sum() == pytest.approx(expected["amount"].sum())
+    # Rows come in input order, the repeats of a row where they were read.
+    assert tx["customer_id"].tolist() == expected["customer_id"].tolist()
+
+
+def test_loading_twice_into_one_connection_replaces_the_first_load(tmp_path: Path) -> None:
+    first = _frame(customer_id=["a", "a"], timestamp=["2024-01-01"] * 2, amount=[1.0, 1.0])
+    second = _frame(
+        customer_id=["b", "b", "c"],
+        timestamp=["2024-01-01"] * 3,
+        amount=[2.0, 2.0, 3.0],
+        order_id=["o1", "o1", "o2"],
+    )
+    con = connect()
+    load_transactions(con, first, dedupe="all")
+    table, report = load_transactions(con, second, order_col="order_id", materialize=True)
+    assert report.duplicates_removed == 1 and report.rows_used == 2
+    assert table.to_pandas()["customer_id"].tolist() == ["b", "c"]
+    table, report = load_transactions(con, first)
+    assert report.identical_rows_kept == 1 and len(table.to_pandas()) == 2

@@ -109,9 +109,19 @@ def load_quarantined(
 
 
 def load_log(
-    data: str | Path | None, settings: Settings, *, as_of: date | None = None
+    data: str | Path | None,
+    settings: Settings,
+    *,
+    as_of: date | None = None,
+    materialize: bool = True,
 ) -> tuple[TransactionsLike, LoadReport]:
-    """Load the log named by ``data`` (``None`` or ``"cdnow"``: the bundled CDNOW log)."""
+    """Load the log named by ``data`` (``None`` or ``"cdnow"``: the bundled CDNOW log).
+
+    ``materialize`` keeps the clean rows in a DuckDB table, for jobs that read them several
+    times (batch scoring, once per chunk of customers); a job that reads them once (features,
+    training) passes ``False`` and they stay a view on the input (see
+    :func:`~churnmodel.io.load_transactions`).
+    """
     d = settings.data
     con = connect(timezone=d.timezone)
     if data is None or str(data) == CDNOW:
@@ -125,6 +135,7 @@ def load_log(
             as_of=as_of,
             max_quarantine_share=0.0,
             source_name="CDNOW (lifetimes' CDNOW_master.txt)",
+            materialize=materialize,
         )
     return load_transactions(
         con,
@@ -141,6 +152,7 @@ def load_log(
         encoding=d.encoding,
         dedupe=d.dedupe,
         max_quarantine_share=d.max_quarantine_share,
+        materialize=materialize,
     )
 
 
@@ -172,7 +184,7 @@ def features_job(
     q_path = quarantine_path(out)
     as_of_date = None if as_of is None else to_date(as_of)
     tx, report = load_quarantined(
-        lambda: load_log(data, settings, as_of=as_of_date),
+        lambda: load_log(data, settings, as_of=as_of_date, materialize=False),
         lambda rows: write_table(rows, q_path),
     )
     effective = as_of_date or report.last_date

@@ -340,7 +340,7 @@ def train_job(
     if not rules:
         raise ConfigError("'tracking.promotion_rules' is empty; give at least one rule")
     cdnow = data is None or str(data) == CDNOW
-    table, report = load_log(data, settings)
+    table, report = load_log(data, settings, materialize=False)
     if report.first_date is None or report.last_date is None:
         raise DataValidationError("no usable transactions: nothing to train on")
     cutoff, horizon = resolve_split(
