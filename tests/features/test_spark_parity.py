@@ -179,14 +179,18 @@ def _messy(n: int = 3_000) -> pd.DataFrame:
         # hashes repeat), and every input column compared.
         {"order_col": "Bestellung"},
         {"dedupe": "all"},
+        # The same, the unmapped order column named like the parser's own order_id.
+        {"dedupe": "all", "order_column_name": "order_id"},
     ],
 )
 def test_load_from_a_dataframe_matches_read_transactions(
     engine: Any, spark: Any, dedupe: dict[str, Any]
 ) -> None:
     raw = _messy()
+    dedupe = dict(dedupe)
+    name = dedupe.pop("order_column_name", "Bestellung")
     # Two lines per order; the repeated rows (the last 40) repeat their order id.
-    raw.insert(3, "Bestellung", [f"B{(i % 3_000) // 2}" for i in range(len(raw))])
+    raw.insert(3, name, [f"B{(i % 3_000) // 2}" for i in range(len(raw))])
     kw: dict[str, Any] = dict(
         customer_col="Kunde",
         date_col="Datum",
@@ -207,6 +211,10 @@ def test_load_from_a_dataframe_matches_read_transactions(
     got_dict, exp_dict = report.to_dict(), expected.to_dict()
     got_dict.pop("source"), exp_dict.pop("source")
     assert got_dict == exp_dict
+    if name != "Bestellung":  # the column's name changes nothing
+        _, renamed = load_transactions(connect(), raw.rename(columns={name: "Bestellung"}), **kw)
+        assert report.duplicates_removed == renamed.duplicates_removed
+        assert report.identical_rows_kept == renamed.identical_rows_kept
     assert report.rows_quarantined == 7 and report.reconciles
     assert report.duplicates_removed + report.identical_rows_kept > 0
     pd.testing.assert_frame_equal(report.quarantine, expected.quarantine, check_dtype=False)

@@ -130,6 +130,22 @@ def test_identical_rows_without_order_id_are_kept_and_counted() -> None:
     assert len(tx_all) == 1 and report_all.duplicates_removed == 1
 
 
+def test_dedupe_all_compares_unmapped_columns_named_like_the_parsers_own() -> None:
+    # Unmapped input columns called order_id, reason or c are compared as they are, not
+    # confused with the parser's order id (empty without an order column) or its own names.
+    raw = _frame(
+        customer_id=["a"] * 5,
+        timestamp=["2024-01-01"] * 5,
+        amount=[5.0] * 5,
+        order_id=["o1", "o2", "o2", "o2", "o2"],
+        reason=["x", "x", "x", "y", "x"],
+        c=[1, 1, 1, 1, 2],
+    )
+    tx, report = read_transactions(raw, dedupe="all")
+    assert report.duplicates_removed == 1  # rows 2 and 3: identical in every column
+    assert len(tx) == 4 and report.reconciles
+
+
 def test_rows_after_as_of_are_excluded_and_counted() -> None:
     raw = _frame(
         customer_id=["a", "a", "b"],

@@ -62,6 +62,7 @@ from churnmodel.io.transactions import (
     load_counts_sql,
     load_report,
     parse_rows_sql,
+    parsed_extra_columns,
     quarantine_rows_sql,
 )
 from churnmodel.schemas import AMOUNT, CUSTOMER_ID, DATE, ORDER_ID, TIMESTAMP, days_per_unit
@@ -622,7 +623,8 @@ class SparkEngine:
             extra=extra,
         )
         grouped = self.materialize(
-            group_rows_sql(parsed, dedupe=dedupe, extra=extra), prefix="grouped"
+            group_rows_sql(parsed, dedupe=dedupe, extra=parsed_extra_columns(extra)),
+            prefix="grouped",
         )
         counts = tuple(self.sql(load_counts_sql(grouped, as_of_date)).collect()[0])
         if counts[0] == 0:

@@ -52,6 +52,7 @@ __all__ = [
     "load_stats_sql",
     "load_transactions",
     "parse_rows_sql",
+    "parsed_extra_columns",
     "quarantine_rows_sql",
     "read_transactions",
     "repeated_rows_sql",
@@ -535,7 +536,7 @@ def load_transactions(
     if dedupe == "none":
         counts = _one(con, load_counts_sql("grouped", as_of_date))
     else:
-        keys = [CUSTOMER_ID, TIMESTAMP, AMOUNT, ORDER_ID, *extra]
+        keys = [CUSTOMER_ID, TIMESTAMP, AMOUNT, ORDER_ID, *parsed_extra_columns(extra)]
         _replace_relation(con, "load_stats", "TABLE", load_stats_sql("parsed", keys, as_of_date))
         read, quarantined, after_rows, first, last, n_candidates = _one(
             con,
@@ -640,14 +641,17 @@ def parse_rows_sql(
     parsed. The result has the row number, the canonical ``customer_id``, ``timestamp``,
     ``amount`` and ``order_id``, ``reason`` (NULL for a good row; one of :data:`REASONS`
     otherwise), the raw values ``raw_c``, ``raw_t``, ``raw_a`` and the ``extra`` columns as
-    they are (for ``dedupe="all"``).
+    they are (for ``dedupe="all"``), named :func:`parsed_extra_columns` so that an input column
+    called ``order_id``, ``reason`` or the like cannot be confused with the parser's own.
     """
     cust_raw = f"CAST({_ident(customer_col)} AS VARCHAR)"
     cust = _customer_sql(customer_col)
     ts = _timestamp_sql(date_col, types[date_col], date_format)
     amt = _amount_sql(amount_col, types[amount_col], decimal)
     order = f"CAST({_ident(order_col)} AS VARCHAR)" if order_col else "CAST(NULL AS VARCHAR)"
-    extra_sel = "".join(f", {_ident(n)}" for n in extra)
+    aliases = parsed_extra_columns(extra)
+    extra_in = "".join(f", {_ident(n)} AS {a}" for n, a in zip(extra, aliases, strict=True))
+    extra_sel = "".join(f", {a}" for a in aliases)
     return f"""
         SELECT {_ROW}, c AS {CUSTOMER_ID}, t AS {TIMESTAMP}, a AS {AMOUNT}, o AS {ORDER_ID},
           CASE
@@ -665,15 +669,21 @@ def parse_rows_sql(
           raw_c, raw_t, raw_a {extra_sel}
         FROM (SELECT {_ROW}, {cust} AS c, {ts} AS t, {amt} AS a, {order} AS o,
                      {cust_raw} AS raw_c, {_ident(date_col)} AS raw_t,
-                     {_ident(amount_col)} AS raw_a {extra_sel}
+                     {_ident(amount_col)} AS raw_a {extra_in}
               FROM {source})"""
+
+
+def parsed_extra_columns(extra: Sequence[str]) -> list[str]:
+    """Return the names :func:`parse_rows_sql` gives the ``extra`` input columns, in order."""
+    return [f"extra_{i}" for i in range(len(extra))]
 
 
 def group_rows_sql(parsed: str, *, dedupe: DedupePolicy, extra: Sequence[str] = ()) -> str:
     """Return SQL (DuckDB dialect) grouping identical good rows of :func:`parse_rows_sql`.
 
     Identical good rows become one group (``n`` = how many times it was seen; the smallest
-    row number stands for it; ``dedupe="all"`` compares the ``extra`` columns too) and carry
+    row number stands for it; ``dedupe="all"`` compares ``extra`` too: the names
+    :func:`parsed_extra_columns` gives the other input columns) and carry
     NULL raw values. Bad rows pass through one by one with their raw values (``bad_row``,
     their row number; ``n = 1``). With ``dedupe="none"`` nothing is grouped (``n = 1``).
     """
