@@ -566,13 +566,7 @@ class TabularEncoder:
                 f"the model was fitted on a DataFrame with columns {self.columns_[:5]}...; "
                 f"pass a DataFrame with the same columns, got {type(X).__name__}"
             )
-        missing = [c for c in self.columns_ if c not in X.columns]
-        if missing:
-            raise DataValidationError(
-                f"the features have no column {missing[0]!r} ({len(missing)} missing)",
-                column=str(missing[0]),
-                hint="pass the same feature columns the model was fitted on",
-            )
+        self._check_columns(X.columns)
         out = np.empty((len(X), len(self.columns_)), dtype=np.float64)
         numeric = [j for j, name in enumerate(self.columns_) if name not in self.categories_]
         block = X.loc[:, [self.columns_[j] for j in numeric]]
@@ -589,17 +583,8 @@ class TabularEncoder:
                 out[:, j] = pd.to_numeric(column).to_numpy(dtype=np.float64, na_value=np.nan)
         for j, name in enumerate(self.columns_):
             if name in self.categories_:
-                values = X[name].astype(object).to_numpy()
-                codes = pd.Index(self.categories_[name]).get_indexer(values)
-                out[:, j] = np.where(codes >= 0, codes, np.nan)
-        if np.isinf(out).any():
-            bad = [c for j, c in enumerate(self.columns_) if np.isinf(out[:, j]).any()]
-            raise DataValidationError(
-                f"feature column(s) {bad} hold infinite values",
-                column=str(bad[0]),
-                hint="replace infinities with NaN (read as missing) or finite values",
-            )
-        return out
+                out[:, j] = self._codes(name, X[name].astype(object).to_numpy())
+        return self._finite(out)
 
     def transform_columns(self, columns: Mapping[str, Any], n_rows: int) -> np.ndarray:
         """Return :meth:`transform` of columns given as arrays (name -> values), same matrix.
@@ -607,27 +592,37 @@ class TabularEncoder:
         Numeric columns are NumPy arrays (NaN read as missing); categorical ones hold the
         category values (a pandas ``Categorical`` or an object array).
         """
-        missing = [c for c in self.columns_ if c not in columns]
+        self._check_columns(columns)
+        out = np.empty((n_rows, len(self.columns_)), dtype=np.float64)
+        for j, name in enumerate(self.columns_):
+            values = columns[name]
+            out[:, j] = self._codes(name, values) if name in self.categories_ else values
+        return self._finite(out)
+
+    def _check_columns(self, present: Any) -> None:
+        missing = [c for c in self.columns_ if c not in present]
         if missing:
             raise DataValidationError(
                 f"the features have no column {missing[0]!r} ({len(missing)} missing)",
                 column=str(missing[0]),
                 hint="pass the same feature columns the model was fitted on",
             )
-        out = np.empty((n_rows, len(self.columns_)), dtype=np.float64)
-        for j, name in enumerate(self.columns_):
-            values = columns[name]
-            if name not in self.categories_:
-                out[:, j] = values
-                continue
-            index = self._category_index(name)
-            if isinstance(values, pd.Categorical):
-                # Codes of the column's own categories -> codes of the fitted ones.
-                mapped = index.get_indexer(values.categories)
-                codes = np.where(values.codes >= 0, mapped[values.codes], -1)
-            else:
-                codes = index.get_indexer(pd.Index(np.asarray(values, dtype=object)))
-            out[:, j] = np.where(codes >= 0, codes, np.nan)
+
+    def _codes(self, name: Any, values: Any) -> np.ndarray:
+        """Return the fitted category codes of ``values`` (NaN for missing or unseen)."""
+        cache = self.__dict__.setdefault("_index_cache", {})
+        if name not in cache:
+            cache[name] = pd.Index(self.categories_[name])
+        index = cast(pd.Index, cache[name])
+        if isinstance(values, pd.Categorical):
+            # Codes of the column's own categories -> codes of the fitted ones.
+            mapped = index.get_indexer(values.categories)
+            codes = np.where(values.codes >= 0, mapped[values.codes], -1)
+        else:
+            codes = index.get_indexer(pd.Index(np.asarray(values, dtype=object)))
+        return np.where(codes >= 0, codes, np.nan)
+
+    def _finite(self, out: np.ndarray) -> np.ndarray:
         if np.isinf(out).any():
             bad = [c for j, c in enumerate(self.columns_) if np.isinf(out[:, j]).any()]
             raise DataValidationError(
@@ -636,12 +631,6 @@ class TabularEncoder:
                 hint="replace infinities with NaN (read as missing) or finite values",
             )
         return out
-
-    def _category_index(self, name: Any) -> pd.Index:
-        cache = self.__dict__.setdefault("_index_cache", {})
-        if name not in cache:
-            cache[name] = pd.Index(self.categories_[name])
-        return cast(pd.Index, cache[name])
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
