@@ -21,6 +21,7 @@ An Alternative to the Pareto/NBD Model. Marketing Science 24(2), 275-284.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -389,16 +390,17 @@ def _aggregate(
         ledgers = [f"({ledger_sql(_customer_part(table, parts, k))})" for k in range(parts)]
     else:
         ledgers = [ledger]
-    hashed = not rfm_only
-    per_customer = _customer_aggregates(
+    aggregate = functools.partial(
+        _customer_aggregates,
         engine,
         ledgers,
         as_of,
         purchase=purchase or PurchaseRule(),
         windows=windows,
         rfm_only=rfm_only,
-        hashed_window=hashed,
     )
+    hashed = not rfm_only
+    per_customer = aggregate(hashed_window=hashed)
     no_purchase, customers, keys = engine.con.execute(
         f"SELECT count(*) FILTER (WHERE n_purchase_days = 0), count(*), "
         f"{'count(DISTINCT customer_key)' if hashed else 'count(*)'} FROM {per_customer}"
@@ -407,15 +409,7 @@ def _aggregate(
         # Two customer ids share a hash: their gaps were mixed. Partition by the ids.
         engine.execute(f"DROP TABLE {per_customer}")
         hashed = False
-        per_customer = _customer_aggregates(
-            engine,
-            ledgers,
-            as_of,
-            purchase=purchase or PurchaseRule(),
-            windows=windows,
-            rfm_only=rfm_only,
-            hashed_window=False,
-        )
+        per_customer = aggregate(hashed_window=False)
     columns = "* EXCLUDE (customer_key)" if hashed else "*"
     raw = engine.to_pandas(
         f"SELECT {columns} FROM {per_customer} WHERE n_purchase_days > 0 ORDER BY {CUSTOMER_ID}"
