@@ -1194,25 +1194,32 @@ class ChurnBundle:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return the spend model's ``h``-day prediction and the factor to ``H`` (arrays)."""
         prob_h, factor = self._label_window(features, prob_H)
-        model = self.spend_model
-        encoder = getattr(model, "encoder_", None)
-        if isinstance(encoder, TabularEncoder) and hasattr(model, "predict_encoded"):
-            matrix = encoder.transform_columns({**features.columns, **prob_h}, len(features))
-            spend_h = np.asarray(model.predict_encoded(matrix), dtype=np.float64)
-        else:
-            spend_h = np.asarray(model.predict(self._frame(features, prob_h)), dtype=np.float64)
-        return spend_h, factor
+        spend_h = self._model_output(self.spend_model, "predict", features, prob_h)
+        return np.asarray(spend_h, dtype=np.float64), factor
 
     def _lapse_proba(
         self, features: FeatureColumns, prob_H: Mapping[str, np.ndarray]
     ) -> np.ndarray:
         """Return the classifier's P(lapse) over ``H`` of each customer."""
-        model = self.classifier
+        proba = self._model_output(self.classifier, "predict_proba", features, prob_H)
+        return np.asarray(proba[:, 1], dtype=np.float64)
+
+    @classmethod
+    def _model_output(
+        cls, model: Any, method: str, features: FeatureColumns, prob: Mapping[str, np.ndarray]
+    ) -> np.ndarray:
+        """Return ``model.<method>`` of :data:`FEATURE_COLUMNS` (with ``prob``'s columns).
+
+        A model with a :class:`TabularEncoder` and ``<method>_encoded`` (the lapse and spend
+        models) is given the encoded columns; any other gets the frame.
+        """
         encoder = getattr(model, "encoder_", None)
-        if isinstance(encoder, TabularEncoder) and hasattr(model, "predict_proba_encoded"):
-            matrix = encoder.transform_columns({**features.columns, **prob_H}, len(features))
-            return np.asarray(model.predict_proba_encoded(matrix)[:, 1], dtype=np.float64)
-        return np.asarray(model.predict_proba(self._frame(features, prob_H))[:, 1])
+        encoded = getattr(model, f"{method}_encoded", None)
+        if isinstance(encoder, TabularEncoder) and encoded is not None:
+            return np.asarray(
+                encoded(encoder.transform_columns({**features.columns, **prob}, len(features)))
+            )
+        return np.asarray(getattr(model, method)(cls._frame(features, prob)))
 
     @staticmethod
     def _frame(features: FeatureColumns, prob: Mapping[str, np.ndarray]) -> pd.DataFrame:
