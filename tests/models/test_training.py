@@ -20,7 +20,8 @@ from churnmodel.models import (
     build_training_set,
     customer_lifetime_value,
 )
-from churnmodel.models.training import TabularEncoder, until
+from churnmodel.models.encoding import TabularEncoder
+from churnmodel.models.training import until
 from churnmodel.schemas import LIFECYCLE_STAGES
 
 CDNOW_RULE = PurchaseRule(zero_net_is_purchase=True)

@@ -30,11 +30,14 @@ from churnmodel.models._base import (
 from churnmodel.models._purchase import PurchaseModel
 from churnmodel.models._simulate import simulate_bgnbd_summary
 from churnmodel.models.beta_geo import BetaGeoModel
+from churnmodel.models.bundle import SCORE_COLUMNS, ChurnBundle
 from churnmodel.models.clv import customer_lifetime_value, discount_schedule
+from churnmodel.models.design import TrainingCutoffs, TrainingDesign
 from churnmodel.models.gamma_gamma import GammaGammaModel
 from churnmodel.models.lapse import LapseClassifier
 from churnmodel.models.modified_beta_geo import ModifiedBetaGeoModel
 from churnmodel.models.pareto_nbd import ParetoNBDModel
+from churnmodel.models.probabilistic import PROBABILISTIC_COLUMNS, ProbabilisticFeatures
 from churnmodel.models.selection import ModelComparison, compare_purchase_models
 from churnmodel.models.spend import (
     CLV_METHODS,
@@ -42,17 +45,7 @@ from churnmodel.models.spend import (
     horizon_extension_factor,
     rescaled_clv,
 )
-from churnmodel.models.training import (
-    FEATURE_COLUMNS,
-    PROBABILISTIC_COLUMNS,
-    SCORE_COLUMNS,
-    ChurnBundle,
-    ProbabilisticFeatures,
-    TrainingCutoffs,
-    TrainingDesign,
-    TrainingSet,
-    build_training_set,
-)
+from churnmodel.models.training import FEATURE_COLUMNS, TrainingSet, build_training_set
 
 __all__ = [
     "CLV_METHODS",

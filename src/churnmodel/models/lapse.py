@@ -36,15 +36,17 @@ from sklearn.utils.validation import column_or_1d
 
 from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.models._trees import FastHGBClassifier
-from churnmodel.models.training import (
-    EstimatorNotFittedError,
+from churnmodel.models.encoding import (
     categorical_mask,
-    check_int_param,
-    check_number_param,
     fit_matrix,
     linear_preprocessor,
-    thread_limit,
     transform_matrix,
+)
+from churnmodel.models.estimators import (
+    EstimatorNotFittedError,
+    check_int_param,
+    check_number_param,
+    thread_limit,
 )
 
 __all__ = ["LapseClassifier"]
@@ -102,7 +104,7 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
     Notes
     -----
     Categorical columns of a DataFrame (``lifecycle_stage``) are encoded with
-    :class:`~churnmodel.models.training.TabularEncoder`; gradient boosting treats them as
+    :class:`~churnmodel.models.encoding.TabularEncoder`; gradient boosting treats them as
     categorical splits, logistic regression one-hot encodes them. No training data are kept.
     """
 

@@ -35,15 +35,17 @@ from sklearn.utils.validation import column_or_1d
 
 from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.models._trees import FastHGBRegressor
-from churnmodel.models.training import (
-    EstimatorNotFittedError,
+from churnmodel.models.encoding import (
     categorical_mask,
-    check_int_param,
-    check_number_param,
     fit_matrix,
     linear_preprocessor,
-    thread_limit,
     transform_matrix,
+)
+from churnmodel.models.estimators import (
+    EstimatorNotFittedError,
+    check_int_param,
+    check_number_param,
+    thread_limit,
 )
 
 __all__ = [
