@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 from pathlib import Path
 
@@ -348,3 +349,208 @@ def test_parquet_failure_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="'n_customers' must be > 0"):
         simulate_to_parquet(tmp_path / "x.parquet", 0, 0)
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------- old logs pinned
+
+# sha256 of ``pd.util.hash_pandas_object(frame, index=True)`` for ``simulate(3000, 1)``,
+# computed with the simulator as it was before the declining and high_value segments
+# (commit c46f9a0). Segments added later must leave every earlier log unchanged.
+PIN_TRANSACTIONS = "e215d0158c80d2d86eaa94e56be77bb61aa5cec270fc4d1f1e5f88d4c2051bd5"
+PIN_CUSTOMERS = "32e4cdfd7e4ac99763fdba836b86bba23f3cd5336442d4a3d75e8cc3e520463b"
+PIN_ROWS = 30_004
+OLD_CUSTOMER_COLUMNS = {
+    "segment": "str",
+    "season": "str",
+    "first_purchase": "datetime64[ns]",
+    "death": "datetime64[ns]",
+    "purchase_rate": "float64",
+    "dropout_rate": "float64",
+    "mean_spend": "float64",
+    "n_purchases": "int64",
+}
+
+
+def digest(frame: pd.DataFrame) -> str:
+    hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()
+
+
+def assert_pinned_log(transactions: pd.DataFrame, customers: pd.DataFrame) -> None:
+    assert len(transactions) == PIN_ROWS
+    assert list(transactions.columns) == list(TRANSACTION_COLUMNS)
+    assert digest(transactions) == PIN_TRANSACTIONS
+    # The old columns, in the old order and dtypes, then the one new column (NaN unless a
+    # customer is in the declining segment).
+    assert list(customers.columns) == [*OLD_CUSTOMER_COLUMNS, "purchase_rate_half_life"]
+    assert {c: str(customers[c].dtype) for c in OLD_CUSTOMER_COLUMNS} == OLD_CUSTOMER_COLUMNS
+    assert digest(customers[list(OLD_CUSTOMER_COLUMNS)]) == PIN_CUSTOMERS
+    assert customers["purchase_rate_half_life"].isna().all()
+
+
+def test_default_log_is_pinned() -> None:
+    log = simulate(3_000, 1)
+    assert_pinned_log(log.transactions, log.customers)
+
+
+def test_new_segments_with_no_share_draw_nothing() -> None:
+    shares = {"regular": 0.8, "seasonal": 0.1, "promo": 0.1, "declining": 0.0, "high_value": 0}
+    log = simulate(
+        3_000,
+        1,
+        segment_shares=shares,
+        declining_half_life_days=30.0,
+        high_value_rate_multiplier=10.0,
+        high_value_spend_multiplier=2.0,
+    )
+    assert_pinned_log(log.transactions, log.customers)
+
+
+def test_parquet_of_the_default_log_is_pinned(tmp_path: Path) -> None:
+    # One block: the file is in the same order as simulate()'s frame.
+    written = simulate_to_parquet(tmp_path / "log.parquet", 3_000, 1)
+    assert_pinned_log(pd.read_parquet(written.path), written.customers)
+
+
+def test_other_mixes_unchanged_by_zero_shares(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sim_module, "BLOCK_CUSTOMERS", 700)  # several blocks
+    kw = {"duplicate_rate": 0.01, "return_rate": 0.1, "cutoff": "2022-06-30"}
+    old = simulate(2_000, 3, segment_shares={"regular": 0.5, "seasonal": 0.3, "promo": 0.2}, **kw)  # type: ignore[arg-type]
+    new = simulate(
+        2_000,
+        3,
+        segment_shares={"regular": 0.5, "seasonal": 0.3, "promo": 0.2, "high_value": 0.0},
+        high_value_spend_multiplier=20.0,
+        **kw,  # type: ignore[arg-type]
+    )
+    pd.testing.assert_frame_equal(new.transactions, old.transactions)
+    pd.testing.assert_frame_equal(new.customers, old.customers)
+    assert old.params["segment_shares"] == {
+        "regular": 0.5,
+        "seasonal": 0.3,
+        "promo": 0.2,
+        "declining": 0.0,
+        "high_value": 0.0,
+    }
+
+
+# ---------------------------------------------------------------------------- declining, high_value
+
+YEAR = 365.0
+
+
+@pytest.fixture(scope="module")
+def new_segments() -> SimulatedLog:
+    # Nobody drops out, so that the fall in buying is the decay alone.
+    return simulate(
+        30_000,
+        5,
+        start="2020-01-01",
+        end="2022-12-31",
+        segment_shares={"regular": 0.4, "declining": 0.3, "high_value": 0.3},
+        dropout_rate_mean=0.0,
+        declining_half_life_days=200.0,
+    )
+
+
+def repeat_purchases_by_year(log: SimulatedLog, segment: str) -> tuple[pd.Series, pd.DataFrame]:
+    """Repeat purchases in the first and second year after the first purchase.
+
+    Only customers acquired in the first year of the window, whose first two years are
+    inside it.
+    """
+    cu = log.customers
+    cohort = cu[
+        (cu["segment"] == segment) & (cu["first_purchase"] < log.start + pd.DateOffset(years=1))
+    ]
+    tx = log.transactions
+    rows = tx[(tx[AMOUNT] > 0) & tx[CUSTOMER_ID].isin(cohort.index)]
+    repeat = rows[rows.groupby(CUSTOMER_ID).cumcount() > 0]
+    age = repeat[TIMESTAMP] - cohort["first_purchase"].reindex(repeat[CUSTOMER_ID]).to_numpy()
+    year = np.floor(age.dt.total_seconds() / 86_400 / YEAR)
+    counts = year.value_counts().reindex([0.0, 1.0], fill_value=0)
+    return counts, cohort
+
+
+def test_declining_customers_buy_less_each_year(new_segments: SimulatedLog) -> None:
+    counts, cohort = repeat_purchases_by_year(new_segments, "declining")
+    assert len(cohort) > 2_500
+    # Second year well below the first: the rate halves every ~200 days.
+    assert counts[1.0] < 0.45 * counts[0.0]
+    # ... and exactly as the recorded truth says: rate * tau * (e^(-a/tau) - e^(-b/tau)).
+    lam = cohort["purchase_rate"].to_numpy()
+    tau = cohort["purchase_rate_half_life"].to_numpy() / np.log(2.0)
+    for k in (0, 1):
+        expected = (lam * tau * (np.exp(-k * YEAR / tau) - np.exp(-(k + 1) * YEAR / tau))).sum()
+        assert counts[float(k)] == pytest.approx(expected, rel=0.06)
+    # Regular customers (same rate distribution, no decay) keep buying at the same pace.
+    regular, _ = repeat_purchases_by_year(new_segments, "regular")
+    assert regular[1.0] == pytest.approx(regular[0.0], rel=0.06)
+
+
+def test_declining_truth_columns(new_segments: SimulatedLog) -> None:
+    cu = new_segments.customers
+    declining = cu["segment"] == "declining"
+    half_life = cu["purchase_rate_half_life"]
+    assert half_life[declining].notna().all() and (half_life[declining] > 0).all()
+    assert half_life[~declining].isna().all()
+    assert half_life[declining].mean() == pytest.approx(200.0, rel=0.03)
+    # The initial rate has the regular customers' distribution.
+    assert cu.loc[declining, "purchase_rate"].mean() == pytest.approx(1 / 35, rel=0.05)
+
+
+def test_high_value_customers_buy_more_and_spend_more(new_segments: SimulatedLog) -> None:
+    cu = new_segments.customers
+    tx = new_segments.transactions
+    rows = with_truth(tx[tx[AMOUNT] > 0], new_segments, "segment")
+    amount = rows.groupby("segment")[AMOUNT].mean()
+    assert amount["high_value"] / amount["regular"] == pytest.approx(5.0, rel=0.1)
+    mean_spend = cu.groupby("segment")["mean_spend"].mean()
+    assert mean_spend["high_value"] / mean_spend["regular"] == pytest.approx(5.0, rel=0.1)
+    rate = cu.groupby("segment")["purchase_rate"].mean()
+    assert rate["high_value"] / rate["regular"] == pytest.approx(3.0, rel=0.1)
+    # Realised: repeat purchases per day since the first purchase (nobody drops out).
+    exposure = (new_segments.end + pd.Timedelta(days=1) - cu["first_purchase"]).dt.total_seconds()
+    per_day = ((cu["n_purchases"] - 1).groupby(cu["segment"]).sum()) / (
+        exposure.groupby(cu["segment"]).sum() / 86_400
+    )
+    assert per_day["high_value"] / per_day["regular"] == pytest.approx(3.0, rel=0.08)
+    assert cu["purchase_rate_half_life"][cu["segment"] == "high_value"].isna().all()
+
+
+def test_new_segments_respect_dropout() -> None:
+    log = simulate(
+        4_000, 9, segment_shares={"declining": 0.5, "high_value": 0.5}, cutoff="2022-06-30"
+    )
+    cu = log.customers
+    assert set(cu["segment"]) == {"declining", "high_value"}
+    assert cu["dropout_rate"].notna().all() and cu["death"].notna().any()
+    rows = with_truth(log.transactions[log.transactions[AMOUNT] > 0], log, "death")
+    dead = rows["death"].notna()
+    assert (rows.loc[dead, TIMESTAMP] < rows.loc[dead, "death"]).all()
+    assert log.alive is not None and 0.3 < log.alive.mean() < 0.95
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"declining_half_life_days": 0}, r"'declining_half_life_days' must be > 0, got 0"),
+        (
+            {"declining_half_life_days": float("nan")},
+            r"'declining_half_life_days' must be finite, got nan",
+        ),
+        ({"high_value_rate_multiplier": -1}, r"'high_value_rate_multiplier' must be > 0, got -1"),
+        (
+            {"high_value_spend_multiplier": "5"},
+            r"'high_value_spend_multiplier' must be a number, got '5'",
+        ),
+        ({"segment_shares": {"regular": 0.5, "declining": 0.6}}, r"must sum to 1, got 1.1"),
+        (
+            {"segment_shares": {"high_value": 1.5}},
+            r"segment_shares\['high_value'\]\" must be >= 0 and <= 1, got 1.5",
+        ),
+    ],
+)
+def test_bad_new_segment_arguments(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        simulate(100, 0, **kwargs)  # type: ignore[arg-type]

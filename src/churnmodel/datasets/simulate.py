@@ -3,8 +3,9 @@
 Real logs never say which customers have left. This module draws a log from a generative
 model of the kind churn and CLV models assume (Pareto/NBD-like buying and dropout, Gamma-Gamma
 spend), adds the behaviours that break naive rules (seasonal buyers, one-time promotion
-buyers, returns, duplicate export lines), and keeps every customer's true parameters and
-dropout moment so that a model's lapse scores can be checked against the truth.
+buyers, customers whose buying fades, a few high-value customers, returns, duplicate export
+lines), and keeps every customer's true parameters and dropout moment so that a model's lapse
+scores can be checked against the truth.
 
 The generative process, the segments and every knob are described in ``docs/simulator.md``.
 
@@ -59,14 +60,17 @@ __all__ = [
 
 DateLike = str | date | datetime | pd.Timestamp | np.datetime64
 
-#: Customer segments, in the order their codes are assigned.
-SEGMENTS: Final = ("regular", "seasonal", "promo")
+#: Customer segments, in the order their codes are assigned. Segments added later come last,
+#: so that a segment with no customers leaves the random draws of the others unchanged.
+SEGMENTS: Final = ("regular", "seasonal", "promo", "declining", "high_value")
 
 #: Default share of customers in each segment.
 DEFAULT_SEGMENT_SHARES: Final[Mapping[str, float]] = {
     "regular": 0.80,
     "seasonal": 0.10,
     "promo": 0.10,
+    "declining": 0.0,
+    "high_value": 0.0,
 }
 
 #: Default buying seasons of seasonal customers: name -> (first day, last day) as "MM-DD".
@@ -98,7 +102,10 @@ _NS_PER_SECOND: Final = 1_000_000_000
 _ORDER_DIGITS: Final = 11
 _CUSTOMER_DIGITS: Final = (7, 11)
 _SEASONAL_SHAPE: Final = 2.0
-_REGULAR, _SEASONAL, _PROMO = 0, 1, 2
+# Shape of the Gamma distribution of declining customers' half-lives (coefficient of
+# variation 1 / sqrt(4) = 0.5).
+_HALF_LIFE_SHAPE: Final = 4.0
+_REGULAR, _SEASONAL, _PROMO, _DECLINING, _HIGH_VALUE = 0, 1, 2, 3, 4
 
 
 # --------------------------------------------------------------------------------------
@@ -143,13 +150,15 @@ class SimulatedLog:
         except for opted-in duplicate rows).
     customers
         One row per customer, index ``customer_id``: ``segment`` ("regular", "seasonal",
-        "promo"), ``season`` (a seasonal customer's season name, else missing),
-        ``first_purchase``, ``death`` (the moment the customer becomes inactive; NaT if that
-        is after the window), ``purchase_rate`` (purchases per day while active: the Poisson
-        rate of a regular customer, the in-season rate of a seasonal one, 0 for a promotion
-        buyer), ``dropout_rate`` (per day; NaN for promotion buyers, who drop out right after
-        their purchase), ``mean_spend`` (expected amount per purchase) and ``n_purchases``
-        (purchase rows in the log, opted-in duplicates not counted).
+        "promo", "declining", "high_value"), ``season`` (a seasonal customer's season name,
+        else missing), ``first_purchase``, ``death`` (the moment the customer becomes
+        inactive; NaT if that is after the window), ``purchase_rate`` (purchases per day while
+        active: the Poisson rate of a regular or high-value customer, the in-season rate of a
+        seasonal one, the initial rate of a declining one, 0 for a promotion buyer),
+        ``dropout_rate`` (per day; NaN for promotion buyers, who drop out right after their
+        purchase), ``mean_spend`` (expected amount per purchase), ``n_purchases`` (purchase
+        rows in the log, opted-in duplicates not counted) and ``purchase_rate_half_life``
+        (days for a declining customer's rate to halve; NaN for the other segments).
     start, end
         First and last day of the simulated window (inclusive).
     seed
@@ -242,7 +251,7 @@ class _Spec:
     origin: pd.Timestamp
     end: pd.Timestamp
     n_days: int
-    shares: tuple[float, float, float]
+    shares: tuple[float, ...]
     purchase_rate_mean: float
     purchase_rate_shape: float
     dropout_rate_mean: float
@@ -254,6 +263,9 @@ class _Spec:
     seasonal_dropout_rate_mean: float
     seasonal_off_season_rate: float
     promo_intervals: tuple[np.ndarray, np.ndarray]
+    declining_half_life_days: float
+    high_value_rate_multiplier: float
+    high_value_spend_multiplier: float
     spend_mean: float
     spend_p: float
     spend_q: float
@@ -383,6 +395,9 @@ def _make_spec(
     seasonal_dropout_rate_mean: float,
     seasonal_off_season_rate: float,
     promotions: Sequence[tuple[str, str]] | None,
+    declining_half_life_days: float,
+    high_value_rate_multiplier: float,
+    high_value_spend_multiplier: float,
     spend_mean: float,
     spend_p: float,
     spend_q: float,
@@ -477,7 +492,7 @@ def _make_spec(
         origin=origin,
         end=last,
         n_days=n_days,
-        shares=(shares[0], shares[1], shares[2]),
+        shares=shares,
         purchase_rate_mean=_positive("purchase_rate_mean", purchase_rate_mean),
         purchase_rate_shape=_positive("purchase_rate_shape", purchase_rate_shape),
         dropout_rate_mean=_non_negative("dropout_rate_mean", dropout_rate_mean),
@@ -495,6 +510,13 @@ def _make_spec(
             "seasonal_off_season_rate", seasonal_off_season_rate
         ),
         promo_intervals=(promo_starts, promo_ends),
+        declining_half_life_days=_positive("declining_half_life_days", declining_half_life_days),
+        high_value_rate_multiplier=_positive(
+            "high_value_rate_multiplier", high_value_rate_multiplier
+        ),
+        high_value_spend_multiplier=_positive(
+            "high_value_spend_multiplier", high_value_spend_multiplier
+        ),
         spend_mean=_positive("spend_mean", spend_mean),
         spend_p=_positive("spend_p", spend_p),
         spend_q=spend_q_value,
@@ -528,6 +550,7 @@ class _Block:
     dropout_rate: np.ndarray
     mean_spend: np.ndarray
     n_purchases: np.ndarray
+    half_life: np.ndarray  # days; NaN outside the declining segment
     n_returns: int  # distinct return orders (duplicates not counted)
     row_customer: np.ndarray  # int64 global customer number
     row_second: np.ndarray  # int64
@@ -536,9 +559,7 @@ class _Block:
     row_is_return: np.ndarray  # bool
 
 
-def _segment_codes(
-    shares: tuple[float, float, float], n: int, rng: np.random.Generator
-) -> np.ndarray:
+def _segment_codes(shares: tuple[float, ...], n: int, rng: np.random.Generator) -> np.ndarray:
     """Exact segment counts by largest remainder, in random order."""
     raw = np.array(shares) * n
     counts = np.floor(raw).astype(np.int64)
@@ -585,6 +606,35 @@ def _poisson_times(
     return owner, times
 
 
+def _decaying_poisson_times(
+    who: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    rate: np.ndarray,
+    tau: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Purchase times on [lo, hi) of a Poisson process at rate ``rate * exp(-(t - lo) / tau)``.
+
+    Exact, by the order-statistics property of a Poisson process: the number of events is
+    Poisson with mean the integrated intensity ``rate * tau * (1 - exp(-S / tau))`` over the
+    length ``S = hi - lo``, and given that number the times are independent with density
+    proportional to the intensity, drawn by inverting its distribution function
+    ``(1 - exp(-s / tau)) / (1 - exp(-S / tau))``.
+    """
+    length = np.maximum(hi - lo, 0.0)
+    mass = -np.expm1(-length / tau)  # share of the total intensity inside [lo, hi)
+    counts = rng.poisson(rate * tau * mass)
+    total = int(counts.sum())
+    owner = np.repeat(who, counts)
+    u = rng.random(total)
+    offset = -np.repeat(tau, counts) * np.log1p(-u * np.repeat(mass, counts))
+    # Rounding can land exactly on hi; keep the interval half-open.
+    stop = np.repeat(hi, counts)
+    times = np.minimum(np.repeat(lo, counts) + offset, np.nextafter(stop, -np.inf))
+    return owner, times
+
+
 def _warp_time_of_day(t: np.ndarray, hour_cdf: np.ndarray) -> np.ndarray:
     """Move each time within its own day so that times of day follow the hourly profile.
 
@@ -616,6 +666,7 @@ def _simulate_block(
     death = np.full(n, np.inf)
     purchase_rate = np.zeros(n)
     dropout_rate = np.full(n, np.nan)
+    half_life = np.full(n, np.nan)
 
     owners: list[np.ndarray] = []
     times: list[np.ndarray] = []
@@ -682,14 +733,61 @@ def _simulate_block(
         owners.append(who)
         times.append(start)
 
+    # Segments added after the first three come here, in code order, and draw nothing when
+    # they have no customers: the draws of the other segments stay exactly as before.
+
+    # Declining customers: like regular ones, but the purchase rate decays exponentially
+    # with the time since the first purchase, with a gamma-distributed half-life.
+    who = np.flatnonzero(segment == _DECLINING)
+    if who.size:
+        start = rng.uniform(0.0, T, who.size)
+        lam = _gamma(spec.purchase_rate_mean, spec.purchase_rate_shape, who.size, rng)
+        mu = _gamma(spec.dropout_rate_mean, spec.dropout_rate_shape, who.size, rng)
+        h = _gamma(spec.declining_half_life_days, _HALF_LIFE_SHAPE, who.size, rng)
+        t0[who] = start
+        death[who] = start + _lifetimes(mu, rng)
+        purchase_rate[who] = lam
+        dropout_rate[who] = mu
+        half_life[who] = h
+        owners.append(who)
+        times.append(start)
+        o, t = _decaying_poisson_times(
+            who, start, np.minimum(death[who], T), lam, h / math.log(2.0), rng
+        )
+        owners.append(o)
+        times.append(t)
+
+    # High-value customers: regular buying at a multiple of the rate (their spend is
+    # multiplied below).
+    who = np.flatnonzero(segment == _HIGH_VALUE)
+    if who.size:
+        start = rng.uniform(0.0, T, who.size)
+        lam = spec.high_value_rate_multiplier * _gamma(
+            spec.purchase_rate_mean, spec.purchase_rate_shape, who.size, rng
+        )
+        mu = _gamma(spec.dropout_rate_mean, spec.dropout_rate_shape, who.size, rng)
+        t0[who] = start
+        death[who] = start + _lifetimes(mu, rng)
+        purchase_rate[who] = lam
+        dropout_rate[who] = mu
+        owners.append(who)
+        times.append(start)
+        o, t = _poisson_times(who, start, np.minimum(death[who], T), lam, rng)
+        owners.append(o)
+        times.append(t)
+
     owner = np.concatenate(owners)
     t = _warp_time_of_day(np.concatenate(times), spec.hour_cdf)
     second = _seconds(t)
 
     # Spend: Gamma-Gamma. Each customer has a mean spend p / nu with nu ~ Gamma(q, rate gamma);
-    # each purchase is Gamma(p, rate nu), rounded to cents.
+    # each purchase is Gamma(p, rate nu), rounded to cents. High-value customers' nu is divided
+    # by the spend multiplier, which multiplies their mean spend and every purchase's scale.
     gamma_rate = spec.spend_mean * (spec.spend_q - 1.0) / spec.spend_p
     nu = rng.gamma(spec.spend_q, 1.0 / gamma_rate, n)
+    high_value = segment == _HIGH_VALUE
+    if high_value.any():
+        nu[high_value] /= spec.high_value_spend_multiplier
     mean_spend = spec.spend_p / nu
     amount = np.maximum(np.round(rng.gamma(spec.spend_p, 1.0 / nu[owner]), 2), 0.01)
 
@@ -760,6 +858,7 @@ def _simulate_block(
         dropout_rate=dropout_rate,
         mean_spend=mean_spend,
         n_purchases=n_purchases,
+        half_life=half_life,
         n_returns=n_ret,
         row_customer=all_owner.astype(np.int64) + offset,
         row_second=all_second,
@@ -923,6 +1022,7 @@ def _customers_frame(spec: _Spec, blocks: Sequence[_Block]) -> pd.DataFrame:
             "dropout_rate": cat("dropout_rate"),
             "mean_spend": cat("mean_spend"),
             "n_purchases": cat("n_purchases").astype(np.int64),
+            "purchase_rate_half_life": cat("half_life"),
         }
     )
     frame.index = pd.Index(ids, name=CUSTOMER_ID)
@@ -985,6 +1085,9 @@ def simulate(
     seasonal_dropout_rate_mean: float = 1 / 1095,
     seasonal_off_season_rate: float = 1e-4,
     promotions: Sequence[tuple[str, str]] | None = None,
+    declining_half_life_days: float = 365.0,
+    high_value_rate_multiplier: float = 3.0,
+    high_value_spend_multiplier: float = 5.0,
     spend_mean: float = 50.0,
     spend_p: float = 6.0,
     spend_q: float = 4.0,
@@ -1013,16 +1116,20 @@ def simulate(
     cutoff
         Optional day within the window: fills ``cutoff`` and ``alive`` of the result.
     segment_shares
-        Share of customers in each of "regular", "seasonal" and "promo" (missing keys are 0;
-        the shares must sum to 1). Default 0.8 / 0.1 / 0.1. Counts are exact per block of
-        :data:`BLOCK_CUSTOMERS` customers (largest remainder).
+        Share of customers in each of "regular", "seasonal", "promo", "declining" and
+        "high_value" (missing keys are 0; the shares must sum to 1). Default 0.8 / 0.1 / 0.1
+        / 0 / 0. Counts are exact per block of :data:`BLOCK_CUSTOMERS` customers (largest
+        remainder). A segment with share 0 draws nothing from the random stream: the log is
+        the same as without that segment.
     purchase_rate_mean, purchase_rate_shape
         Regular customers' purchase rates (per day) are Gamma with this mean and shape
-        (Pareto/NBD ``r`` = shape, ``alpha`` = shape / mean, in days).
+        (Pareto/NBD ``r`` = shape, ``alpha`` = shape / mean, in days). Also the initial rates
+        of declining customers, and high-value rates before their multiplier.
     dropout_rate_mean, dropout_rate_shape
         Regular customers drop out after an exponential time whose rate (per day) is Gamma
         with this mean and shape (Pareto/NBD ``s`` = shape, ``beta`` = shape / mean). A mean
-        of 0 means nobody drops out. The shape is also used for seasonal customers.
+        of 0 means nobody drops out. Declining and high-value customers drop out the same
+        way; the shape is also used for seasonal customers.
     seasons
         Buying seasons: name -> ("MM-DD", "MM-DD"), first and last day, repeated every year,
         not wrapping the new year. Each seasonal customer gets one season, equally likely.
@@ -1036,11 +1143,21 @@ def simulate(
     promotions
         Promotion windows ("MM-DD", "MM-DD"), repeated every year; promotion buyers make
         their one purchase uniformly within them.
+    declining_half_life_days
+        Mean half-life, in days, of declining customers' purchase rates: a declining
+        customer with initial rate ``lambda`` and half-life ``h`` buys at rate
+        ``lambda * exp(-(t - t0) / tau)``, ``tau = h / ln 2``, ``t0`` the first purchase;
+        ``h`` is Gamma-distributed across customers with this mean and shape 4.
+    high_value_rate_multiplier
+        High-value customers' purchase rates are regular rates times this.
+    high_value_spend_multiplier
+        High-value customers' mean spend per purchase (and every purchase's scale) is the
+        Gamma-Gamma mean spend times this.
     spend_mean, spend_p, spend_q
         Gamma-Gamma spend: a customer's mean spend is ``p / nu`` with ``nu`` Gamma(shape
-        ``q``, rate ``gamma``), ``gamma`` chosen so that mean spends average ``spend_mean``;
-        each purchase is Gamma(shape ``p``, rate ``nu``), rounded to cents (at least 0.01).
-        ``spend_q`` must be > 1.
+        ``q``, rate ``gamma``), ``gamma`` chosen so that mean spends average ``spend_mean``
+        (before the high-value multiplier); each purchase is Gamma(shape ``p``, rate ``nu``),
+        rounded to cents (at least 0.01). ``spend_q`` must be > 1.
     return_rate
         Share of purchases followed by a refund (a negative row).
     return_window_days
