@@ -292,6 +292,13 @@ def _to_day(name: str, value: object) -> pd.Timestamp:
         raise ConfigError(f"{name!r} must be a date, got {value!r}")
     if ts.tzinfo is not None:
         ts = ts.tz_localize(None)
+    try:
+        ts.as_unit("ns")  # timestamps are nanoseconds: 1677-09-22 .. 2262-04-11
+    except (OverflowError, ValueError):
+        raise ConfigError(
+            f"{name!r} must be a date between {pd.Timestamp.min.date() + pd.Timedelta(days=1)} "
+            f"and {pd.Timestamp.max.date()}, got {value!r}"
+        ) from None
     return ts.normalize()
 
 
