@@ -292,6 +292,7 @@ def test_segment_shares_and_custom_windows() -> None:
             r"'start' must be a date or an ISO date string, got 'not a date'",
         ),
         ({"cutoff": "2025-01-01"}, r"'cutoff' must be within 2021-01-01 .. 2023-12-31"),
+        ({"start": "1600-01-01"}, r"'start' must be a date between 1677-09-22 .* got '1600-01-01'"),
         ({"return_rate": 1.5}, r"'return_rate' must be >= 0 and < 1, got 1.5"),
         ({"duplicate_rate": -0.1}, r"'duplicate_rate' must be >= 0 and < 1, got -0.1"),
         ({"purchase_rate_mean": 0}, r"'purchase_rate_mean' must be > 0, got 0"),

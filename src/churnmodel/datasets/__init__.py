@@ -5,6 +5,7 @@ from churnmodel.datasets.cdnow import (
     CDNOW_END,
     load_cdnow,
 )
+from churnmodel.datasets.scenarios import SCENARIOS, Scenario, seasonal_retailer
 from churnmodel.datasets.simulate import (
     SimulatedLog,
     SimulatedParquet,
@@ -15,9 +16,12 @@ from churnmodel.datasets.simulate import (
 __all__ = [
     "CDNOW_CALIBRATION_END",
     "CDNOW_END",
+    "SCENARIOS",
+    "Scenario",
     "SimulatedLog",
     "SimulatedParquet",
     "load_cdnow",
+    "seasonal_retailer",
     "simulate",
     "simulate_to_parquet",
 ]
