@@ -57,12 +57,15 @@ SEASONAL_RETAILER: Final[Mapping[str, Any]] = MappingProxyType(
         # spreads them from one every few years to one a month.
         "purchase_rate_mean": 4.0 / 365.0,
         "purchase_rate_shape": 1.5,
-        # Mean lifetime of a regular customer: about 3 years (mean rate 1/1095 per day).
+        # At the mean dropout rate (1/1095 per day) a customer stays three years on average;
+        # with Gamma shape 2 the rates vary widely across customers.
         "dropout_rate_mean": 1.0 / 1095.0,
         "dropout_rate_shape": 2.0,
         "seasons": MappingProxyType({"winter_holidays": ("11-01", "12-31")}),
         "seasonal_purchases_per_season": 2.0,
+        # Seasonal customers are loyal to their season: four years at the mean rate.
         "seasonal_dropout_rate_mean": 1.0 / 1460.0,
+        # About one purchase in 165 off-seasons (304 days at 2e-5 per day).
         "seasonal_off_season_rate": 2e-5,
         # Declining customers' rate halves every ~8 months on average.
         "declining_half_life_days": 240.0,
