@@ -25,7 +25,11 @@ AS_OF = date(2023, 6, 30)
 
 
 def _duckdb(
-    tx: pd.DataFrame, as_of: date, purchase: PurchaseRule, rfm_only: bool
+    tx: pd.DataFrame,
+    as_of: date,
+    purchase: PurchaseRule,
+    rfm_only: bool,
+    windows: FeatureWindows = FeatureWindows(),
 ) -> tuple[pd.DataFrame, int]:
     engine, table = DuckDBEngine.for_transactions(tx)
     ledger = engine.view(ledger_sql(table), prefix="ledger")
@@ -33,7 +37,7 @@ def _duckdb(
         tx,
         as_of,
         purchase=purchase,
-        windows=FeatureWindows(),
+        windows=windows,
         rfm_only=rfm_only,
         ledger=ledger,
         engine=engine,
@@ -88,9 +92,13 @@ def _log(seed: int, n_rows: int) -> pd.DataFrame:
 @pytest.mark.parametrize("rfm_only", [False, True])
 def test_numpy_aggregate_equals_the_sql_on_random_logs(seed: int, rfm_only: bool) -> None:
     tx = _log(seed, 300 + 200 * seed)
+    # The season window follows the forecast horizon (up to a year).
+    windows = FeatureWindows(season=(90, 184, 273, 365, 1, 30)[seed])
     for purchase in (PurchaseRule(), PurchaseRule(zero_net_is_purchase=True)):
-        got, got_none = aggregate_frame(tx, AS_OF, purchase=purchase, rfm_only=rfm_only)
-        expected, none = _duckdb(tx, AS_OF, purchase, rfm_only)
+        got, got_none = aggregate_frame(
+            tx, AS_OF, purchase=purchase, rfm_only=rfm_only, windows=windows
+        )
+        expected, none = _duckdb(tx, AS_OF, purchase, rfm_only, windows)
         assert_same(got, expected)
         assert got_none == none
 
@@ -164,20 +172,24 @@ def test_no_rows_on_or_before_the_cut_off() -> None:
     rows=st.lists(
         st.tuples(
             st.sampled_from(["a", "b", "c"]),
-            st.integers(0, 500),
+            st.integers(0, 800),
             st.sampled_from([-20.0, -5.5, 0.0, 0.01, 5.5, 20.0, 99.99]),
         ),
         min_size=1,
         max_size=40,
     ),
-    cut=st.integers(0, 520),
+    cut=st.integers(0, 1000),
+    season=st.sampled_from([1, 90, 184, 365]),
 )
-def test_parity_on_arbitrary_small_logs(rows: list[tuple[str, int, float]], cut: int) -> None:
+def test_parity_on_arbitrary_small_logs(
+    rows: list[tuple[str, int, float]], cut: int, season: int
+) -> None:
     start = date(2022, 1, 1)
     tx = pd.DataFrame(rows, columns=["customer_id", "day", "amount"])
     tx["timestamp"] = pd.Timestamp(start) + pd.to_timedelta(tx.pop("day"), "D")
     as_of = start + timedelta(days=cut)
-    got, got_none = aggregate_frame(tx, as_of)
-    expected, none = _duckdb(tx, as_of, PurchaseRule(), False)
+    windows = FeatureWindows(season=season)
+    got, got_none = aggregate_frame(tx, as_of, windows=windows)
+    expected, none = _duckdb(tx, as_of, PurchaseRule(), False, windows)
     assert_same(got, expected)
     assert got_none == none

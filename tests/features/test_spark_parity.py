@@ -17,8 +17,19 @@ import pandas as pd
 import pytest
 
 from churnmodel.datasets import simulate
-from churnmodel.features import PurchaseRule, build_snapshots, customer_features, rfm_summary
-from churnmodel.features.queries import customer_features_sql, labels_sql, ledger_sql
+from churnmodel.features import (
+    FeatureWindows,
+    PurchaseRule,
+    build_snapshots,
+    customer_features,
+    rfm_summary,
+)
+from churnmodel.features.queries import (
+    YEAR_RADIANS_PER_DAY,
+    customer_features_sql,
+    labels_sql,
+    ledger_sql,
+)
 from churnmodel.io import connect, load_transactions
 from churnmodel.io.transactions import group_rows_sql, load_counts_sql, parse_rows_sql
 
@@ -94,6 +105,11 @@ def test_feature_sql_transpiles_without_unknown_functions() -> None:
         for duckdb_only in ("TRY_STRPTIME", "ISFINITE", "REGEXP_FULL_MATCH", "ARG_MIN", "\\1"):
             assert duckdb_only not in spark_sql.upper()
     assert "TRY_TO_TIMESTAMP(" in to_spark_sql(parsed)
+    # season_concentration: the angle's factor parses to the same double on both engines.
+    features = to_spark_sql(customer_features_sql("ledger", AS_OF))
+    for function in ("COS(", "SIN(", "SQRT(", "POWER(", "LEAST("):
+        assert function in features
+    assert f"CAST('{YEAR_RADIANS_PER_DAY!r}' AS DOUBLE)" in features
 
 
 def test_customer_features_equal_the_embedded_engine(
@@ -106,6 +122,18 @@ def test_customer_features_equal_the_embedded_engine(
     assert_same_table(got, expected)
     assert got.attrs == expected.attrs
     assert (got["lifecycle_stage"] == expected["lifecycle_stage"]).all()
+
+
+def test_season_features_of_a_longer_forecast_window_equal_the_embedded_engine(
+    engine: Any, spark_tx: str, sim_log: pd.DataFrame
+) -> None:
+    # The served model sets the season window to its horizon (up to a year).
+    windows = FeatureWindows(season=273)
+    expected = customer_features(sim_log, AS_OF, windows=windows)
+    got = engine.customer_features(spark_tx, AS_OF, windows=windows).toPandas()
+    assert_same_table(got, expected)
+    assert (expected["season_share"] > 0).mean() > 0.3
+    assert (expected["lifecycle_stage"] == "lapsed_seasonal").sum() > 100
 
 
 def test_snapshots_and_labels_equal_the_embedded_engine(

@@ -72,6 +72,9 @@ BEHAVIOUR_COLUMNS = (
     "spend_365d",
     "spend_trend",
     "purchases_season_last_year",
+    "spend_season_last_year",
+    "season_share",
+    "season_concentration",
     "return_share",
 )
 
@@ -227,7 +230,9 @@ def finish_feature_columns(
         )
         return_share = np.where(gross > 0, returned / np.where(gross > 0, gross, 1), 0.0)
     data["purchases_season_last_year"] = col("purchases_season_last_year", "int64")
-    data["return_share"] = return_share  # after purchases_season_last_year, as documented
+    for name in ("spend_season_last_year", "season_share", "season_concentration"):
+        data[name] = col(name)
+    data["return_share"] = return_share  # after the season columns, as documented
     data["first_purchase"] = _datetimes(raw["first_purchase"])
     data["last_purchase"] = _datetimes(raw["last_purchase"])
     codes = lifecycle_codes(
@@ -236,8 +241,7 @@ def finish_feature_columns(
             "n_purchase_days": n_days,
             "recency_days": rec_days,
             "age_days": age_days,
-            "purchases_season_last_year": data["purchases_season_last_year"],
-            "purchases_365d": data[f"purchases_{windows.long}d"],
+            "season_concentration": data["season_concentration"],
         },
         rules,
     )

@@ -12,12 +12,15 @@ or a Spark temporary view.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from churnmodel.exceptions import ConfigError
 from churnmodel.schemas import AMOUNT, CUSTOMER_ID, DATE, TIMESTAMP
 
 __all__ = [
+    "YEAR_RADIANS_PER_DAY",
     "FeatureWindows",
     "PurchaseRule",
     "customer_features_sql",
@@ -26,14 +29,35 @@ __all__ = [
 ]
 
 
+#: The angle of a day in the year's cycle: 2 pi / 365.2425 (the mean Gregorian year) radians
+#: per day since 1970-01-01, for ``season_concentration``.
+YEAR_RADIANS_PER_DAY = 2 * math.pi / 365.2425
+
+
 @dataclass(frozen=True)
 class FeatureWindows:
-    """Trailing windows (days) for the behaviour features."""
+    """Windows (days) of the behaviour features.
+
+    ``short``, ``medium`` and ``long`` are trailing windows ``(as_of - w, as_of]``.
+    ``season`` is the length of the forecast window ``(as_of, as_of + season]`` whose
+    calendar days one and two years earlier the season features look at (the served model
+    sets it to its horizon): at most 365, so that the two years' windows do not overlap.
+    """
 
     short: int = 30
     medium: int = 90
     long: int = 365
     season: int = 90
+
+    def __post_init__(self) -> None:
+        for name in ("short", "medium", "long", "season"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"FeatureWindows.{name} must be an integer > 0, got {value!r}")
+        if self.season > 365:
+            raise ConfigError(
+                f"FeatureWindows.season must be <= 365 (one year), got {self.season!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -104,9 +128,13 @@ def customer_features_sql(
     ``first_purchase``, ``last_purchase``, ``total_spend``, ``first_purchase_spend``,
     ``gap_std_days`` (sample std of the gaps between purchase days; NULL under two gaps),
     ``purchases_{w}d`` and ``spend_{w}d`` over trailing windows, ``spend_prev_{m}d``
-    (the medium window before the last one), ``purchases_season_last_year`` (purchase days in
-    the ``season`` days that followed this date one year earlier), and, from every ledger day
-    (returns included), ``gross_amount`` and ``returned_amount``.
+    (the medium window before the last one), ``purchases_season_last_year`` and
+    ``spend_season_last_year`` (purchase days and their net spend in the ``season`` days that
+    followed this date one year earlier), ``season_share`` (the share of the purchase days of
+    the last two years that fall in those days one or two years earlier),
+    ``season_concentration`` (the mean resultant length of the purchase days' angles in the
+    year), and, from every ledger day (returns included), ``gross_amount`` and
+    ``returned_amount``.
 
     ``hashed_window`` partitions the gap window by a 64-bit hash of the customer id instead of
     the id itself (on 10M customer-days DuckDB partitions and sorts integers in 0.8 s of CPU
@@ -182,8 +210,23 @@ def _behaviour_aggregates(
     since_medium = _d(a - timedelta(days=w.medium))
     since_long = _d(a - timedelta(days=w.long))
     prev_medium = _d(a - timedelta(days=2 * w.medium))
+    # The forecast window (a, a + season] one and two years earlier (disjoint: season <= 365).
     ly_start = _d(a - timedelta(days=365))
     ly_end = _d(a - timedelta(days=365 - w.season))
+    two_years = _d(a - timedelta(days=730))
+    ly2_end = _d(a - timedelta(days=730 - w.season))
+    in_seasons = (
+        f"{p} AND (({DATE} > {ly_start} AND {DATE} <= {ly_end}) "
+        f"OR ({DATE} > {two_years} AND {DATE} <= {ly2_end}))"
+    )
+    n_days = f"count(*) FILTER (WHERE {p})"
+    # Each purchase day as an angle in the year's cycle; the string literal parses to the
+    # same double on every engine (a decimal literal would be DECIMAL arithmetic on DuckDB).
+    angle = (
+        f"date_diff('day', DATE '1970-01-01', {DATE}) * CAST('{YEAR_RADIANS_PER_DAY!r}' AS DOUBLE)"
+    )
+    sum_cos = f"sum(cos({angle})) FILTER (WHERE {p})"
+    sum_sin = f"sum(sin({angle})) FILTER (WHERE {p})"
 
     def count_since(day: str) -> str:
         return f"count(*) FILTER (WHERE {p} AND {DATE} > {day})"
@@ -208,6 +251,17 @@ def _behaviour_aggregates(
         (
             "purchases_season_last_year",
             f"count(*) FILTER (WHERE {p} AND {DATE} > {ly_start} AND {DATE} <= {ly_end})",
+        ),
+        ("spend_season_last_year", spend_since(ly_start, ly_end)),
+        (
+            "season_share",
+            f"coalesce(CAST(count(*) FILTER (WHERE {in_seasons}) AS DOUBLE) / "
+            f"nullif({count_since(two_years)}, 0), 0.0)",
+        ),
+        (
+            # Mean resultant length |sum exp(i theta)| / n, at most 1 (rounding aside).
+            "season_concentration",
+            f"least(sqrt(power({sum_cos}, 2) + power({sum_sin}, 2)) / nullif({n_days}, 0), 1.0)",
         ),
         ("gross_amount", "sum(gross_amount)"),
         ("returned_amount", "sum(returned_amount)"),

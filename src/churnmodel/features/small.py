@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnmodel.features.queries import FeatureWindows, PurchaseRule
+from churnmodel.features.queries import YEAR_RADIANS_PER_DAY, FeatureWindows, PurchaseRule
 from churnmodel.schemas import AMOUNT, CUSTOMER_ID, TIMESTAMP
 
 __all__ = ["SMALL_FRAME_ROWS", "aggregate_columns", "aggregate_frame", "fits_small_engine"]
@@ -157,9 +157,19 @@ def aggregate_columns(
         out[f"spend_prev_{w.medium}d"] = spend_in(
             a - timedelta(days=2 * w.medium), a - timedelta(days=w.medium)
         )
-        out["purchases_season_last_year"] = count_in(
-            a - timedelta(days=365), a - timedelta(days=365 - w.season)
+        last_year = (a - timedelta(days=365), a - timedelta(days=365 - w.season))
+        out["purchases_season_last_year"] = count_in(*last_year)
+        out["spend_season_last_year"] = spend_in(*last_year)
+        # The two years' windows are disjoint (season <= 365): their counts add up.
+        in_seasons = out["purchases_season_last_year"] + count_in(
+            a - timedelta(days=730), a - timedelta(days=730 - w.season)
         )
+        two_years = count_in(a - timedelta(days=730))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["season_share"] = np.where(
+                two_years > 0, in_seasons / np.where(two_years > 0, two_years, 1), 0.0
+            )
+        out["season_concentration"] = _concentration(p_code, p_day, n_all)[buyers]
         gross = np.add.reduceat(np.clip(amounts, 0, None), starts) if len(starts) else net
         returned = np.add.reduceat(np.clip(-amounts, 0, None), starts) if len(starts) else net
         out["gross_amount"] = _sum_by(l_code, gross, n_all)[buyers]
@@ -180,6 +190,20 @@ def _run_starts(*keys: np.ndarray) -> np.ndarray:
     for key in keys:
         change |= key[1:] != key[:-1]
     return np.flatnonzero(np.concatenate(([True], change)))
+
+
+def _concentration(p_code: np.ndarray, p_day: np.ndarray, n_all: int) -> np.ndarray:
+    """Mean resultant length of each customer's purchase days as angles in the year's cycle.
+
+    ``|sum_j exp(i theta_j)| / n`` with ``theta = YEAR_RADIANS_PER_DAY * day``, at most 1
+    (NaN for codes without purchase days).
+    """
+    angle = p_day.astype(np.float64) * YEAR_RADIANS_PER_DAY
+    cos = _sum_by(p_code, np.cos(angle), n_all)
+    sin = _sum_by(p_code, np.sin(angle), n_all)
+    n = np.bincount(p_code, minlength=n_all)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.minimum(np.sqrt(cos**2 + sin**2) / n, 1.0)
 
 
 def _gap_std(p_code: np.ndarray, p_day: np.ndarray, n_all: int) -> np.ndarray:
