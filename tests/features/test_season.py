@@ -159,3 +159,9 @@ def test_only_the_season_columns_depend_on_the_season_window() -> None:
 def test_windows_are_validated(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         FeatureWindows(**kwargs)  # type: ignore[arg-type]
+
+
+def test_numpy_integers_are_windows_too() -> None:
+    windows = FeatureWindows(season=np.int64(184))  # type: ignore[arg-type]
+    assert windows.season == 184 and type(windows.season) is int
+    assert windows == FeatureWindows(season=184)

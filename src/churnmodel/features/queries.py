@@ -1,9 +1,9 @@
 """The feature definitions, written once as SQL and run by every engine.
 
 The queries are written in DuckDB's dialect using only constructs that SQLGlot transpiles
-faithfully to Spark SQL (``date_diff``, ``arg_min``, ``FILTER``, ``lag ... OVER``); every
-date boundary is computed in Python and inlined as a ``DATE '...'`` literal, so no engine's
-date arithmetic is involved. ``churnmodel.features.engine`` runs them on DuckDB and, for
+faithfully to Spark SQL (``date_diff``, ``arg_min``, ``FILTER``, ``lag ... OVER``, ``cos``,
+``sin``, ``sqrt``, ``power``, ``least``); every date boundary is computed in Python and
+inlined as a ``DATE '...'`` literal, so no engine's date arithmetic is involved. ``churnmodel.features.engine`` runs them on DuckDB and, for
 Spark, transpiles them with SQLGlot: a feature changes in one place.
 
 Table names are parameters so the same text runs on a DuckDB view, a registered pandas frame
@@ -13,6 +13,7 @@ or a Spark temporary view.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -52,8 +53,9 @@ class FeatureWindows:
     def __post_init__(self) -> None:
         for name in ("short", "medium", "long", "season"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
                 raise ConfigError(f"FeatureWindows.{name} must be an integer > 0, got {value!r}")
+            object.__setattr__(self, name, int(value))  # NumPy integers become int
         if self.season > 365:
             raise ConfigError(
                 f"FeatureWindows.season must be <= 365 (one year), got {self.season!r}"
