@@ -3,8 +3,9 @@
 The queries are written in DuckDB's dialect using only constructs that SQLGlot transpiles
 faithfully to Spark SQL (``date_diff``, ``arg_min``, ``FILTER``, ``lag ... OVER``, ``cos``,
 ``sin``, ``sqrt``, ``power``, ``least``); every date boundary is computed in Python and
-inlined as a ``DATE '...'`` literal, so no engine's date arithmetic is involved. ``churnmodel.features.engine`` runs them on DuckDB and, for
-Spark, transpiles them with SQLGlot: a feature changes in one place.
+inlined as a ``DATE '...'`` literal, so no engine's date arithmetic is involved.
+``churnmodel.features.engine`` runs them on DuckDB and, for Spark, transpiles them with
+SQLGlot: a feature changes in one place.
 
 Table names are parameters so the same text runs on a DuckDB view, a registered pandas frame
 or a Spark temporary view.
