@@ -45,11 +45,16 @@ def test_standard_design_ends_every_label_window_before_the_scoring_date() -> No
     design = TrainingDesign(horizon_days=90)
     cutoffs = design.cutoffs("2023-09-30", data_start="2021-01-01")
     assert cutoffs.label_horizon_days == 90
-    assert cutoffs.fit == (date(2022, 9, 30), date(2023, 1, 3), date(2023, 4, 3))
+    assert cutoffs.fit == (
+        date(2021, 9, 30),
+        date(2022, 9, 30),
+        date(2023, 1, 3),
+        date(2023, 4, 3),
+    )
     assert cutoffs.calibration == date(2023, 7, 2)  # the latest cut-off calibrates
     assert all(c + timedelta(days=90) <= date(2023, 9, 30) for c in cutoffs.all)
-    # One year before the scoring date: seasonal buyers seen in the coming season.
-    assert date(2022, 9, 30) in cutoffs.fit
+    # One and two years before the scoring date: the served window's calendar window.
+    assert {date(2022, 9, 30), date(2021, 9, 30)} <= set(cutoffs.fit)
 
 
 def test_gap_separates_the_last_label_from_the_scoring_date() -> None:

@@ -1,4 +1,21 @@
-"""How training snapshots are laid out in time: the cut-offs of a training set."""
+"""How training snapshots are laid out in time: the cut-offs of a training set.
+
+Cut-offs (:meth:`TrainingDesign.cutoffs`), with ``S`` the scoring date (the first day the
+model forecasts from: its window is ``(S, S + H]``), ``h`` the label horizon and ``g`` the gap:
+
+* the latest cut-off is ``S - g - h``: its label window ends ``g`` days before ``S``;
+* ``n_cutoffs - 1`` more go back in steps of ``step_days`` (default ``h``);
+* ``S - 365`` and, with ``same_window_years=2`` (the default), ``S - 730``: their label
+  windows are the calendar window the model will forecast, one and two years earlier, so
+  that seasonal buyers are learned in the season the model serves. A year is 365 days, as
+  in the season features. Each is kept when its window ends by ``S - g`` (``h <= 365``);
+* cut-offs with fewer than ``min_history_days`` of log before them are dropped (a purchase
+  model fitted on a few weeks of history is degenerate).
+
+Every label window therefore ends on or before ``S - g``: no training label overlaps the
+forecast window ``(S, S + H]``. The latest cut-off is the **calibration** cut-off: the
+classifier is fitted on the earlier ones and calibrated on it, a time-separated fold.
+"""
 
 from __future__ import annotations
 
@@ -66,8 +83,9 @@ class TrainingDesign:
         Number of recent cut-offs (the latest calibrates; at least 2).
     step_days
         Days between recent cut-offs; default ``h`` (label windows do not overlap).
-    include_last_year
-        Add the cut-off one year before the scoring date (seasonal buyers in their season).
+    same_window_years
+        Add the cut-offs ``S - 365 k`` for ``k = 1 .. same_window_years`` (0: none), whose
+        label windows are the forecast window's calendar window ``k`` years earlier.
     gap_days
         Days between the end of the latest label window and the scoring date.
     min_history_days
@@ -82,7 +100,7 @@ class TrainingDesign:
     label_horizon_days: int | None = None
     n_cutoffs: int = 3
     step_days: int | None = None
-    include_last_year: bool = True
+    same_window_years: int = 2
     gap_days: int = 0
     min_history_days: int = 90
     fit_to_history: bool = False
@@ -105,6 +123,7 @@ class TrainingDesign:
         if self.step_days is not None:
             _positive_int("step_days", self.step_days)
         _positive_int("gap_days", self.gap_days, allow_zero=True)
+        _positive_int("same_window_years", self.same_window_years, allow_zero=True)
         _positive_int("min_history_days", self.min_history_days, allow_zero=True)
 
     @property
@@ -155,9 +174,10 @@ class TrainingDesign:
         label_end = end - timedelta(days=self.gap_days)
         latest = label_end - timedelta(days=h)
         days = {latest - timedelta(days=k * step) for k in range(self.n_cutoffs)}
-        last_year = end - timedelta(days=365)
-        if self.include_last_year and last_year + timedelta(days=h) <= label_end:
-            days.add(last_year)
+        for years in range(1, self.same_window_years + 1):
+            same_window = end - timedelta(days=365 * years)
+            if same_window + timedelta(days=h) <= label_end:
+                days.add(same_window)
         floor = start + timedelta(days=self.min_history_days)
         kept = sorted(d for d in days if d >= floor)
         if len(kept) < 2:

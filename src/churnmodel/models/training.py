@@ -5,19 +5,9 @@ features computed from data up to the cut-off only, the outputs of the probabili
 (BG/NBD family + Gamma-Gamma) **fitted on data up to that cut-off only**, and what the customer
 did in the label window ``(cutoff, cutoff + label_horizon_days]``.
 
-Cut-offs (:meth:`TrainingDesign.cutoffs`), with ``S`` the scoring date, ``h`` the label horizon
-and ``g`` the gap:
-
-* the latest cut-off is ``S - g - h``: its label window ends ``g`` days before ``S``;
-* ``n_cutoffs - 1`` more go back in steps of ``step_days`` (default ``h``);
-* with ``include_last_year``, the cut-off ``S - 365`` (the same season one year earlier, so
-  that seasonal buyers are learned in their season), if its window also ends by ``S - g``;
-* cut-offs with fewer than ``min_history_days`` of log before them are dropped (a purchase
-  model fitted on a few weeks of history is degenerate).
-
-Every label window therefore ends on or before ``S - g``: no training label overlaps the
-evaluation window ``(S, S + H]``. The latest cut-off is the **calibration** cut-off: the
-classifier is fitted on the earlier ones and calibrated on it, a time-separated fold.
+The cut-offs come from :class:`~churnmodel.models.design.TrainingDesign` (see
+:mod:`churnmodel.models.design`): every label window ends on or before the scoring date, and
+the latest cut-off calibrates the classifier.
 
 When the log is too short for label windows of the target horizon ``H`` (CDNOW: nine months
 of history before the scoring date and ``H = 273`` days), the label horizon ``h`` is set
@@ -272,3 +262,21 @@ def until(transactions: pd.DataFrame, last_day: date) -> pd.DataFrame:
     if getattr(ts.dt, "tz", None) is not None:
         bound = bound.tz_localize(ts.dt.tz)
     return transactions[ts < bound]
+
+
+def __getattr__(name: str) -> Any:
+    """Classes that lived here before ``models.training`` was split by concept.
+
+    Bundles pickled then (registered models, the champion a new run is compared with) name
+    ``churnmodel.models.training.ChurnBundle`` and ``.TabularEncoder``; unpickling finds them
+    here.
+    """
+    if name == "ChurnBundle":
+        from churnmodel.models.bundle import ChurnBundle
+
+        return ChurnBundle
+    if name == "TabularEncoder":
+        from churnmodel.models.encoding import TabularEncoder
+
+        return TabularEncoder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
