@@ -253,6 +253,39 @@ def train_command(
     experiment: Annotated[
         str | None, typer.Option("--experiment", help="MLflow experiment [default: churnmodel].")
     ] = None,
+    refit: Annotated[
+        bool | None,
+        typer.Option(
+            "--refit/--no-refit",
+            help="Refit on every row up to the end of the log after evaluating, and register "
+            "that model [default: --refit]; --no-refit registers the model evaluated at the "
+            "cut-off.",
+        ),
+    ] = None,
+    registered_model: Annotated[
+        str | None,
+        typer.Option(
+            "--registered-model",
+            help="Registered model to add the version to; naming it lets a run on other data "
+            "compete for its champion [default: churnmodel, or churnmodel-<data name> when "
+            "churnmodel's champion was trained on other data].",
+        ),
+    ] = None,
+    register: Annotated[
+        bool | None,
+        typer.Option(
+            "--register/--no-register",
+            help="Register the model (and maybe promote it) [default: --register].",
+        ),
+    ] = None,
+    promote: Annotated[
+        bool | None,
+        typer.Option(
+            "--promote",
+            help="Let this run compete for the champion of a model trained on other data (the "
+            "promotion rules still decide).",
+        ),
+    ] = None,
     customer_col: CustomerCol = None,
     date_col: DateCol = None,
     amount_col: AmountCol = None,
@@ -283,8 +316,13 @@ def train_command(
                 encoding,
                 max_quarantine_share,
             ),
-            "model": {"cutoff": cutoff, "horizon_days": horizon_days},
-            "tracking": {"experiment": experiment},
+            "model": {"cutoff": cutoff, "horizon_days": horizon_days, "refit": refit},
+            "tracking": {
+                "experiment": experiment,
+                "registered_model": registered_model,
+                "register_model": register,
+                "promote_other_data": promote,
+            },
         },
     )
     r = train_job(settings, data=data)
@@ -295,24 +333,56 @@ def train_command(
         f"split:    calibration to {r.cutoff}, holdout {p['holdout']['start']} .. "
         f"{p['holdout']['end']} ({r.horizon_days} days)"
     )
-    typer.echo("holdout metrics:")
-    for name in _HEADLINE_METRICS:
-        if name in r.metrics:
-            typer.echo(f"  {name:<30}{r.metrics[name]:>10.4f}")
-    typer.echo(
-        f"run:      {r.run_name!r} ({r.run_id}), {len(r.metrics)} metrics, {len(r.plots)} plots\n"
-        f"model:    {r.registered.name} v{r.registered.version}, "
-        f"{r.size_bytes / 1e6:.2f} MB ({r.size_bytes:,} bytes)"
-    )
-    if r.promoted:
-        typer.echo(f"champion: v{r.registered.version} is now @{r.alias}: {r.decision.summary}")
+    _echo_metrics("holdout metrics:", r.metrics, "")
+    if r.aligned_cutoff is not None:
+        _echo_metrics(f"season-aligned ({r.notes.get('aligned', '')}):", r.metrics, "aligned_")
     else:
-        held = f"v{r.previous_champion}" if r.previous_champion else "no version"
-        typer.echo(f"champion: NOT promoted, @{r.alias} stays on {held}: {r.decision.summary}")
+        typer.echo(f"season-aligned: not run: {r.notes.get('aligned', '')}")
+    for key in ("champion", "aligned_champion"):
+        if r.notes.get(key):
+            typer.echo(f"{key.replace('_', ' ') + ':':<10}{r.notes[key]}")
+    forecast = p["served"]["forecast"]
+    typer.echo(
+        f"served:   fitted on data to {r.served_through}, forecasts {forecast['start']} .. "
+        f"{forecast['end']}\n"
+        f"run:      {r.run_name!r} ({r.run_id}), {len(r.metrics)} metrics, {len(r.plots)} plots"
+    )
+    if r.registered is None:
+        typer.echo(f"model:    logged, not registered (--no-register): {r.model_uri}")
+        typer.echo(f"rules:    {r.decision.summary}")
+    else:
+        if r.registered_note:
+            typer.echo(f"registry: {r.registered_note}")
+        typer.echo(
+            f"model:    {r.registered.name} v{r.registered.version}, "
+            f"{r.size_bytes / 1e6:.2f} MB ({r.size_bytes:,} bytes)"
+        )
+        if r.promoted:
+            typer.echo(f"champion: v{r.registered.version} is now @{r.alias}: {r.decision.summary}")
+        else:
+            held = f"v{r.previous_champion}" if r.previous_champion else "no version"
+            typer.echo(f"champion: NOT promoted, @{r.alias} stays on {held}: {r.decision.summary}")
+        if r.registered.name != "churnmodel":
+            typer.echo(
+                f"score:    churnmodel score --model models:/{r.registered.name}@{r.alias} ..."
+            )
     typer.echo(
         f"store:    {r.tracking_uri} (see the run: churnmodel ui, then "
         f"http://127.0.0.1:5000/#/experiments/{r.experiment_id}/runs/{r.run_id})"
     )
+
+
+def _echo_metrics(title: str, metrics: dict[str, float], prefix: str) -> None:
+    """Print the headline metrics of one scorecard (those the run logged)."""
+    shown = [n for n in _HEADLINE_METRICS if f"{prefix}{n}" in metrics]
+    champion = f"{prefix}champion_lapse_roc_auc"
+    if not shown:
+        return
+    typer.echo(title)
+    for name in shown:
+        typer.echo(f"  {name:<30}{metrics[f'{prefix}{name}']:>10.4f}")
+    if champion in metrics:
+        typer.echo(f"  {'champion_lapse_roc_auc':<30}{metrics[champion]:>10.4f}")
 
 
 @app.command("score")

@@ -22,7 +22,9 @@ A config file mirrors the sections::
 
     [tracking]
     experiment = "churnmodel"
-    promotion_rules = ["lapse_roc_auc > baseline_recency_roc_auc"]
+    registered_model = "churnmodel"
+    promotion_rules = ["lapse_roc_auc > baseline_recency_roc_auc",
+                       "lapse_roc_auc > champion_lapse_roc_auc"]
 
     [scoring]
     chunk_customers = 200000
@@ -50,6 +52,7 @@ from churnmodel.exceptions import ConfigError
 
 __all__ = [
     "DEFAULT_HORIZON_DAYS",
+    "DEFAULT_PROMOTION_RULES",
     "DataSettings",
     "FeatureSettings",
     "ModelSettings",
@@ -98,6 +101,16 @@ class ModelSettings(_Section):
     transaction date. The training design and the models are chosen by
     :func:`churnmodel.workflows.evaluate.train_and_evaluate` (``docs/lapse-and-spend.md``).
 
+    What is served (``docs/mlflow.md``): after the holdout evaluation, ``refit`` (default on)
+    fits the same settings again on every row up to the last day of the log ``S``, and that
+    model is registered: it forecasts ``(S, S + horizon_days]``. With ``refit = false`` the
+    model evaluated at ``cutoff`` is registered as it is. ``aligned_evaluation`` (default on)
+    also runs the whole flow one year before the served window when the log is long enough
+    (the season-aligned scorecard, which the promotion rules then use). The training design
+    adds snapshots whose label windows are the served window's calendar window
+    ``same_window_years`` years earlier (default 2, 0 for none), and the season features cover
+    ``season_days`` days (default: the horizon, at most 365).
+
     ``threads`` caps the OpenMP threads of the gradient-boosting models while training and
     scoring: OpenMP threads spin-wait, and on a machine whose cores are busy with other jobs
     two threads were measured 20x slower than one.
@@ -109,10 +122,22 @@ class ModelSettings(_Section):
     annual_discount_rate: float = Field(default=0.1, ge=0.0, lt=1.0)
     seed: int = 0
     threads: int = Field(default=1, ge=1)
+    refit: bool = True
+    aligned_evaluation: bool = True
+    same_window_years: int = Field(default=2, ge=0, le=5)
+    season_days: int | None = Field(default=None, gt=0, le=365)
 
 
 #: Holdout length when neither a cut-off nor a horizon is set (logs other than CDNOW).
 DEFAULT_HORIZON_DAYS = 90
+
+
+#: The promotion rules when none are configured: beat days-since-last-purchase and the
+#: current champion on lapse ROC AUC (a rule naming ``champion_*`` holds when there is none).
+DEFAULT_PROMOTION_RULES: tuple[str, ...] = (
+    "lapse_roc_auc > baseline_recency_roc_auc",
+    "lapse_roc_auc > champion_lapse_roc_auc",
+)
 
 
 class TrackingSettings(_Section):
@@ -120,7 +145,16 @@ class TrackingSettings(_Section):
 
     ``promotion_rules`` are comparisons ``<metric> <op> <metric or number>`` (op one of ``>``,
     ``>=``, ``<``, ``<=``) over the run's metrics; the ``alias`` moves to a new model version
-    only when every rule holds.
+    only when every rule holds. ``promotion_scorecard`` says which scorecard the rules read:
+    ``auto`` (default) the season-aligned one when the run has it, else the holdout;
+    ``holdout``; ``aligned`` (a run without it is not promoted). ``champion_*`` metrics are
+    the current champion scored on the same holdout.
+
+    ``registered_model``: when it is not set anywhere (file, environment, flag), models go to
+    ``churnmodel``, except that a run on other data than that model's champion (another
+    source or fingerprint) registers under ``churnmodel-<data name>`` instead, unless
+    ``promote_other_data`` (``--promote``) lets it compete for ``churnmodel``'s alias.
+    ``register_model = false`` logs the run without registering a model.
     """
 
     uri: str | None = None
@@ -128,7 +162,10 @@ class TrackingSettings(_Section):
     experiment: str = "churnmodel"
     registered_model: str = "churnmodel"
     alias: str = "champion"
-    promotion_rules: tuple[str, ...] = ("lapse_roc_auc > baseline_recency_roc_auc",)
+    register_model: bool = True
+    promote_other_data: bool = False
+    promotion_rules: tuple[str, ...] = DEFAULT_PROMOTION_RULES
+    promotion_scorecard: Literal["auto", "holdout", "aligned"] = "auto"
 
 
 class ScoringSettings(_Section):

@@ -13,24 +13,30 @@ logic: the workflows decide what to log and when to promote.
 """
 
 from churnmodel.tracking.promotion import (
+    CHAMPION_PREFIX,
     PromotionDecision,
     PromotionRule,
     decide_promotion,
     parse_rule,
 )
 from churnmodel.tracking.registry import (
+    Champion,
     RegisteredVersion,
     ResolvedModel,
     apply_promotion,
+    find_champion,
     register_version,
     registry_overview,
     resolve_model,
+    set_version_tags,
 )
 from churnmodel.tracking.runs import (
     LoggedModel,
+    download_artifact,
     flatten_params,
     log_dict,
     log_figures,
+    log_file,
     log_metrics,
     log_params,
     log_pyfunc_model,
@@ -47,7 +53,9 @@ from churnmodel.tracking.store import (
 )
 
 __all__ = [
+    "CHAMPION_PREFIX",
     "DEFAULT_TRACKING_URI",
+    "Champion",
     "LoggedModel",
     "PromotionDecision",
     "PromotionRule",
@@ -56,9 +64,12 @@ __all__ = [
     "TrackingStore",
     "apply_promotion",
     "decide_promotion",
+    "download_artifact",
+    "find_champion",
     "flatten_params",
     "log_dict",
     "log_figures",
+    "log_file",
     "log_metrics",
     "log_params",
     "log_pyfunc_model",
@@ -71,5 +82,6 @@ __all__ = [
     "resolve_tracking_uri",
     "run",
     "set_tags",
+    "set_version_tags",
     "ui_command",
 ]

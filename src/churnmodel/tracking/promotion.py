@@ -8,6 +8,12 @@ A rule compares one logged metric with another metric or a number::
 
 A model is promoted only when every rule holds. A rule naming a metric the run did not log
 fails (a missing metric is never taken as a pass), and says so.
+
+Rules are read on one scorecard: the holdout's metrics as logged (``lapse_roc_auc``), or,
+with ``prefix="aligned_"``, the season-aligned ones (``aligned_lapse_roc_auc`` is read where a
+rule says ``lapse_roc_auc``). ``champion_*`` metrics are the current champion scored on the
+same holdout: a rule naming one holds when there is no champion yet (nothing to beat), and
+fails when there is one that could not be scored, with the reason.
 """
 
 from __future__ import annotations
@@ -20,7 +26,13 @@ from dataclasses import dataclass
 
 from churnmodel.exceptions import ConfigError
 
-__all__ = ["PromotionDecision", "PromotionRule", "decide_promotion", "parse_rule"]
+__all__ = [
+    "CHAMPION_PREFIX",
+    "PromotionDecision",
+    "PromotionRule",
+    "decide_promotion",
+    "parse_rule",
+]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -44,6 +56,11 @@ class PromotionRule:
     def __str__(self) -> str:
         return f"{self.left} {self.op} {self.right}"
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The metric names the rule reads."""
+        return (self.left, self.right) if isinstance(self.right, str) else (self.left,)
+
     def check(self, metrics: Mapping[str, float]) -> tuple[bool, str]:
         """Return whether the rule holds on ``metrics`` and a sentence saying why."""
         left = metrics.get(self.left)
@@ -63,16 +80,18 @@ class PromotionRule:
 
 @dataclass(frozen=True)
 class PromotionDecision:
-    """Whether to promote, and the outcome of every rule."""
+    """Whether to promote, the outcome of every rule, and the scorecard they were read on."""
 
     promote: bool
     reasons: tuple[str, ...]
+    scorecard: str = "holdout"
 
     @property
     def summary(self) -> str:
         """One line: the failing rules when not promoted, every rule otherwise."""
         failing = [r for r in self.reasons if " fails" in r]
-        return "; ".join(failing if failing else self.reasons)
+        text = "; ".join(failing if failing else self.reasons)
+        return text if self.scorecard == "holdout" else f"{text} [{self.scorecard} scorecard]"
 
 
 def parse_rule(text: str) -> PromotionRule:
@@ -94,8 +113,34 @@ def parse_rule(text: str) -> PromotionRule:
     return PromotionRule(left=left, op=op, right=value)
 
 
-def decide_promotion(metrics: Mapping[str, float], rules: Iterable[str]) -> PromotionDecision:
+#: Metric names of the current champion scored beside the new model start with this.
+CHAMPION_PREFIX = "champion_"
+
+
+def decide_promotion(
+    metrics: Mapping[str, float],
+    rules: Iterable[str],
+    *,
+    prefix: str = "",
+    champion: str | None = None,
+    champion_note: str | None = None,
+) -> PromotionDecision:
     """Check every rule against ``metrics``; promote only when all hold.
+
+    Parameters
+    ----------
+    metrics
+        The run's metrics.
+    rules
+        ``"<metric> <op> <metric or number>"`` texts.
+    prefix
+        Read the rules on the metrics starting with ``prefix`` (``"aligned_"``: the
+        season-aligned scorecard); empty for the holdout's.
+    champion
+        The current champion (e.g. ``"churnmodel v3"``), or None when there is none: then
+        every rule naming a ``champion_*`` metric holds.
+    champion_note
+        Why the champion's metrics are missing, when they are (it could not be scored).
 
     Raises
     ------
@@ -108,7 +153,25 @@ def decide_promotion(metrics: Mapping[str, float], rules: Iterable[str]) -> Prom
             "'promotion_rules' is empty; give at least one, e.g. "
             "'lapse_roc_auc > baseline_recency_roc_auc'"
         )
-    outcomes = [rule.check(metrics) for rule in parsed]
+    view = dict(metrics)
+    if prefix:
+        view.update({k[len(prefix) :]: v for k, v in metrics.items() if k.startswith(prefix)})
+        # A scorecard's own metrics only: a holdout metric never stands in for a missing one.
+        for key in metrics:
+            if not key.startswith(prefix) and f"{prefix}{key}" not in metrics:
+                view.pop(key, None)
+    outcomes = []
+    for rule in parsed:
+        on_champion = any(name.startswith(CHAMPION_PREFIX) for name in rule.names)
+        if on_champion and champion is None:
+            outcomes.append((True, f"{rule} holds: there is no champion yet"))
+            continue
+        ok, why = rule.check(view)
+        if not ok and on_champion and champion_note and "was not logged" in why:
+            why = f"{rule} fails: {champion} could not be scored on this holdout ({champion_note})"
+        outcomes.append((ok, why))
     return PromotionDecision(
-        promote=all(ok for ok, _ in outcomes), reasons=tuple(why for _, why in outcomes)
+        promote=all(ok for ok, _ in outcomes),
+        reasons=tuple(why for _, why in outcomes),
+        scorecard="aligned" if prefix == "aligned_" else (prefix.rstrip("_") or "holdout"),
     )

@@ -6,6 +6,7 @@ used (MLflow 3 deprecates them).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +19,15 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 __all__ = [
+    "Champion",
     "RegisteredVersion",
     "ResolvedModel",
     "apply_promotion",
+    "find_champion",
     "register_version",
     "registry_overview",
     "resolve_model",
+    "set_version_tags",
 ]
 
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
@@ -59,6 +63,31 @@ class ResolvedModel:
             return self.uri
         alias = f" (@{self.alias})" if self.alias else ""
         return f"{self.name} v{self.version}{alias}"
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The version holding a registered model's alias, with its tags and its run's tags.
+
+    ``tags`` are the version's tags over the tags of the run that logged it (older versions
+    kept the dataset and fingerprint on the run only).
+    """
+
+    name: str
+    version: str
+    alias: str
+    run_id: str | None
+    tags: dict[str, str]
+
+    @property
+    def label(self) -> str:
+        """``churnmodel v3``."""
+        return f"{self.name} v{self.version}"
+
+    @property
+    def uri(self) -> str:
+        """``models:/<name>/<version>``."""
+        return f"models:/{self.name}/{self.version}"
 
 
 def _client(client: MlflowClient | None = None) -> MlflowClient:
@@ -115,6 +144,37 @@ def apply_promotion(
     if decision.promote:
         c.set_registered_model_alias(version.name, alias, version.version)
     return previous
+
+
+def find_champion(
+    name: str, alias: str = "champion", client: MlflowClient | None = None
+) -> Champion | None:
+    """Return the version of ``name`` that holds ``alias``, or None if there is none."""
+    from mlflow.exceptions import MlflowException
+
+    c = _client(client)
+    try:
+        mv = c.get_model_version_by_alias(name, alias)
+    except MlflowException:  # no such model, or no version holds the alias
+        return None
+    tags: dict[str, str] = {}
+    if mv.run_id:
+        # A deleted run: the version's tags still say enough.
+        with contextlib.suppress(MlflowException):
+            tags.update(c.get_run(mv.run_id).data.tags)
+    tags.update(dict(mv.tags or {}))
+    return Champion(
+        name=name, version=str(mv.version), alias=alias, run_id=mv.run_id or None, tags=tags
+    )
+
+
+def set_version_tags(
+    version: RegisteredVersion, tags: dict[str, str], client: MlflowClient | None = None
+) -> None:
+    """Set tags on a registered model version."""
+    c = _client(client)
+    for key, value in tags.items():
+        c.set_model_version_tag(version.name, version.version, key, str(value))
 
 
 def registry_overview(client: MlflowClient | None = None) -> str:

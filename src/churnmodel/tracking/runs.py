@@ -22,9 +22,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LoggedModel",
+    "download_artifact",
     "flatten_params",
     "log_dict",
     "log_figures",
+    "log_file",
     "log_metrics",
     "log_params",
     "log_pyfunc_model",
@@ -115,6 +117,52 @@ def log_table(frame: pd.DataFrame, artifact_file: str) -> None:
         warnings.filterwarnings("ignore", message="For backward compatibility, 'str' dtypes")
         mlflow.log_table(clean, artifact_file=str(path.with_suffix(".json")))
     mlflow.log_text(clean.to_csv(index=False), str(path.with_suffix(".csv")))
+
+
+def log_file(local_path: str | Path, artifact_path: str | None = None) -> None:
+    """Log a local file as an artifact of the active run, in folder ``artifact_path``."""
+    import mlflow
+
+    mlflow.log_artifact(str(local_path), artifact_path)
+
+
+def download_artifact(
+    dst: str | Path,
+    *,
+    run_id: str | None = None,
+    artifact_path: str | None = None,
+    artifact_uri: str | None = None,
+) -> Path | None:
+    """Download one artifact into folder ``dst``; None when it does not exist.
+
+    Either ``run_id`` and ``artifact_path`` (a run's artifact) or ``artifact_uri`` (e.g.
+    ``models:/churnmodel/3/artifacts/bundle.pkl``: one file of a registered model, without
+    loading the model, so its code never enters this process's import path). MLflow's
+    progress bar is turned off.
+    """
+    import os
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    previous = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=artifact_uri,
+            run_id=run_id,
+            artifact_path=artifact_path,
+            dst_path=str(dst),
+        )
+    except (MlflowException, OSError):
+        return None
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
+        else:
+            os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = previous
+    path = Path(local)
+    return path if path.exists() else None
 
 
 def log_figures(figures: Mapping[str, Figure]) -> list[str]:

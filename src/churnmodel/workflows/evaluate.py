@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
-from typing import TYPE_CHECKING, Any
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,7 @@ from churnmodel.features import (
     PurchaseRule,
     build_snapshots,
     customer_features,
+    rfm_summary,
 )
 from churnmodel.features.customer import to_date
 from churnmodel.features.engine import TransactionsLike
@@ -73,8 +74,11 @@ __all__ = [
     "CDNOW_SETTINGS",
     "BacktestResult",
     "BundleSettings",
+    "ChampionFits",
     "EvaluationResult",
+    "aligned_cutoff",
     "backtest",
+    "bundle_settings_for",
     "evaluate_holdout",
     "fit_bundle",
     "train_and_evaluate",
@@ -91,10 +95,15 @@ class BundleSettings:
 
     Attributes
     ----------
-    label_horizon_days, n_cutoffs, step_days, include_last_year
+    label_horizon_days, n_cutoffs, step_days, same_window_years
         The training design (:class:`~churnmodel.models.TrainingDesign`).
     gap_days, min_history_days, fit_to_history
         The training design, continued.
+    season_days
+        Length of the season window of the features (``purchases_season_last_year``,
+        ``spend_season_last_year``, ``season_share``): the calendar window the model
+        forecasts, one year earlier. Default ``None``: the horizon ``H`` (at most 365 days),
+        so the features describe the window that is served.
     purchase_model
         ``"bgnbd"``, ``"mbgnbd"`` or ``"pareto"``.
     classifier, calibration
@@ -119,10 +128,11 @@ class BundleSettings:
     label_horizon_days: int | None = None
     n_cutoffs: int = 3
     step_days: int | None = None
-    include_last_year: bool = True
+    same_window_years: int = 2
     gap_days: int = 0
     min_history_days: int = 90
     fit_to_history: bool = False
+    season_days: int | None = None
     purchase_model: str = "bgnbd"
     classifier: str = "hgb"
     calibration: str | None = "isotonic"
@@ -143,11 +153,24 @@ class BundleSettings:
             label_horizon_days=self.label_horizon_days,
             n_cutoffs=self.n_cutoffs,
             step_days=self.step_days,
-            include_last_year=self.include_last_year,
+            same_window_years=self.same_window_years,
             gap_days=self.gap_days,
             min_history_days=self.min_history_days,
             fit_to_history=self.fit_to_history,
         )
+
+    def feature_windows(
+        self, horizon_days: int, windows: FeatureWindows | None = None
+    ) -> FeatureWindows:
+        """Return ``windows`` with the season window for a model of horizon ``horizon_days``.
+
+        ``windows`` defaults to :class:`~churnmodel.features.FeatureWindows`; the season is
+        ``season_days``, or ``min(horizon_days, 365)`` when that is None.
+        """
+        season = self.season_days if self.season_days is not None else min(horizon_days, 365)
+        if not isinstance(season, int) or isinstance(season, bool) or not 0 < season <= 365:
+            raise ConfigError(f"'season_days' must be an integer in 1..365, got {season!r}")
+        return replace(windows or FeatureWindows(), season=int(season))
 
     def probabilistic(self) -> ProbabilisticFeatures:
         """Return an unfitted :class:`~churnmodel.models.ProbabilisticFeatures`."""
@@ -211,8 +234,9 @@ def fit_bundle(
     horizon_days
         ``H``: horizon of ``p_churn`` and ``expected_spend``.
     time_unit, purchase, rules, windows
-        Feature settings (:func:`churnmodel.features.customer_features`). The bundle keeps
-        ``rules`` with ``default_gap_days`` fixed at the cut-off
+        Feature settings (:func:`churnmodel.features.customer_features`); the season window
+        of ``windows`` is set by ``settings`` (:meth:`BundleSettings.feature_windows`). The
+        bundle keeps ``rules`` with ``default_gap_days`` fixed at the cut-off
         (:meth:`~churnmodel.features.LifecycleRules.frozen_at`), so a customer's scores
         depend on that customer's transactions only.
     settings
@@ -232,6 +256,7 @@ def fit_bundle(
             f"'clv_method' must be one of {list(CLV_METHODS)}, got {settings.clv_method!r}"
         )
     day = to_date(cutoff, "cutoff")
+    windows = settings.feature_windows(int(horizon_days), windows)
     past = until(as_frame(transactions), day)
     if training_set is None:
         training_set = build_training_set(
@@ -412,6 +437,7 @@ def evaluate_holdout(
     alternative_classifiers: Sequence[str] = ("logistic",),
     alternative_spend_models: Sequence[str] = ("glm",),
     segments: pd.Series | None = None,
+    compare: Mapping[str, pd.DataFrame] | None = None,
     n_boot: int = 200,
     seed: int = 0,
     importance_repeats: int = 5,
@@ -437,6 +463,12 @@ def evaluate_holdout(
     segments
         Optional segment label per customer (e.g. the simulator's ``segment``); adds per-segment
         ROC AUCs in :attr:`EvaluationResult.segments`.
+    compare
+        Scores of other models on the same customers at ``cutoff`` (name -> frame indexed by
+        ``customer_id`` with ``p_churn`` and ``expected_spend``, e.g. the current champion's
+        :meth:`~churnmodel.models.ChurnBundle.predict`), scored beside the fitted model with
+        the same bootstrap resamples: scorecard rows ``{name}_lapse`` and ``{name}_spend``
+        (metrics ``champion_lapse_roc_auc``, ``champion_spend_spearman``, ...).
     n_boot, seed
         Bootstrap resamples and seed of the scorecard's 95 % intervals (AUC, Spearman).
     importance_repeats, importance_max_samples
@@ -454,6 +486,7 @@ def evaluate_holdout(
     """
     settings = settings or BundleSettings()
     day = to_date(cutoff, "cutoff")
+    windows = settings.feature_windows(int(horizon_days), windows)
     frame = as_frame(transactions)
     # Holdout truth from the full log (refused if the window runs past the data end).
     holdout = build_snapshots(
@@ -516,6 +549,14 @@ def evaluate_holdout(
         column = f"spend_{model}"
         scores[column] = regressor.predict(X_h) * factor.to_numpy()
         spend[column] = scores[column]
+    for other, other_scores in (compare or {}).items():
+        aligned = _compared_scores(other, other_scores, scores.index)
+        scores[f"{other}_p_churn"] = aligned["p_churn"]
+        scores[f"{other}_expected_spend"] = aligned["expected_spend"]
+        lapse[f"{other}_lapse"] = Prediction(scores[f"{other}_p_churn"], kind="model")
+        spend[f"{other}_spend"] = Prediction(scores[f"{other}_expected_spend"], kind="model")
+        columns[f"{other}_lapse"] = f"{other}_p_churn"
+        columns[f"{other}_spend"] = f"{other}_expected_spend"
     lapse_baselines = ["baseline_recency", f"baseline_{name}"]
     spend_baselines = [f"baseline_{name}_gg", "baseline_scaled_spend"]
     for column in lapse_baselines:
@@ -566,6 +607,32 @@ def evaluate_holdout(
         bundle=bundle,
         columns=columns,
     )
+
+
+def _compared_scores(name: str, other: pd.DataFrame, customers: pd.Index) -> pd.DataFrame:
+    """Return another model's ``p_churn`` and ``expected_spend`` for exactly ``customers``."""
+    if not isinstance(other, pd.DataFrame):
+        raise ConfigError(
+            f"'compare' scores of {name!r} must be a DataFrame, got {type(other).__name__}"
+        )
+    frame = other.set_index(CUSTOMER_ID) if CUSTOMER_ID in other.columns else other
+    missing_columns = [c for c in ("p_churn", "expected_spend") if c not in frame.columns]
+    if missing_columns:
+        raise DataValidationError(
+            f"the {name} scores have no column {missing_columns[0]!r}", column=missing_columns[0]
+        )
+    frame = frame.loc[:, ["p_churn", "expected_spend"]]
+    frame.index = frame.index.astype(str)
+    aligned = frame.reindex(customers)
+    absent = aligned["p_churn"].isna() | aligned["expected_spend"].isna()
+    if absent.any():
+        raise DataValidationError(
+            f"the {name} model scores {int((~absent).sum()):,} of the {len(customers):,} "
+            f"customers known at the cut-off (first missing: {customers[absent.to_numpy()][0]!r})",
+            hint="it reads the log with other settings (purchase rule, time zone); compare "
+            "models that read the data the same way",
+        )
+    return aligned.astype(np.float64)
 
 
 def _importances(
@@ -676,26 +743,28 @@ def backtest(
 
 
 # ------------------------------------------------------------------- the training job's hook
-def train_and_evaluate(
-    transactions: pd.DataFrame,
-    *,
-    cutoff: date,
-    horizon_days: int,
-    settings: Settings,
-    cdnow: bool = False,
-) -> TrainingOutcome:
-    """Fit at ``cutoff`` and evaluate on the holdout: the trainer of ``churnmodel train``.
+class ChampionFits(Protocol):
+    """The current champion's fitted bundles, as the training job found them in the registry."""
 
-    Maps the layered :class:`~churnmodel.config.Settings` onto :func:`evaluate_holdout`
-    (feature settings, ``[model]`` CLV terms and seed; :data:`CDNOW_SETTINGS` for the bundled
-    CDNOW log; for another log whose history is too short for ``horizon_days``-day label
-    windows, the label window is shortened as :data:`CDNOW_SETTINGS` does) and packs the
-    scorecard, plots and tables for the tracking layer
-    (:class:`churnmodel.workflows.train.TrainingOutcome`).
+    def bundle_for(self, cutoff: date) -> tuple[Any | None, str]:
+        """Return the champion's newest fit that saw no data after ``cutoff``, and a note.
+
+        ``(None, reason)`` when there is no champion or none of its fits can score the
+        holdout that starts after ``cutoff`` without having seen it.
+        """
+        ...
+
+
+def bundle_settings_for(
+    settings: Settings, transactions: pd.DataFrame, *, cutoff: date, horizon_days: int, cdnow: bool
+) -> BundleSettings:
+    """Map the layered :class:`~churnmodel.config.Settings` onto :class:`BundleSettings`.
+
+    :data:`CDNOW_SETTINGS` for the bundled CDNOW log, else the defaults; ``[model]`` CLV
+    terms, seed, season window and same-window years. A log whose history before ``cutoff``
+    is too short for ``horizon_days``-day label windows gets shortened ones, as
+    :data:`CDNOW_SETTINGS` does.
     """
-    from churnmodel.workflows.features import purchase_rule
-    from churnmodel.workflows.train import TrainingOutcome
-
     base = CDNOW_SETTINGS if cdnow else BundleSettings()
     model = settings.model
     bundle_settings = replace(
@@ -703,15 +772,10 @@ def train_and_evaluate(
         clv_horizon_days=float(model.clv_horizon_days),
         annual_discount_rate=float(model.annual_discount_rate),
         random_state=int(model.seed),
+        season_days=model.season_days,
+        same_window_years=int(model.same_window_years),
     )
-    kwargs: dict[str, Any] = {
-        "cutoff": cutoff,
-        "horizon_days": horizon_days,
-        "time_unit": settings.features.time_unit,
-        "purchase": purchase_rule(settings, cdnow=cdnow),
-        "seed": int(model.seed),
-    }
-    first = pd.Timestamp(as_frame(transactions)["timestamp"].min()).date()
+    first = _first_day(transactions)
     try:
         bundle_settings.design(horizon_days).cutoffs(cutoff, data_start=first)
     except ConfigError:
@@ -719,7 +783,147 @@ def train_and_evaluate(
             raise
         # Too little history for horizon_days-day label windows: shorten them (CDNOW's way).
         bundle_settings = replace(bundle_settings, step_days=30, fit_to_history=True)
-    result = evaluate_holdout(transactions, settings=bundle_settings, **kwargs)
+    return bundle_settings
+
+
+def aligned_cutoff(
+    settings: BundleSettings, *, first: date, last: date, horizon_days: int
+) -> tuple[date | None, str]:
+    """Return the cut-off of the season-aligned evaluation, or None, and why.
+
+    The served model forecasts ``(S, S + H]`` with ``S = last``. The season-aligned
+    evaluation runs the same flow one year earlier: fit with data up to ``S - 365`` and
+    forecast ``(S - 365, S - 365 + H]``, the served window's calendar window. It exists when
+    ``H <= 365`` and the log before ``S - 365`` holds the training design the served model
+    uses, with label windows as long as the served model's (otherwise it would evaluate
+    another flow).
+    """
+    if horizon_days > 365:
+        return None, f"the horizon ({horizon_days} days) is longer than a year"
+    day = last - timedelta(days=365)
+    design = settings.design(horizon_days)
+    try:
+        served = design.cutoffs(last, data_start=first)
+    except ConfigError as exc:  # pragma: no cover - the refit would fail the same way
+        return None, f"the served model's training design does not fit the log: {exc}"
+    try:
+        earlier = design.cutoffs(day, data_start=first)
+    except ConfigError:
+        return None, (
+            f"the log before {day.isoformat()} (from {first.isoformat()}) is too short for the "
+            "training design of the served model"
+        )
+    if earlier.label_horizon_days != served.label_horizon_days:
+        return None, (
+            f"the log before {day.isoformat()} (from {first.isoformat()}) holds label windows "
+            f"of {earlier.label_horizon_days} days, the served model trains on "
+            f"{served.label_horizon_days}"
+        )
+    return day, (
+        f"fitted with data to {day.isoformat()}, scored on {(day + timedelta(days=1)).isoformat()}"
+        f" .. {(day + timedelta(days=horizon_days)).isoformat()}, the served window one year "
+        "earlier"
+    )
+
+
+def train_and_evaluate(
+    transactions: pd.DataFrame,
+    *,
+    cutoff: date,
+    horizon_days: int,
+    settings: Settings,
+    cdnow: bool = False,
+    champion: ChampionFits | None = None,
+) -> TrainingOutcome:
+    """Evaluate at ``cutoff`` and one year before the served window, then refit to the end.
+
+    The trainer of ``churnmodel train``:
+
+    1. **holdout**: :func:`evaluate_holdout` at ``cutoff`` (the latest ``horizon_days``
+       by default), with the champion's scores beside the model's when ``champion`` has a
+       fit that has not seen the holdout;
+    2. **season-aligned** (``[model] aligned_evaluation``): the same flow one year before the
+       window the served model forecasts (:func:`aligned_cutoff`), when the log is long
+       enough, again with the champion beside it;
+    3. **refit** (``[model] refit``): the same settings fitted on everything up to the last
+       day of the log, ``S``: the bundle that is registered and served. Without refit the
+       holdout's bundle is served (fitted at ``cutoff``).
+
+    Settings are mapped by :func:`bundle_settings_for`. Returns the scorecards, plots,
+    tables, parameters and every fitted bundle for the tracking layer
+    (:class:`churnmodel.workflows.train.TrainingOutcome`).
+    """
+    from churnmodel.workflows.features import purchase_rule
+    from churnmodel.workflows.train import TrainingOutcome
+
+    frame = as_frame(transactions)
+    bundle_settings = bundle_settings_for(
+        settings, frame, cutoff=cutoff, horizon_days=horizon_days, cdnow=cdnow
+    )
+    model = settings.model
+    first, last = _first_day(frame), _last_day(frame)
+    kwargs: dict[str, Any] = {
+        "horizon_days": horizon_days,
+        "time_unit": settings.features.time_unit,
+        "purchase": purchase_rule(settings, cdnow=cdnow),
+        "seed": int(model.seed),
+        "settings": bundle_settings,
+    }
+    notes: dict[str, str] = {}
+
+    def champion_scores(day: date, key: str) -> dict[str, pd.DataFrame]:
+        if champion is None:
+            return {}
+        bundle, note = champion.bundle_for(day)
+        notes[key] = note
+        if bundle is None:
+            return {}
+        past = until(frame, day)
+        try:
+            scores = bundle.predict(past, as_of=day)
+            known = rfm_summary(past, day, purchase=kwargs["purchase"]).index
+            _compared_scores("champion", scores, known.astype(str))
+        except Exception as exc:  # a champion that cannot score this data is reported
+            notes[key] = f"{note}; it cannot score this data: {_first_line(exc)}"
+            return {}
+        return {"champion": scores}
+
+    def evaluate(day: date, key: str, **extra: Any) -> EvaluationResult:
+        return evaluate_holdout(
+            frame, cutoff=day, compare=champion_scores(day, key), **kwargs, **extra
+        )
+
+    result = evaluate(cutoff, "champion")
+    aligned: EvaluationResult | None = None
+    day, why = (
+        aligned_cutoff(bundle_settings, first=first, last=last, horizon_days=horizon_days)
+        if model.aligned_evaluation
+        else (None, "turned off ([model] aligned_evaluation = false)")
+    )
+    notes["aligned"] = why
+    if day is not None and day == cutoff:
+        aligned = result  # the holdout is the served window one year earlier (H = 365)
+        if "champion" in notes:
+            notes["aligned_champion"] = notes["champion"]
+    elif day is not None:
+        aligned = evaluate(
+            day,
+            "aligned_champion",
+            alternative_classifiers=(),
+            alternative_spend_models=(),
+            importance_repeats=0,
+        )
+    if model.refit and last > cutoff:
+        served = fit_bundle(
+            frame,
+            cutoff=last,
+            horizon_days=horizon_days,
+            time_unit=kwargs["time_unit"],
+            purchase=kwargs["purchase"],
+            settings=bundle_settings,
+        )
+    else:
+        served = result.bundle
     figures = {
         "plots/roc.png": _figure(result.plot_roc()),
         "plots/calibration.png": _figure(result.plot_calibration()),
@@ -735,28 +939,63 @@ def train_and_evaluate(
         "evaluation/permutation_importance": result.importances.reset_index(),
         "evaluation/training_cutoffs": _plain(result.training.reset_index()),
     }
-    training = result.training
+    if aligned is not None and aligned is not result:
+        figures["plots/aligned_roc.png"] = _figure(aligned.plot_roc())
+        tables["evaluation/aligned_scorecard"] = aligned.scorecard.to_frame()
+        tables["evaluation/aligned_training_cutoffs"] = _plain(aligned.training.reset_index())
+    served_training = (
+        served.training_summary if served.training_summary is not None else result.training
+    )
+    if served is not result.bundle:
+        tables["served/training_cutoffs"] = _plain(served_training.reset_index())
     params = {
         "label_horizon_days": result.label_horizon_days,
-        "training_cutoffs": ",".join(
-            d.date().isoformat() for d in pd.DatetimeIndex(training.index)
-        ),
+        "training_cutoffs": _dates(result.training.index),
         "calibration_cutoff": pd.Timestamp(result.bundle.classifier.calibration_cutoff_)
         .date()
         .isoformat(),
+        "served_fitted_through": served.cutoff.isoformat(),
+        "served_label_horizon_days": served.label_horizon_days,
+        "served_training_cutoffs": _dates(served_training.index),
+        "season_days": served.windows.season if served.windows is not None else None,
+        "same_window_years": bundle_settings.same_window_years,
         "purchase_model": bundle_settings.purchase_model,
         "classifier": bundle_settings.classifier,
         "calibration": str(bundle_settings.calibration),
         "spend_model": bundle_settings.spend_model,
         "clv_method": bundle_settings.clv_method,
     }
+    evaluated = {"holdout": result.bundle}
+    if aligned is not None and aligned is not result:
+        evaluated["aligned"] = aligned.bundle
     return TrainingOutcome(
-        bundle=result.bundle,
+        bundle=served,
         scorecard=result.scorecard,
         figures=figures,
         tables=tables,
         params=params,
+        aligned=None if aligned is None else aligned.scorecard,
+        aligned_cutoff=day if aligned is not None else None,
+        evaluated=evaluated,
+        notes=notes,
     )
+
+
+def _first_day(frame: pd.DataFrame) -> date:
+    return pd.Timestamp(frame["timestamp"].min()).date()
+
+
+def _last_day(frame: pd.DataFrame) -> date:
+    return pd.Timestamp(frame["timestamp"].max()).date()
+
+
+def _dates(index: pd.Index) -> str:
+    return ",".join(d.date().isoformat() for d in pd.DatetimeIndex(index))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _figure(ax: Axes) -> Figure:

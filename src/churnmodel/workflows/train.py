@@ -1,18 +1,28 @@
-"""The training job: fit at a cut-off, evaluate on the holdout, log it all, register, promote.
+"""The training job: evaluate, refit on everything, log it all, register, promote.
 
 ``train_job(settings, data=...)``:
 
 1. loads and validates the log (every row accounted for) and profiles it (rows, customers,
    dates, load counts, a SHA-256 fingerprint of the input);
-2. fits the bundle on data up to the cut-off and scores the holdout that follows it
-   (``[model] cutoff`` / ``horizon_days``; CDNOW: calibration to 1997-09-30, 273-day holdout);
-3. logs one MLflow run: the resolved settings (params and ``config/settings.json``), the data
-   profile (``data/profile.json``), every scorecard metric, the plots (``plots/*.png``), the
-   scorecard table (``evaluation/scorecard.json`` and ``.csv``), git commit and package
-   version tags, and the pyfunc model with signature and input example;
-4. registers the model (``[tracking] registered_model``) and moves the alias
-   (``@champion``) to the new version only if every promotion rule holds; otherwise the
-   run and the version are tagged with the reason.
+2. finds where the model goes: ``[tracking] registered_model`` (default ``churnmodel``) and
+   its current champion. A run on other data than that champion's (another source or
+   fingerprint) registers under ``churnmodel-<data name>`` instead, unless the registered
+   model was named explicitly or ``promote_other_data`` (``--promote``) is set;
+3. evaluates (:func:`churnmodel.workflows.evaluate.train_and_evaluate`): fits at the cut-off
+   and scores the holdout that follows it (``[model] cutoff`` / ``horizon_days``; CDNOW:
+   calibration to 1997-09-30, 273-day holdout); runs the same flow one year before the
+   served window when the log is long enough (the season-aligned scorecard); scores the
+   current champion on the same holdouts with the newest of its fits that has not seen them;
+4. refits the same settings on every row up to the last day of the log ``S`` (``[model]
+   refit``, default on): the served model forecasts ``(S, S + H]``;
+5. logs one MLflow run: the resolved settings, the data profile, every metric (holdout,
+   ``aligned_*``, ``champion_*``), the plots, the scorecards, which data each model saw (the
+   run description), the evaluated fits (``fits/``: what a later run compares with) and the
+   served pyfunc model with signature and input example;
+6. registers the served model and moves the alias (``@champion``) to it only if every
+   promotion rule holds (default: beat days-since-last and the current champion on lapse ROC
+   AUC, on the season-aligned scorecard when there is one); otherwise the run and the
+   version are tagged with the reason.
 
 MLflow is imported only when the job runs (it takes seconds to import).
 """
@@ -20,11 +30,13 @@ MLflow is imported only when the job runs (it takes seconds to import).
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,11 +57,11 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from churnmodel.evaluation import Scorecard
-    from churnmodel.tracking import PromotionDecision, RegisteredVersion
+    from churnmodel.tracking import Champion, PromotionDecision, RegisteredVersion
+    from churnmodel.workflows.evaluate import ChampionFits
 
 __all__ = [
     "TrainResult",
-    "Trainer",
     "TrainingOutcome",
     "data_fingerprint",
     "fit_and_evaluate",
@@ -61,20 +73,31 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TrainingOutcome:
-    """What fitting and holdout evaluation produce, for the run to log.
+    """What evaluating and refitting produce, for the run to log.
 
     Attributes
     ----------
     bundle
-        The fitted bundle (:class:`churnmodel.serving.ScoringBundle`): no training data.
+        The bundle to register and serve (:class:`churnmodel.serving.ScoringBundle`): fitted
+        on every row up to the end of the log, or the evaluated one without refit. No
+        training data.
     scorecard
-        Holdout scorecard of every model and baseline.
+        Holdout scorecard of every model and baseline (and the champion, when scored).
     figures
         Artifact path (``plots/<name>.png``) -> matplotlib Figure.
     tables
         Artifact path (without extension) -> table, logged as JSON and CSV.
     params
         Extra parameters worth logging (model choices, training cut-offs ...).
+    aligned
+        The season-aligned scorecard, when the log was long enough.
+    aligned_cutoff
+        Its cut-off (``S - 365``), or None.
+    evaluated
+        Role (``"holdout"``, ``"aligned"``) -> the bundle that was evaluated there.
+    notes
+        ``"aligned"``: what the season-aligned evaluation was or why it did not run;
+        ``"champion"``, ``"aligned_champion"``: which champion fit was scored, or why none.
     """
 
     bundle: Any
@@ -82,23 +105,26 @@ class TrainingOutcome:
     figures: Mapping[str, Figure] = field(default_factory=dict)
     tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
-
-
-#: Fits the bundle on ``transactions`` up to ``cutoff`` and evaluates it on the
-#: ``horizon_days`` after; ``cdnow`` says the log is the bundled CDNOW one.
-Trainer = Callable[..., TrainingOutcome]
+    aligned: Scorecard | None = None
+    aligned_cutoff: date | None = None
+    evaluated: Mapping[str, Any] = field(default_factory=dict)
+    notes: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What the training job did (the CLI prints it)."""
+    """What the training job did (the CLI prints it).
+
+    ``registered`` is None with ``register_model = false``; ``registered_note`` says why the
+    model went to another registered model than the one configured, if it did.
+    """
 
     run_id: str
     run_name: str
     experiment_id: str
     tracking_uri: str
     model_uri: str
-    registered: RegisteredVersion
+    registered: RegisteredVersion | None
     decision: PromotionDecision
     alias: str
     previous_champion: str | None
@@ -108,11 +134,16 @@ class TrainResult:
     horizon_days: int
     profile: dict[str, Any]
     plots: tuple[str, ...]
+    served_through: date
+    aligned_cutoff: date | None = None
+    champion: str | None = None
+    notes: Mapping[str, str] = field(default_factory=dict)
+    registered_note: str | None = None
 
     @property
     def promoted(self) -> bool:
         """Whether the new version took the alias."""
-        return self.decision.promote
+        return self.registered is not None and self.decision.promote
 
 
 def resolve_split(settings: Settings, *, first: date, last: date, cdnow: bool) -> tuple[date, int]:
@@ -191,7 +222,7 @@ def _git_commit() -> tuple[str, bool] | None:
 
 
 def _profile(
-    report: LoadReport, data: str | Path | None, cutoff: date, horizon: int
+    report: LoadReport, data: str | Path | None, cutoff: date, horizon: int, *, served: date
 ) -> dict[str, Any]:
     counts = report.to_dict()
     return {
@@ -215,11 +246,17 @@ def _profile(
         "timezone": counts["timezone"],
         "reconciles": counts["reconciles"],
         "calibration": {"start": counts["first_date"], "end": cutoff.isoformat()},
-        "holdout": {
-            "start": (cutoff + timedelta(days=1)).isoformat(),
-            "end": (cutoff + timedelta(days=horizon)).isoformat(),
-            "days": horizon,
-        },
+        "holdout": _window(cutoff, horizon),
+        "served": {"fitted_through": served.isoformat(), "forecast": _window(served, horizon)},
+    }
+
+
+def _window(start: date, days: int) -> dict[str, Any]:
+    """Return the ``days`` days after ``start`` as ``{"start", "end", "days"}`` (ISO dates)."""
+    return {
+        "start": (start + timedelta(days=1)).isoformat(),
+        "end": (start + timedelta(days=days)).isoformat(),
+        "days": days,
     }
 
 
@@ -234,13 +271,14 @@ def fit_and_evaluate(
     horizon_days: int,
     settings: Settings,
     cdnow: bool,
+    champion: ChampionFits | None = None,
 ) -> TrainingOutcome:
-    """Fit the bundle up to ``cutoff`` and evaluate it on the holdout (the default trainer).
+    """Evaluate, refit and add the purchase-model diagnostics (what ``train_job`` logs).
 
-    :func:`churnmodel.workflows.evaluate.train_and_evaluate` fits and scores (scorecard,
-    evaluation plots, aggregate tables); this adds the purchase-model diagnostics (frequency,
-    calibration vs holdout, P(alive) matrix) and logs the life-cycle default gap the bundle
-    fixed at the cut-off.
+    :func:`churnmodel.workflows.evaluate.train_and_evaluate` evaluates (holdout, season-aligned,
+    champion) and refits; this adds the diagnostics of the purchase model evaluated at the
+    holdout (frequency, calibration vs holdout, P(alive) matrix) and logs the life-cycle
+    default gap the served bundle fixed.
     """
     from churnmodel.evaluation import (
         plot_calibration_vs_holdout,
@@ -251,21 +289,25 @@ def fit_and_evaluate(
     from churnmodel.workflows.evaluate import train_and_evaluate
 
     outcome = train_and_evaluate(
-        transactions, cutoff=cutoff, horizon_days=horizon_days, settings=settings, cdnow=cdnow
+        transactions,
+        cutoff=cutoff,
+        horizon_days=horizon_days,
+        settings=settings,
+        cdnow=cdnow,
+        champion=champion,
     )
     time_unit = settings.features.time_unit
-    snap = build_snapshots(
-        transactions,
-        [cutoff],
-        horizon_days,
-        time_unit=time_unit,
-        purchase=purchase_rule(settings, cdnow=cdnow),
-    ).set_index(CUSTOMER_ID)
-    bundle = outcome.bundle
-    gap = getattr(getattr(bundle, "rules", None), "default_gap_days", None)
+    evaluated = outcome.evaluated.get("holdout", outcome.bundle)
     figures = dict(outcome.figures)
-    purchase_model = getattr(getattr(bundle, "probabilistic", None), "purchase_model_", None)
+    purchase_model = getattr(getattr(evaluated, "probabilistic", None), "purchase_model_", None)
     if purchase_model is not None:
+        snap = build_snapshots(
+            transactions,
+            [cutoff],
+            horizon_days,
+            time_unit=time_unit,
+            purchase=purchase_rule(settings, cdnow=cdnow),
+        ).set_index(CUSTOMER_ID)
         summary = snap.loc[:, ["frequency", "recency", "T", "monetary_value"]]
         summary.attrs = {"time_unit": time_unit}
         holdout = pd.DataFrame(
@@ -286,19 +328,15 @@ def fit_and_evaluate(
         }
         figures.update({path: _figure(ax) for path, ax in diagnostics.items()})
     params = dict(outcome.params)
-    if purchase_model is not None:
-        params["purchase_model_params"] = ", ".join(
-            f"{k}={v:.4g}" for k, v in purchase_model.params_.items()
-        )
+    served_model = getattr(getattr(outcome.bundle, "probabilistic", None), "purchase_model_", None)
+    for key, model in (("purchase_model_params", purchase_model), ("served", served_model)):
+        if model is not None:
+            name = key if key != "served" else "served_purchase_model_params"
+            params[name] = ", ".join(f"{k}={v:.4g}" for k, v in model.params_.items())
+    gap = getattr(getattr(outcome.bundle, "rules", None), "default_gap_days", None)
     if gap is not None:
         params["lifecycle_default_gap_days"] = round(gap, 3)
-    return TrainingOutcome(
-        bundle=bundle,
-        scorecard=outcome.scorecard,
-        figures=figures,
-        tables=outcome.tables,
-        params=params,
-    )
+    return replace(outcome, figures=figures, params=params)
 
 
 def _figure(ax: Axes) -> Figure:
@@ -308,33 +346,162 @@ def _figure(ax: Axes) -> Figure:
     return figure
 
 
-def train_job(
-    settings: Settings,
-    *,
-    data: str | Path | None = None,
-    trainer: Trainer | None = None,
-) -> TrainResult:
+# ------------------------------------------------------------------- the champion's fits
+#: Folder of a run's evaluated fits, and the index that lists them.
+FITS_FOLDER = "fits"
+FITS_INDEX = f"{FITS_FOLDER}/index.json"
+
+
+class RegistryChampion:
+    """The current champion's fits, found through the registry (a :class:`ChampionFits`).
+
+    A champion version comes from a run that logged its served model and the fits it
+    evaluated (``fits/index.json``: role, last day of data, file). To score a holdout that
+    starts after ``cutoff`` without letting the champion see it, the newest fit whose data
+    ends on or before ``cutoff`` stands for the champion: its served model when that is old
+    enough (the usual case when the log has grown by a horizon since), else the model its run
+    evaluated at its own holdout or one year earlier, which is the same recipe and code
+    fitted on less data. Fits are downloaded and unpickled only when needed, once.
+    """
+
+    def __init__(self, champion: Champion, workdir: Path) -> None:
+        self.champion = champion
+        self._workdir = workdir
+        self._fits: list[tuple[str, date, str]] | None = None
+        self._loaded: dict[str, Any] = {}
+
+    def _list(self) -> list[tuple[str, date, str]]:
+        """Return (role, last day of data, location) of every fit, newest first."""
+        if self._fits is not None:
+            return self._fits
+        from churnmodel import tracking
+
+        tags = self.champion.tags
+        fits: list[tuple[str, date, str]] = []
+        through = tags.get("fitted_through") or tags.get("cutoff")
+        if through:
+            fits.append(("served", date.fromisoformat(through), f"{self.champion.uri}/artifacts/"))
+        if self.champion.run_id:
+            index = tracking.download_artifact(
+                self._workdir / "index", run_id=self.champion.run_id, artifact_path=FITS_INDEX
+            )
+            if index is not None:
+                for entry in json.loads(index.read_text()):
+                    fits.append(
+                        (
+                            str(entry["role"]),
+                            date.fromisoformat(entry["fitted_through"]),
+                            str(entry["path"]),
+                        )
+                    )
+        self._fits = sorted(fits, key=lambda fit: fit[1], reverse=True)
+        return self._fits
+
+    def bundle_for(self, cutoff: date) -> tuple[Any | None, str]:
+        """Return the newest fit whose data end on or before ``cutoff``, and a note."""
+        from churnmodel import serving, tracking
+
+        label = self.champion.label
+        try:
+            fits = self._list()
+        except Exception as exc:  # a broken champion run is reported, not fatal
+            return None, f"{label}'s fits could not be read: {_first_line(exc)}"
+        usable = [fit for fit in fits if fit[1] <= cutoff]
+        if not usable:
+            newest = ", ".join(f"{role} to {day.isoformat()}" for role, day, _ in fits) or "none"
+            return None, (
+                f"every fit of {label} saw data after {cutoff.isoformat()} (fits: {newest}), "
+                "so it cannot be scored fairly on this holdout"
+            )
+        role, through, where = usable[0]
+        note = f"{label} ({role} fit, data to {through.isoformat()})"
+        if where not in self._loaded:
+            target = self._workdir / f"{role}-{through.isoformat()}"
+            try:
+                if role == "served":
+                    path = tracking.download_artifact(
+                        target, artifact_uri=f"{where}{serving.BUNDLE_ARTIFACT}.pkl"
+                    )
+                else:
+                    path = tracking.download_artifact(
+                        target, run_id=self.champion.run_id, artifact_path=where
+                    )
+                if path is None:
+                    return None, f"{note} has no bundle file"
+                self._loaded[where] = serving.load_payload(path).bundle
+            except Exception as exc:  # an unreadable champion is reported, not fatal
+                return None, f"{note} could not be loaded: {_first_line(exc)}"
+        return self._loaded[where], note
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# --------------------------------------------------------------------- where it registers
+@dataclass(frozen=True)
+class _Target:
+    name: str
+    champion: Champion | None
+    note: str | None = None
+
+
+def _slug(label: str) -> str:
+    stem = Path(label).stem if label != "CDNOW" else "cdnow"
+    return re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-") or "data"
+
+
+def _short(fingerprint: str | None) -> str:
+    return "no fingerprint" if not fingerprint else fingerprint[:19]
+
+
+def _target(settings: Settings, label: str, fingerprint: str) -> _Target:
+    """Return the registered model this run goes to and its champion (module docstring)."""
+    from churnmodel import tracking
+
+    t = settings.tracking
+    name = t.registered_model
+    champion = tracking.find_champion(name, t.alias)
+    explicit = "registered_model" in t.model_fields_set
+    if champion is None or explicit or t.promote_other_data:
+        return _Target(name, champion)
+    theirs = (champion.tags.get("dataset"), champion.tags.get("data_fingerprint"))
+    if theirs == (label, fingerprint):
+        return _Target(name, champion)
+    own = f"{name}-{_slug(label)}"
+    note = (
+        f"{name}@{t.alias} ({champion.label}) was trained on {theirs[0] or 'unknown data'} "
+        f"({_short(theirs[1])}), this run on {label} ({_short(fingerprint)}): registered as "
+        f"{own} instead; pass --registered-model {name} or --promote to compete for "
+        f"{name}@{t.alias}"
+    )
+    return _Target(own, tracking.find_champion(own, t.alias), note)
+
+
+# ------------------------------------------------------------------------------ the job
+def train_job(settings: Settings, *, data: str | Path | None = None) -> TrainResult:
     """Run the training job (module docstring) and return what it did.
 
     Parameters
     ----------
     settings
         ``[data]`` and ``[features]``: how to read the log; ``[model]``: cut-off, horizon, CLV
-        terms; ``[tracking]``: store, experiment, registered model, alias, promotion rules.
+        terms, refit, season-aligned evaluation; ``[tracking]``: store, experiment, registered
+        model, alias, promotion rules and scorecard.
     data
         CSV or Parquet file or folder; ``None`` or ``"cdnow"`` for the bundled CDNOW log.
-    trainer
-        Fits and evaluates (default :func:`fit_and_evaluate`).
 
     Raises
     ------
     ChurnModelError
         Bad data, settings or promotion rules, before anything is logged.
     """
-    from churnmodel import serving, tracking
+    from churnmodel import tracking
 
     started = time.perf_counter()
-    rules = settings.tracking.promotion_rules
+    t = settings.tracking
+    rules = t.promotion_rules
     for rule in rules:  # fail before minutes of training, not after
         tracking.parse_rule(rule)
     if not rules:
@@ -347,18 +514,167 @@ def train_job(
         settings, first=report.first_date, last=report.last_date, cdnow=cdnow
     )
     transactions = table.to_pandas() if isinstance(table, TransactionTable) else table
-    profile = _profile(report, data, cutoff, horizon)
-    with openmp_threads(settings.model.threads):
-        outcome = (trainer or fit_and_evaluate)(
-            transactions, cutoff=cutoff, horizon_days=horizon, settings=settings, cdnow=cdnow
-        )
-    metrics = outcome.scorecard.to_metrics_dict()
-    store = tracking.open_store(
-        settings.tracking.uri,
-        experiment=settings.tracking.experiment,
-        artifact_root=settings.tracking.artifact_root,
-    )
+    served_through = report.last_date if settings.model.refit else cutoff
+    profile = _profile(report, data, cutoff, horizon, served=served_through)
+    store = tracking.open_store(t.uri, experiment=t.experiment, artifact_root=t.artifact_root)
     label = _dataset_label(data)
+    target = (
+        _target(settings, label, profile["fingerprint"])
+        if t.register_model
+        else _Target(t.registered_model, None)
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        champion = (
+            RegistryChampion(target.champion, Path(tmp) / "champion")
+            if target.champion is not None
+            else None
+        )
+        with openmp_threads(settings.model.threads):
+            outcome = fit_and_evaluate(
+                transactions,
+                cutoff=cutoff,
+                horizon_days=horizon,
+                settings=settings,
+                cdnow=cdnow,
+                champion=champion,
+            )
+        return _log_and_register(
+            settings,
+            outcome,
+            data=data,
+            label=label,
+            profile=profile,
+            report=report,
+            store=store,
+            target=target,
+            cutoff=cutoff,
+            horizon=horizon,
+            started=started,
+            workdir=Path(tmp),
+        )
+
+
+def _promotion(
+    settings: Settings, metrics: Mapping[str, float], outcome: TrainingOutcome, target: _Target
+) -> PromotionDecision:
+    """Decide on the scorecard ``[tracking] promotion_scorecard`` names (class docstring)."""
+    from churnmodel import tracking
+    from churnmodel.tracking import PromotionDecision
+
+    t = settings.tracking
+    champion = target.champion.label if target.champion is not None else None
+    on_aligned = "aligned_champion_lapse_roc_auc" in metrics
+    on_holdout = "champion_lapse_roc_auc" in metrics
+    scope = t.promotion_scorecard
+    if scope == "auto":
+        aligned = outcome.aligned is not None and (champion is None or on_aligned or not on_holdout)
+        scope = "aligned" if aligned else "holdout"
+    if scope == "aligned" and outcome.aligned is None:
+        why = outcome.notes.get("aligned", "it did not run")
+        return PromotionDecision(
+            promote=False,
+            reasons=(
+                f"promotion_scorecard = 'aligned' fails: no season-aligned scorecard ({why})",
+            ),
+            scorecard="aligned",
+        )
+    note_key = "aligned_champion" if scope == "aligned" else "champion"
+    return tracking.decide_promotion(
+        metrics,
+        t.promotion_rules,
+        prefix="aligned_" if scope == "aligned" else "",
+        champion=champion,
+        champion_note=outcome.notes.get(note_key),
+    )
+
+
+def _description(
+    run_name: str,
+    profile: Mapping[str, Any],
+    outcome: TrainingOutcome,
+    metrics: Mapping[str, float],
+    *,
+    cutoff: date,
+    horizon: int,
+    served: date,
+    target: _Target,
+    outcome_text: str,
+    decision: PromotionDecision,
+) -> str:
+    """Return the run's Markdown description: which data each model saw, what was decided."""
+
+    def auc(prefix: str) -> str:
+        value = metrics.get(f"{prefix}lapse_roc_auc")
+        return "" if value is None else f"lapse ROC AUC {value:.3f}"
+
+    first = profile["first_date"]
+    rows = [
+        "| model | fitted on data | scored on | result |",
+        "|---|---|---|---|",
+        f"| evaluated at the holdout | {first} .. {cutoff.isoformat()} | "
+        f"{profile['holdout']['start']} .. {profile['holdout']['end']} | {auc('')} |",
+    ]
+    if outcome.aligned_cutoff is not None:
+        window = _window(outcome.aligned_cutoff, horizon)
+        rows.append(
+            f"| season-aligned (the served window one year earlier) | {first} .. "
+            f"{outcome.aligned_cutoff.isoformat()} | {window['start']} .. {window['end']} | "
+            f"{auc('aligned_')} |"
+        )
+    forecast = _window(served, horizon)
+    rows.append(
+        f"| **served** (registered) | {first} .. {served.isoformat()} | forecasts "
+        f"{forecast['start']} .. {forecast['end']} | |"
+    )
+    for key, prefix in (("champion", "champion_"), ("aligned_champion", "aligned_champion_")):
+        if key in outcome.notes and f"{prefix}lapse_roc_auc" in metrics:
+            where = "the holdout" if key == "champion" else "the season-aligned window"
+            rows.append(f"| current champion: {outcome.notes[key]} | | {where} | {auc(prefix)} |")
+    lines = [
+        f"**{run_name}**: {profile['source']}, {profile['rows']['rows_read']:,} rows, "
+        f"{profile['customers']:,} customers, {first} .. {profile['last_date']} "
+        f"({_short(profile['fingerprint'])}).",
+        "",
+        *rows,
+        "",
+    ]
+    if outcome.aligned_cutoff is None:
+        lines.append(f"No season-aligned evaluation: {outcome.notes.get('aligned', '')}.")
+    for key in ("champion", "aligned_champion"):
+        note = outcome.notes.get(key)
+        prefix = "champion_" if key == "champion" else "aligned_champion_"
+        if note and f"{prefix}lapse_roc_auc" not in metrics:
+            lines.append(f"Champion not scored on the {key.replace('_', ' ')} window: {note}.")
+    if target.note:
+        lines.append(f"Registry: {target.note}.")
+    lines += ["", f"{outcome_text}.", "", f"Promotion rules: {decision.summary}."]
+    return "\n".join(lines)
+
+
+def _log_and_register(
+    settings: Settings,
+    outcome: TrainingOutcome,
+    *,
+    data: str | Path | None,
+    label: str,
+    profile: dict[str, Any],
+    report: LoadReport,
+    store: Any,
+    target: _Target,
+    cutoff: date,
+    horizon: int,
+    started: float,
+    workdir: Path,
+) -> TrainResult:
+    """Log the run, register the served model and apply the promotion decision."""
+    from churnmodel import serving, tracking
+
+    t = settings.tracking
+    cdnow = data is None or str(data) == CDNOW
+    served = outcome.bundle.cutoff if hasattr(outcome.bundle, "cutoff") else cutoff
+    metrics = outcome.scorecard.to_metrics_dict()
+    if outcome.aligned is not None:
+        metrics.update({f"aligned_{k}": v for k, v in outcome.aligned.to_metrics_dict().items()})
     run_name = f"{label} cutoff {cutoff.isoformat()} holdout {horizon}d"
     git = _git_commit()
     tags: dict[str, str] = {
@@ -367,12 +683,13 @@ def train_job(
         "data_fingerprint": profile["fingerprint"],
         "cutoff": cutoff.isoformat(),
         "horizon_days": str(horizon),
+        "fitted_through": served.isoformat(),
     }
     if git is not None:
         tags["git_commit"] = git[0]
         tags["git_dirty"] = str(git[1]).lower()
         tags["mlflow.source.git.commit"] = git[0]
-    with tracking.run(run_name, tags=tags) as run_id, tempfile.TemporaryDirectory() as tmp:
+    with tracking.run(run_name, tags=tags) as run_id:
         # The settings as used: the split, CDNOW's purchase rule and the store filled in.
         resolved = settings.model_dump(mode="json")
         resolved["model"].update(cutoff=cutoff.isoformat(), horizon_days=horizon)
@@ -380,6 +697,7 @@ def train_job(
             settings, cdnow=cdnow
         ).zero_net_is_purchase
         resolved["tracking"]["uri"] = store.uri
+        resolved["tracking"]["registered_model"] = target.name
         tracking.log_params({**resolved, "data": {**resolved["data"], "source": profile["source"]}})
         if outcome.params:
             tracking.log_params({"bundle": dict(outcome.params)})
@@ -401,57 +719,96 @@ def train_job(
         for path, frame in outcome.tables.items():
             tracking.log_table(frame, f"{path}.json")
         plots = tuple(tracking.log_figures(outcome.figures))
+        _log_fits(outcome, settings, run_id, workdir)
 
         payload = serving.ModelPayload(
             bundle=outcome.bundle,
             timezone=settings.data.timezone,
             model_version=run_id,
-            info={"cutoff": cutoff.isoformat(), "horizon_days": horizon, "dataset": label},
+            info={
+                "cutoff": cutoff.isoformat(),
+                "fitted_through": served.isoformat(),
+                "horizon_days": horizon,
+                "dataset": label,
+            },
         )
-        bundle_file = serving.save_payload(payload, Path(tmp) / "bundle.pkl")
-        files = serving.model_files(Path(tmp) / "code")
+        bundle_file = serving.save_payload(payload, workdir / f"{serving.BUNDLE_ARTIFACT}.pkl")
+        files = serving.model_files(workdir / "code")
         logged = tracking.log_pyfunc_model(
             name="model",
             python_model=files.python_model,
             artifacts={serving.BUNDLE_ARTIFACT: str(bundle_file)},
             code_paths=[files.code_path],
             signature=serving.model_signature(),
-            input_example=(serving.input_example(cutoff), {"as_of": cutoff.isoformat()}),
+            input_example=(serving.input_example(served), {"as_of": served.isoformat()}),
             pip_requirements=files.pip_requirements,
             metadata={
                 "churnmodel_version": churnmodel.__version__,
                 "cutoff": cutoff.isoformat(),
+                "fitted_through": served.isoformat(),
                 "horizon_days": horizon,
                 "training_run_id": run_id,
             },
         )
         size_mb = round(logged.size_mb, 3)
         tracking.log_metrics({"model_size_mb": size_mb})
-        registered = tracking.register_version(
-            logged.uri,
-            settings.tracking.registered_model,
-            tags={"training_run_id": run_id, "cutoff": cutoff.isoformat()},
-            description=f"Trained by run {run_name!r} ({run_id}).",
-        )
-        decision = tracking.decide_promotion(logged_metrics, rules)
-        alias = settings.tracking.alias
-        previous = tracking.apply_promotion(registered, decision, alias=alias)
-        outcome_text = (
-            f"promoted to @{alias} (v{registered.version})"
-            if decision.promote
-            else f"not promoted: @{alias} stays on "
-            + (f"v{previous}" if previous else "no version")
-        )
+        decision = _promotion(settings, logged_metrics, outcome, target)
+        alias = t.alias
+        registered: RegisteredVersion | None = None
+        previous = target.champion.version if target.champion is not None else None
+        if t.register_model:
+            registered = tracking.register_version(
+                logged.uri,
+                target.name,
+                tags={
+                    "training_run_id": run_id,
+                    "evaluation_run_id": run_id,
+                    "cutoff": cutoff.isoformat(),
+                    "fitted_through": served.isoformat(),
+                    "horizon_days": str(horizon),
+                    "dataset": label,
+                    "data_fingerprint": profile["fingerprint"],
+                },
+                description=(
+                    f"Trained by run {run_name!r} ({run_id}): fitted on data to "
+                    f"{served.isoformat()}, evaluated on the holdout after {cutoff.isoformat()}."
+                ),
+            )
+            previous = tracking.apply_promotion(registered, decision, alias=alias)
+            outcome_text = f"Model {registered.name} v{registered.version}: " + (
+                f"promoted to @{alias}"
+                if decision.promote
+                else f"not promoted, @{alias} stays on "
+                + (f"v{previous}" if previous else "no version")
+            )
+        else:
+            outcome_text = "Model logged, not registered (register_model = false)"
         tracking.set_tags(
             {
                 "model_size_bytes": logged.size_bytes,
-                "registered_model": registered.name,
-                "registered_version": registered.version,
-                "promotion": "promoted" if decision.promote else "not promoted",
+                "registered_model": registered.name if registered else "",
+                "registered_version": registered.version if registered else "",
+                "promotion": (
+                    "not registered"
+                    if registered is None
+                    else "promoted"
+                    if decision.promote
+                    else "not promoted"
+                ),
                 "promotion_reason": decision.summary,
-                "mlflow.note.content": (
-                    f"{run_name}. Model {registered.name} v{registered.version}: {outcome_text}."
-                    f"\n\nPromotion rules: {decision.summary}."
+                "promotion_scorecard": decision.scorecard,
+                "promotion_rules": "; ".join(t.promotion_rules),
+                "mlflow.note.content": _description(
+                    run_name,
+                    profile,
+                    outcome,
+                    logged_metrics,
+                    cutoff=cutoff,
+                    horizon=horizon,
+                    served=served,
+                    target=target,
+                    outcome_text=outcome_text,
+                    decision=decision,
                 ),
             }
         )
@@ -472,7 +829,34 @@ def train_job(
         horizon_days=horizon,
         profile=profile,
         plots=plots,
+        served_through=served,
+        aligned_cutoff=outcome.aligned_cutoff,
+        champion=target.champion.label if target.champion is not None else None,
+        notes=dict(outcome.notes),
+        registered_note=target.note,
     )
+
+
+def _log_fits(outcome: TrainingOutcome, settings: Settings, run_id: str, workdir: Path) -> None:
+    """Log the evaluated fits and their index (what a later run compares its champion by)."""
+    from churnmodel import serving, tracking
+
+    folder = workdir / FITS_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    index = []
+    for role, bundle in outcome.evaluated.items():
+        through = bundle.cutoff.isoformat()
+        name = f"{role}-{through}.pkl"
+        payload = serving.ModelPayload(
+            bundle=bundle,
+            timezone=settings.data.timezone,
+            model_version=run_id,
+            info={"role": role, "fitted_through": through},
+        )
+        tracking.log_file(serving.save_payload(payload, folder / name), FITS_FOLDER)
+        index.append({"role": role, "fitted_through": through, "path": f"{FITS_FOLDER}/{name}"})
+    (folder / "index.json").write_text(json.dumps(index, indent=2))
+    tracking.log_file(folder / "index.json", FITS_FOLDER)
 
 
 def ui_command(
