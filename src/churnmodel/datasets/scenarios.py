@@ -39,7 +39,14 @@ __all__ = [
 ]
 
 #: Columns of :meth:`Scenario.truth`, after the ``customer_id`` index.
-TRUTH_COLUMNS: Final = ("segment", "alive", "purchases_next", "spend_next", "lapsed")
+TRUTH_COLUMNS: Final = (
+    "segment",
+    "alive",
+    "purchases_next",
+    "spend_next",
+    "lapsed",
+    "p_lapse",
+)
 
 #: The simulator settings of :func:`seasonal_retailer` (dates aside); see docs/simulator.md.
 SEASONAL_RETAILER: Final[Mapping[str, Any]] = MappingProxyType(
@@ -136,7 +143,9 @@ class Scenario:
             (int: purchase days in ``(end, end + horizon_days]``), ``spend_next`` (float: net
             amount of every row in that window, refunds of earlier purchases included,
             floored at 0) and ``lapsed`` (bool: ``purchases_next == 0``), the labels
-            :func:`~churnmodel.features.snapshots.build_snapshots` computes.
+            :func:`~churnmodel.features.snapshots.build_snapshots` computes; ``p_lapse``, the
+            true probability of ``lapsed`` given the customer's parameters and state at
+            ``end`` (the best any score could know; its ROC AUC is a ceiling).
         """
         known = _purchase_days(self.transactions).index.unique(CUSTOMER_ID).sort_values()
         in_window = _purchase_days(self.future)
@@ -154,7 +163,53 @@ class Scenario:
             index=known,
         )
         truth["lapsed"] = truth["purchases_next"] == 0
+        truth["p_lapse"] = self._p_lapse(truth.index, truth["alive"].to_numpy())
         return truth
+
+    def _p_lapse(self, customers: pd.Index, alive: np.ndarray) -> np.ndarray:
+        """Return the true P(no purchase in the window) of each customer, from their parameters.
+
+        Given a customer's segment, rates and state at the end of ``end`` (what no model can
+        see), purchases in the window form a Poisson process whose rate is the customer's
+        (in season only for a seasonal customer, plus the rare off-season rate; decaying with
+        the half-life for a declining one) until an exponential dropout at their dropout rate:
+        ``P = E_u[exp(-Lambda(min(u, H)))]`` over the dropout time ``u``, on a grid of days. A
+        customer who has dropped out never buys again (``P = 1``). The ranking of this
+        probability is the best any lapse score could reach on this draw (a ceiling for ROC
+        AUC); it ignores refunds that net a purchase day to zero.
+        """
+        sim = self.params["simulate"]
+        info = self.customers.reindex(customers)
+        h = self.horizon_days
+        origin = pd.Timestamp(sim["start"])
+        days = (pd.Timestamp(self.end) - origin).days + np.arange(h) + 0.5  # since origin
+        rate = info["purchase_rate"].to_numpy(dtype=float)[:, None] * np.ones((1, h))
+        segment = info["segment"].to_numpy()
+        seasonal = segment == "seasonal"
+        if seasonal.any():
+            in_season = np.zeros(h, dtype=bool)
+            dates = pd.Timestamp(self.end) + pd.to_timedelta(np.arange(1, h + 1), unit="D")
+            month_day = dates.strftime("%m-%d")
+            for first, last in dict(sim["seasons"]).values():
+                in_season |= (month_day >= first) & (month_day <= last)
+            rate[seasonal] = rate[seasonal] * in_season[None, :] + float(
+                sim["seasonal_off_season_rate"]
+            )
+        declining = segment == "declining"
+        if declining.any():
+            first = (info["first_purchase"] - origin) / pd.Timedelta(days=1)
+            t0 = first.to_numpy(dtype=float)[declining][:, None]
+            half = info["purchase_rate_half_life"].to_numpy(dtype=float)[declining][:, None]
+            rate[declining] *= np.exp(-np.log(2.0) * (days[None, :] - t0) / half)
+        mu = np.nan_to_num(info["dropout_rate"].to_numpy(dtype=float), nan=0.0)[:, None]
+        cumulative = np.cumsum(rate, axis=1)  # Lambda at the end of each day
+        # Dropout in day k (midway): purchases before it; none: the whole window.
+        before = np.concatenate([np.zeros((len(info), 1)), cumulative[:, :-1]], axis=1)
+        half_day = before + rate / 2.0
+        edges = np.exp(-mu * np.arange(h + 1)[None, :])
+        p = np.sum((edges[:, :-1] - edges[:, 1:]) * np.exp(-half_day), axis=1)
+        p += edges[:, -1] * np.exp(-cumulative[:, -1])
+        return np.where(alive & (segment != "promo"), np.clip(p, 0.0, 1.0), 1.0)
 
     def write(
         self, folder: str | os.PathLike[str], *, file_format: str = "parquet"
