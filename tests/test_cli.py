@@ -121,3 +121,24 @@ def test_bad_output_extension_is_refused_before_reading(
     code = main(["features", "--output", str(tmp_path / "f.xlsx")])
     assert code == 2
     assert ".parquet or .csv" in capsys.readouterr().err
+
+
+def test_simulate_a_scenario_writes_the_log_and_the_truth_of_the_next_season(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "scenario"
+    assert (
+        main(["simulate", "--scenario", "seasonal_retailer", "-n", "500", "-o", str(folder)]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "(2023-01-01 .. 2025-06-30)" in out and "truth of 2025-07-01 .. 2025-12-31" in out
+    log = pd.read_parquet(folder / "transactions.parquet")
+    truth = pd.read_parquet(folder / "truth.parquet")
+    assert log["timestamp"].max() < pd.Timestamp("2025-07-01")
+    assert {"lapsed", "spend_next", "p_lapse", "segment"} <= set(truth.columns)
+    assert set(truth["customer_id"]) <= set(log["customer_id"])
+    assert main(["simulate", "--scenario", "nope", "-o", str(folder)]) == 2
+    assert "--scenario must be one of ['seasonal_retailer'], got 'nope'" in capsys.readouterr().err
+    args = ["simulate", "--scenario", "seasonal_retailer", "--start", "2020-01-01"]
+    assert main([*args, "-o", str(folder)]) == 2
+    assert "--start does not apply to --scenario" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -189,19 +190,62 @@ def features(
 
 @app.command()
 def simulate(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output .parquet or .csv.")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output .parquet or .csv; with --scenario, a folder for transactions and truth.",
+        ),
+    ],
     customers: Annotated[int, typer.Option("--customers", "-n", help="Number of customers.")] = (
         10_000
     ),
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-    start: Annotated[str, typer.Option("--start", help="First day of the log.")] = "2021-01-01",
-    end: Annotated[str, typer.Option("--end", help="Last day of the log.")] = "2023-12-31",
+    start: Annotated[
+        str | None, typer.Option("--start", help="First day of the log [default: 2021-01-01].")
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            "--end",
+            help="Last day of the log; with --scenario the serving day [default: 2023-12-31; "
+            "scenario: 2025-06-30].",
+        ),
+    ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario",
+            help="A named scenario whose next season is known (seasonal_retailer: a log to "
+            "2025-06-30 and the truth of the next 184 days).",
+        ),
+    ] = None,
 ) -> None:
     """Write a simulated transaction log (canonical columns) with known ground truth."""
+    from churnmodel.datasets import SCENARIOS
     from churnmodel.datasets import simulate as simulate_log
+    from churnmodel.exceptions import ConfigError
     from churnmodel.io import write_table
 
-    log = simulate_log(customers, seed, start=start, end=end)
+    if scenario is not None:
+        if scenario not in SCENARIOS:
+            raise ConfigError(f"--scenario must be one of {sorted(SCENARIOS)}, got {scenario!r}")
+        if start is not None:
+            raise ConfigError(
+                "--start does not apply to --scenario (a scenario's log covers 2.5 years "
+                "before --end); drop it"
+            )
+        sc = SCENARIOS[scenario](customers, seed, **({} if end is None else {"end": end}))
+        paths = sc.write(output)
+        typer.echo(
+            f"{len(sc.transactions):,} transactions of {len(sc.customers):,} customers "
+            f"({sc.start} .. {sc.end}) -> {paths['transactions']}\n"
+            f"truth of {sc.end + timedelta(days=1)} .. {sc.end + timedelta(days=sc.horizon_days)}"
+            f" per customer -> {paths['truth']}"
+        )
+        return
+    log = simulate_log(customers, seed, start=start or "2021-01-01", end=end or "2023-12-31")
     write_table(log.transactions, output)
     truth = output.with_name(f"{output.stem}.truth{output.suffix}")
     write_table(log.customers.reset_index(), truth)
