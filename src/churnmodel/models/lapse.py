@@ -4,13 +4,29 @@ A scikit-learn classifier, gradient boosting by default (``HistGradientBoostingC
 which reads missing values and the life-cycle stage natively) or logistic regression as the
 simple alternative, followed by a probability calibration fitted on a **time-separated** fold:
 given the cut-off of each training row, the model is fitted on the rows of the earlier
-cut-offs and calibrated (isotonic or sigmoid) on the rows of the latest one, through
-:class:`sklearn.calibration.CalibratedClassifierCV` around a
-:class:`sklearn.frozen.FrozenEstimator`. The calibrated probability of the positive class (the
-larger label, 1 = lapsed) is the ``p_churn`` of the scores.
+cut-offs and calibrated on the rows of the latest one. The calibrated probability of the
+positive class (the larger label, 1 = lapsed) is the ``p_churn`` of the scores.
+
+Two properties the scores need (``docs/lapse-and-spend.md``):
+
+* **p_churn ranks customers.** The calibration maps the boosting score ``z`` (its logit) and
+  the purchase model's lapse logit ``l = logit P(no purchase)`` (the ``prob_p_no_purchase``
+  column, continuous in frequency, recency and T) to a probability that is strictly
+  increasing in both: ``"sigmoid"`` is Platt scaling on the two, with non-negative
+  coefficients and at least ``tie_break`` on ``l``; ``"isotonic"`` is the isotonic map of
+  ``z`` interpolated linearly between the centres of its steps, mixed with weight
+  ``tie_break`` with ``sigmoid(z + l)``. Isotonic regression alone is a step function: about
+  a hundred distinct values for twenty thousand customers, so a top-N list is decided by ties.
+* **p_churn never falls as a customer grows stale.** With ``monotonic=True`` the boosting is
+  constrained to be non-decreasing in the features that rise with the time since the last
+  purchase and non-increasing in those that fall
+  (:data:`~churnmodel.models.estimators.STALENESS_DIRECTIONS`).
 
 References
 ----------
+Platt, J. (1999), "Probabilistic outputs for support vector machines and comparisons to
+regularized likelihood methods", Advances in Large Margin Classifiers, 61-74.
+
 Niculescu-Mizil, A. and Caruana, R. (2005), "Predicting good probabilities with supervised
 learning", ICML 2005.
 
@@ -24,11 +40,13 @@ from typing import Any, Self
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.frozen import FrozenEstimator
+from scipy.optimize import minimize
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.inspection import permutation_importance
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Tags
 from sklearn.utils.multiclass import type_of_target
@@ -44,8 +62,10 @@ from churnmodel.models.encoding import (
 )
 from churnmodel.models.estimators import (
     EstimatorNotFittedError,
+    StageRanks,
     check_int_param,
     check_number_param,
+    monotonic_constraints,
     thread_limit,
 )
 
@@ -53,6 +73,10 @@ __all__ = ["LapseClassifier"]
 
 _MODELS = ("hgb", "logistic")
 _CALIBRATIONS = ("isotonic", "sigmoid")
+#: The purchase model's lapse probability among the features, read by the calibration.
+PURCHASE_SCORE_COLUMN = "prob_p_no_purchase"
+# Logits of probabilities are taken at most this close to 0 or 1.
+_EPS = 1e-12
 
 
 class LapseClassifier(ClassifierMixin, BaseEstimator):
@@ -65,17 +89,34 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         regression on ``signed_log1p``-transformed, imputed, standardised features and one-hot
         categories).
     calibration
-        ``"isotonic"`` (default), ``"sigmoid"`` (Platt scaling) or ``None`` (raw scores).
+        ``"isotonic"`` (default), ``"sigmoid"`` or ``None`` (raw scores); see the module
+        docstring. Both calibrations are strictly increasing in the model's score and in the
+        purchase model's lapse logit, so customers are ranked without ties.
     calibration_cv
         Folds of the cross-fitted calibration used only when ``fit`` gets no ``cutoff`` (then
         the calibration fold is not time-separated; the workflows always pass ``cutoff``).
         Fewer folds are used when a class has fewer rows, none when it has one.
+    monotonic
+        Constrain the gradient boosting to be monotone in staleness: non-decreasing in the
+        features that rise as the scoring date moves past the last purchase (``T``,
+        ``days_since_last``, ``tenure_days``, ``gap_ratio``, ``prob_p_no_purchase``) and
+        non-increasing in those that fall (trailing-window counts and spend, ``prob_p_alive``,
+        ``prob_expected_purchases``, ``prob_expected_spend``, ``prob_clv``), matched by column
+        name (:func:`~churnmodel.models.estimators.staleness_direction`); the life-cycle stage
+        is then read as its rank in the order a customer passes through the stages
+        (:class:`~churnmodel.models.estimators.StageRanks`) and constrained too. Default True;
+        no effect on unnamed columns or on ``model="logistic"``.
+    tie_break
+        Weight of the purchase model's lapse logit that keeps the calibrated probabilities of
+        customers with equal model scores apart: the least coefficient of ``l`` in the
+        sigmoid, the weight of ``sigmoid(z + l)`` in the isotonic mixture (default 1e-3; 0
+        turns it off). Used when the features hold ``prob_p_no_purchase``.
     learning_rate, max_iter, max_leaf_nodes, min_samples_leaf, l2_regularization
         Gradient-boosting settings (``model="hgb"``).
     C
         Inverse regularisation strength of the logistic regression (``model="logistic"``).
     random_state
-        Seed of the gradient boosting (ties in its binning); the fit is otherwise deterministic.
+        Seed of the gradient boosting (ties in its binning) and of the calibration folds.
     n_threads
         Cap on the OpenMP/BLAS threads during ``fit`` and permutation importance (None:
         scikit-learn's default, every core). 1 is much faster on a machine busy with other jobs.
@@ -89,10 +130,16 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
     estimator_ : estimator
         The fitted, uncalibrated model (on the rows of the earlier cut-offs when ``cutoff`` is
         given).
-    calibrator_ : CalibratedClassifierCV or None
-        The calibration; ``None`` when ``calibration`` is ``None``.
+    calibrator_ : ScoreCalibration or None
+        The calibration; ``None`` when ``calibration`` is ``None`` (a model pickled by an
+        earlier release keeps its ``CalibratedClassifierCV``).
     calibration_cutoff_ : object or None
         The cut-off whose rows calibrated the model (``None`` without ``cutoff``).
+    purchase_score_index_ : int or None
+        Column of ``prob_p_no_purchase`` in the encoded matrix (``None``: not among the
+        features).
+    stage_ranks_ : StageRanks or None
+        How the stage column is read as a rank (``monotonic`` gradient boosting), else None.
     n_fit_rows_, n_calibration_rows_ : int
         Rows used to fit and to calibrate.
     n_iter_ : int
@@ -105,7 +152,8 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
     -----
     Categorical columns of a DataFrame (``lifecycle_stage``) are encoded with
     :class:`~churnmodel.models.encoding.TabularEncoder`; gradient boosting treats them as
-    categorical splits, logistic regression one-hot encodes them. No training data are kept.
+    categorical splits (the stage as a constrained rank when ``monotonic``), logistic
+    regression one-hot encodes them. No training data are kept.
     """
 
     def __init__(
@@ -114,6 +162,8 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         model: str = "hgb",
         calibration: str | None = "isotonic",
         calibration_cv: int = 3,
+        monotonic: bool = True,
+        tie_break: float = 1e-3,
         learning_rate: float = 0.05,
         max_iter: int = 100,
         max_leaf_nodes: int = 15,
@@ -126,6 +176,8 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         self.model = model
         self.calibration = calibration
         self.calibration_cv = calibration_cv
+        self.monotonic = monotonic
+        self.tie_break = tie_break
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.max_leaf_nodes = max_leaf_nodes
@@ -134,6 +186,15 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         self.C = C
         self.random_state = random_state
         self.n_threads = n_threads
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A model pickled before the monotone constraints and the tie-free calibration (a
+        # registered champion): its hyperparameters as it was fitted, its scikit-learn
+        # calibration kept (see predict_proba_encoded).
+        state = {"monotonic": False, "tie_break": 0.0, **state}
+        if "classes_" in state:
+            state = {"stage_ranks_": None, "purchase_score_index_": None, **state}
+        super().__setstate__(state)
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
@@ -151,6 +212,8 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
                 f"'calibration' must be one of {list(_CALIBRATIONS)} or None, "
                 f"got {self.calibration!r}"
             )
+        if not isinstance(self.monotonic, bool | np.bool_):
+            raise ConfigError(f"'monotonic' must be True or False, got {self.monotonic!r}")
         check_int_param("calibration_cv", self.calibration_cv, 2)
         check_int_param("max_iter", self.max_iter, 1)
         check_int_param("max_leaf_nodes", self.max_leaf_nodes, 2)
@@ -158,9 +221,20 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         check_number_param("learning_rate", self.learning_rate, positive=True)
         check_number_param("l2_regularization", self.l2_regularization, positive=False)
         check_number_param("C", self.C, positive=True)
+        check_number_param("tie_break", self.tie_break, positive=False)
+        if self.tie_break >= 1:
+            raise ConfigError(f"'tie_break' must be a number >= 0 and < 1, got {self.tie_break!r}")
 
     def _base(self, categorical: np.ndarray) -> Any:
         if self.model == "hgb":
+            names = getattr(self, "feature_names_in_", None)
+            cst = (
+                monotonic_constraints(
+                    None if names is None else list(names), list(categorical), sign=1
+                )
+                if self.monotonic
+                else None
+            )
             return FastHGBClassifier(
                 learning_rate=self.learning_rate,
                 max_iter=self.max_iter,
@@ -168,6 +242,7 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
                 min_samples_leaf=self.min_samples_leaf,
                 l2_regularization=self.l2_regularization,
                 categorical_features=categorical if categorical.any() else None,
+                monotonic_cst=cst,
                 early_stopping=False,
                 random_state=self.random_state,
             )
@@ -192,7 +267,8 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         cutoff
             The cut-off (any sortable time key) of each row. Rows of the latest cut-off
             calibrate, the others fit: a time-separated fold. Without it, the calibration is
-            cross-fitted on ``calibration_cv`` stratified folds.
+            fitted on out-of-fold scores of ``calibration_cv`` stratified folds and the model
+            is refitted on every row.
 
         Returns
         -------
@@ -230,8 +306,20 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
                 f"LapseClassifier needs both classes in y (lapsed and not lapsed), got one "
                 f"class: {classes.tolist()}"
             )
-        base = self._base(categorical_mask(encoder, matrix.shape[1]))
+        positive = target == classes[1]
+        names = getattr(self, "feature_names_in_", None)
+        score_index = (
+            list(names).index(PURCHASE_SCORE_COLUMN)
+            if names is not None and PURCHASE_SCORE_COLUMN in list(names)
+            else None
+        )
+        mask = categorical_mask(encoder, matrix.shape[1])
+        stage = StageRanks.of(encoder) if self.monotonic and self.model == "hgb" else None
+        if stage is not None:  # the stage as its staleness rank, constrained like the rest
+            matrix, mask = stage.apply(matrix), stage.categorical(mask)
+        base = self._base(mask)
         calibration_cutoff = None
+        calibrator: ScoreCalibration | None = None
         if cutoff is not None:
             keys = np.asarray(pd.Series(cutoff).to_numpy())
             if keys.shape[0] != matrix.shape[0]:
@@ -245,35 +333,36 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
             fit_rows = ~is_cal
             _check_fold(target[fit_rows], classes, "fit (earlier cut-offs)")
             base.fit(matrix[fit_rows], target[fit_rows])
-            calibrator = None
             if self.calibration is not None:
                 _check_fold(target[is_cal], classes, f"calibration (cut-off {calibration_cutoff})")
-                calibrator = CalibratedClassifierCV(FrozenEstimator(base), method=self.calibration)
-                calibrator.fit(matrix[is_cal], target[is_cal])
+                cal = matrix[is_cal]
+                calibrator = ScoreCalibration(self.calibration, self.tie_break).fit(
+                    _decision(base, cal), _purchase_logit(cal, score_index), positive[is_cal]
+                )
             n_fit, n_cal = int(fit_rows.sum()), int(is_cal.sum())
-        elif self.calibration is None:
-            base.fit(matrix, target)
-            calibrator = None
-            n_fit, n_cal = matrix.shape[0], 0
         else:
             folds = min(self.calibration_cv, int(np.unique(target, return_counts=True)[1].min()))
-            if folds < 2:  # a class with one row cannot be cross-fitted: no calibration
-                base.fit(matrix, target)
-                calibrator = None
-                n_fit, n_cal = matrix.shape[0], 0
-            else:
-                calibrator = CalibratedClassifierCV(
-                    base, method=self.calibration, cv=folds, ensemble=True
+            if self.calibration is not None and folds >= 2:
+                # Out-of-fold scores calibrate; the model is then refitted on every row.
+                scores = np.empty(matrix.shape[0])
+                split = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
+                for train, held in split.split(matrix, target):
+                    fold_model = clone(base).fit(matrix[train], target[train])
+                    scores[held] = _decision(fold_model, matrix[held])
+                calibrator = ScoreCalibration(self.calibration, self.tie_break).fit(
+                    scores, _purchase_logit(matrix, score_index), positive
                 )
-                calibrator.fit(matrix, target)
-                base = calibrator.calibrated_classifiers_[0].estimator
-                n_fit, n_cal = matrix.shape[0], matrix.shape[0]
+            base.fit(matrix, target)  # a class with one row cannot be cross-fitted: raw scores
+            n_fit = matrix.shape[0]
+            n_cal = matrix.shape[0] if calibrator is not None else 0
 
         self.encoder_ = encoder
+        self.stage_ranks_ = stage
         self.estimator_ = base
-        self.calibrator_: CalibratedClassifierCV | None = calibrator
+        self.calibrator_ = calibrator
         self.classes_ = classes
         self.calibration_cutoff_ = calibration_cutoff
+        self.purchase_score_index_ = score_index
         self.n_fit_rows_ = n_fit
         self.n_calibration_rows_ = n_cal
         iterations = getattr(base, "n_iter_", None)
@@ -300,14 +389,24 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         ``matrix``: ``encoder_.transform(X)`` (or, without an encoder, ``X`` as floats).
         """
         self._check_fitted()
+        if self.stage_ranks_ is not None:
+            matrix = self.stage_ranks_.apply(matrix)
         if self.calibrator_ is None:
             return np.asarray(self.estimator_.predict_proba(matrix))
-        return _calibrated_proba(self.calibrator_, matrix)
+        if not isinstance(self.calibrator_, ScoreCalibration):  # pickled before: scikit-learn's
+            return np.asarray(self.calibrator_.predict_proba(matrix))
+        p = self.calibrator_.predict(
+            _decision(self.estimator_, matrix),
+            _purchase_logit(matrix, self.purchase_score_index_),
+        )
+        return np.column_stack([1.0 - p, p])
 
     def predict_uncalibrated(self, X: Any) -> np.ndarray:
         """Return the uncalibrated probability of ``classes_[1]`` (for diagnostics)."""
         self._check_fitted()
         matrix = transform_matrix(self, self.encoder_, X)
+        if self.stage_ranks_ is not None:
+            matrix = self.stage_ranks_.apply(matrix)
         return np.asarray(self.estimator_.predict_proba(matrix)[:, 1])
 
     def permutation_importance(
@@ -338,13 +437,12 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         matrix = transform_matrix(self, self.encoder_, X)
         target = np.asarray(y)
-        model = self.calibrator_ if self.calibrator_ is not None else self.estimator_
         rows = _subsample(matrix.shape[0], max_samples, random_state)
         if rows is not None:
             matrix, target = matrix[rows], target[rows]
         with thread_limit(self.n_threads):
             result = permutation_importance(
-                model,
+                _EncodedClassifier(self),
                 matrix,
                 target,
                 scoring=scoring,
@@ -371,34 +469,110 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         return pd.Series(proba, index=index, name="p_churn")
 
 
-def _calibrated_proba(calibrator: CalibratedClassifierCV, matrix: np.ndarray) -> np.ndarray:
-    """Return ``calibrator.predict_proba(matrix)`` of a binary model, the same numbers.
+# ------------------------------------------------------------------------- calibration
+class ScoreCalibration:
+    """Map a model's score ``z`` and the purchase model's lapse logit ``l`` to a probability.
 
-    scikit-learn fits a ``LabelEncoder`` and resolves the response method of every calibrated
-    classifier on each call: 0.6 ms, three times the cost of the model itself on one row (a
-    scoring request). For two classes and a model with ``decision_function`` (gradient
-    boosting, the logistic pipeline), this averages the same calibrated probabilities in the
-    same order: column 1 is the calibrator's prediction on the decision function, column 0 is
-    one minus it. Anything else is left to scikit-learn.
+    Strictly increasing in ``z`` and, with ``tie_break > 0``, in ``l`` (``l`` may be all 0:
+    no purchase-model column, then strictly increasing in ``z`` only).
+
+    * ``"sigmoid"``: ``sigmoid(a + b z + c l)`` fitted by maximum likelihood with ``b >= 0``
+      and ``c >= tie_break`` (Platt scaling on the two scores, "stacking").
+    * ``"isotonic"``: ``(1 - tie_break) f(z) + tie_break sigmoid(z + l)``, with ``f`` the
+      isotonic regression of the labels on ``z`` interpolated linearly between the centres of
+      its constant blocks (constant beyond the outer centres). Isotonic regression itself is
+      a step function; interpolating between the steps keeps its calibration and the model's
+      ranking.
+
+    Attributes (after :meth:`fit`): ``coef_`` (``a, b, c``; sigmoid) or ``x_``, ``y_`` (the
+    interpolation points; isotonic).
     """
-    pairs = [(c.estimator, c.calibrators) for c in calibrator.calibrated_classifiers_]
-    if (
-        len(calibrator.classes_) != 2
-        or calibrator.method not in _CALIBRATIONS
-        or not all(hasattr(est, "decision_function") and len(cal) == 1 for est, cal in pairs)
-    ):
-        return np.asarray(calibrator.predict_proba(matrix))
-    mean = np.zeros((matrix.shape[0], 2))
-    for estimator, (calibration,) in pairs:
-        decision = np.asarray(estimator.decision_function(matrix))
-        if decision.ndim != 1:
-            return np.asarray(calibrator.predict_proba(matrix))
-        proba = np.zeros((matrix.shape[0], 2))
-        proba[:, 1] = calibration.predict(decision)
-        proba[:, 0] = 1.0 - proba[:, 1]
-        mean += proba
-    mean /= len(pairs)
-    return mean
+
+    def __init__(self, method: str, tie_break: float) -> None:
+        self.method = method
+        self.tie_break = float(tie_break)
+
+    def fit(self, z: np.ndarray, l: np.ndarray, y: np.ndarray) -> Self:  # noqa: E741
+        """Fit on scores ``z``, purchase-model logits ``l`` and 0/1 labels ``y``."""
+        y = np.asarray(y, dtype=np.float64)
+        if self.method == "sigmoid":
+            self.coef_ = _fit_sigmoid(z, l, y, self.tie_break if np.any(l) else 0.0)
+            return self
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(z, y)
+        xs, ys = np.asarray(iso.X_thresholds_), np.asarray(iso.y_thresholds_)
+        # X_thresholds_ holds the first and last score of each constant block.
+        starts = np.flatnonzero(np.r_[True, ys[1:] != ys[:-1]])
+        ends = np.r_[starts[1:], len(ys)] - 1
+        self.x_ = (xs[starts] + xs[ends]) / 2.0
+        self.y_ = ys[starts]
+        return self
+
+    def predict(self, z: np.ndarray, l: np.ndarray) -> np.ndarray:  # noqa: E741
+        """Return the calibrated probability of each row."""
+        if self.method == "sigmoid":
+            a, b, c = self.coef_
+            return np.asarray(expit(a + b * z + c * l))
+        f = np.interp(z, self.x_, self.y_)
+        if self.tie_break == 0.0:
+            return f
+        return np.asarray((1.0 - self.tie_break) * f + self.tie_break * expit(z + l))
+
+
+def _fit_sigmoid(z: np.ndarray, l: np.ndarray, y: np.ndarray, least_c: float) -> np.ndarray:  # noqa: E741
+    """Return ``(a, b, c)`` of ``sigmoid(a + b z + c l)`` by maximum likelihood.
+
+    ``b >= 0``, ``c >= least_c``; L-BFGS-B on the mean log loss (convex).
+    """
+    Z = np.column_stack([np.ones_like(z), z, l])
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        s = Z @ w
+        value = np.mean(np.logaddexp(0.0, s) - y * s)
+        grad = Z.T @ (expit(s) - y) / len(y)
+        return float(value), grad
+
+    start = np.array([0.0, 1.0, max(least_c, 0.0)])
+    bounds = [(None, None), (0.0, None), (least_c, None if np.any(l) else least_c)]
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
+    return np.asarray(result.x, dtype=np.float64)
+
+
+def _decision(model: Any, matrix: np.ndarray) -> np.ndarray:
+    """Return a fitted binary model's score (logit of P(classes_[1])) of each row."""
+    return np.asarray(model.decision_function(matrix), dtype=np.float64)
+
+
+def _purchase_logit(matrix: np.ndarray, index: int | None) -> np.ndarray:
+    """Return ``logit(prob_p_no_purchase)`` of each row (0 without the column or where NaN)."""
+    if index is None:
+        return np.zeros(matrix.shape[0])
+    p = np.clip(matrix[:, index], _EPS, 1.0 - _EPS)
+    with np.errstate(invalid="ignore"):
+        out = np.log(p) - np.log1p(-p)
+    return np.where(np.isfinite(out), out, 0.0)
+
+
+class _EncodedClassifier(ClassifierMixin, BaseEstimator):
+    """A fitted :class:`LapseClassifier` seen on encoded matrices (for permutation importance)."""
+
+    def __init__(self, model: LapseClassifier | None = None) -> None:
+        self.model = model
+
+    def fit(self, X: Any, y: Any) -> Self:  # pragma: no cover - never refitted
+        raise NotImplementedError("_EncodedClassifier wraps a fitted model")
+
+    @property
+    def classes_(self) -> np.ndarray:
+        assert self.model is not None
+        return self.model.classes_
+
+    def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
+        assert self.model is not None
+        return self.model.predict_proba_encoded(matrix)
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        proba = self.predict_proba(matrix)
+        return np.asarray(self.classes_[(proba[:, 1] > 0.5).astype(int)])
 
 
 def _check_fold(target: np.ndarray, classes: np.ndarray, what: str) -> None:
