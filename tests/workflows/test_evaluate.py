@@ -237,13 +237,13 @@ def test_a_customers_scores_do_not_depend_on_who_else_is_scored(
 
 
 class _PublicOnly:
-    """A model seen only through its public predict methods (no encoded fast path)."""
+    """A model seen only through its public predict methods and fitted level (no fast path)."""
 
     def __init__(self, model: object) -> None:
         self._model = model
 
     def __getattr__(self, name: str) -> object:
-        if name in {"predict", "predict_proba", "predict_uncalibrated"}:
+        if name in {"predict", "predict_proba", "predict_uncalibrated", "level_ratio_"}:
             return getattr(self._model, name)
         raise AttributeError(name)
 
@@ -265,8 +265,10 @@ def test_bundle_scores_are_its_models_public_predictions(
     spend = pd.Series(bundle.spend_model.predict(X_h) * factor.to_numpy(), index=features.index)
     clv = rescaled_clv(
         spend,
-        expected_purchases=prob["prob_expected_purchases"],
-        discounted_purchases=prob["prob_clv"] / prob["prob_spend_per_purchase"],
+        tail_spend=bundle.tail_spend(features, prob),
+        horizon_days=bundle.horizon_days,
+        clv_horizon_days=bundle.probabilistic.clv_horizon_days,
+        annual_discount_rate=bundle.probabilistic.annual_discount_rate,
     )
     np.testing.assert_array_equal(scores["p_churn"], p_churn[:, 1])
     np.testing.assert_array_equal(scores["p_alive"], prob["prob_p_alive"])

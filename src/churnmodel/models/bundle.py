@@ -14,15 +14,21 @@ from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.features import FeatureWindows, LifecycleRules, PurchaseRule
 from churnmodel.features.customer import FeatureColumns, customer_feature_columns, to_date
 from churnmodel.features.engine import TransactionsLike
+from churnmodel.models._summary import RFMData
+from churnmodel.models.clv import discount_arrays
 from churnmodel.models.encoding import TabularEncoder
 from churnmodel.models.probabilistic import (
     HORIZON_FREE_COLUMNS,
     PROBABILISTIC_COLUMNS,
     ProbabilisticFeatures,
 )
-from churnmodel.models.spend import extension_factor_values, rescaled_clv_values
+from churnmodel.models.spend import (
+    extension_factor_values,
+    rescaled_clv_values,
+    window_discount,
+)
 from churnmodel.models.training import FEATURE_COLUMNS
-from churnmodel.schemas import RFM_COLUMNS
+from churnmodel.schemas import RFM_COLUMNS, days_per_unit
 
 __all__ = ["SCORE_COLUMNS", "ChurnBundle"]
 
@@ -37,6 +43,8 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "clv",
     "value_at_risk",
     "lifecycle_stage",
+    "horizon_days",
+    "clv_horizon_days",
     "model_version",
 )
 
@@ -129,33 +137,32 @@ class ChurnBundle:
         pandas.DataFrame
             Index ``customer_id``; columns :data:`SCORE_COLUMNS`: ``as_of``, ``p_churn``
             (calibrated P(no purchase in the next H days)), ``p_alive``, ``expected_purchases``
-            (purchase model, H days), ``expected_spend`` (supervised, H days), ``clv``,
-            ``value_at_risk`` (= clv x p_churn), ``lifecycle_stage``, ``model_version``.
+            (purchase model, H days), ``expected_spend`` (supervised, H days, capped by the
+            purchase model), ``clv`` (see :func:`~churnmodel.models.rescaled_clv`),
+            ``value_at_risk`` (= clv x p_churn), ``lifecycle_stage``, ``horizon_days`` (H),
+            ``clv_horizon_days``, ``model_version``.
         """
         # The work runs on columns (arrays), not frames: a scoring request holds a customer or
         # two, where building and taking apart DataFrames costs more than the arithmetic.
         features = self._features(data, as_of)
         H = float(self.horizon_days)
-        if len(features) == 0:  # nobody has bought by as_of: no rows, the same columns
+        n = len(features)
+        prob_H: Mapping[str, np.ndarray]
+        if n == 0:  # nobody has bought by as_of: no rows, the same columns
             prob_H = {c: np.zeros(0) for c in PROBABILISTIC_COLUMNS}
-            p_churn = spend = np.zeros(0)
+            p_churn = spend = tail = np.zeros(0)
         else:
             prob_H = self.probabilistic.transform_columns(features, H)
             p_churn = self._lapse_proba(features, prob_H)
             spend_h, factor = self._spend_columns(features, prob_H)
             spend = spend_h * factor
+            tail = self._tail_spend(features, prob_H)
         if self.clv_method == "rescaled":
-            clv = rescaled_clv_values(
-                spend,
-                expected_purchases=prob_H["prob_expected_purchases"],
-                discounted_purchases=prob_H["prob_clv"] / prob_H["prob_spend_per_purchase"],
-            )
+            clv = rescaled_clv_values(spend, tail_spend=tail, weight=self._window_weight())
         else:
             clv = np.where(np.isnan(prob_H["prob_clv"]), 0.0, prob_H["prob_clv"])
         columns: dict[str, Any] = {
-            "as_of": np.full(
-                len(features), pd.Timestamp(features.attrs.get("as_of", as_of)).to_datetime64()
-            ),
+            "as_of": np.full(n, pd.Timestamp(features.attrs.get("as_of", as_of)).to_datetime64()),
             "p_churn": p_churn,
             "p_alive": prob_H["prob_p_alive"],
             "expected_purchases": prob_H["prob_expected_purchases"],
@@ -163,7 +170,9 @@ class ChurnBundle:
             "clv": clv,
             "value_at_risk": clv * p_churn,
             "lifecycle_stage": features.columns["lifecycle_stage"],
-            "model_version": pd.array([self.model_version] * len(features), dtype="string"),
+            "horizon_days": np.full(n, H),
+            "clv_horizon_days": np.full(n, float(self.probabilistic.clv_horizon_days)),
+            "model_version": pd.array([self.model_version] * n, dtype="string"),
         }
         if include_baselines:
             name = self.probabilistic.purchase_model
@@ -178,10 +187,22 @@ class ChurnBundle:
             columns["prob_clv"] = prob_H["prob_clv"]
             columns["p_churn_uncalibrated"] = (
                 self.classifier.predict_uncalibrated(self._frame(features, prob_H))
-                if len(features)
+                if n
                 else np.zeros(0)
             )
         return pd.DataFrame(columns, index=features.index)
+
+    @property
+    def spend_level(self) -> float:
+        """The factor that scales the purchase model's spend beyond ``H`` in the CLV.
+
+        The spend model's ``level_ratio_`` (total spend over the purchase model x Gamma-Gamma's
+        on its training rows); 1 when it has none.
+        """
+        level = getattr(self.spend_model, "level_ratio_", None)
+        if level is None or not np.isfinite(level) or level <= 0:
+            return 1.0
+        return float(level)
 
     def spend_inputs(
         self, features: pd.DataFrame, prob_H: pd.DataFrame | None = None
@@ -199,7 +220,7 @@ class ChurnBundle:
         -------
         tuple
             ``X_h`` (:data:`FEATURE_COLUMNS`, probabilistic columns over the label window
-            ``h``) and the extension factor ``E[X(H)] / E[X(h)]`` (1 when ``h == H``); the
+            ``h``) and the extension factor (:meth:`extension_factor`; 1 when ``h == H``); the
             expected spend over ``H`` is ``spend_model.predict(X_h) * factor``.
         """
         H = float(self.horizon_days)
@@ -208,41 +229,135 @@ class ChurnBundle:
             cols_H = self.probabilistic.transform_columns(columns, H)
         else:
             cols_H = {c: prob_H[c].to_numpy() for c in PROBABILISTIC_COLUMNS}
-        prob_h, factor = self._label_window(columns, cols_H)
+        prob_h = self._label_window(columns, cols_H)
         return (
             self._frame(columns, prob_h),
-            pd.Series(factor, index=features.index, name="extension_factor"),
+            pd.Series(self._extension(columns), index=features.index, name="extension_factor"),
         )
+
+    def tail_spend(self, features: pd.DataFrame, prob_H: pd.DataFrame | None = None) -> pd.Series:
+        """Return the CLV's part after ``H``: the purchase model's discounted spend, levelled.
+
+        The purchase model x Gamma-Gamma's expected spend in the CLV's periods that end after
+        ``H`` (the first one from ``H``), each discounted at its end, times
+        :attr:`spend_level`; 0 when the CLV horizon is not longer than ``H`` or
+        ``clv_method`` is ``"probabilistic"``. With ``expected_spend``, the CLV is
+        ``rescaled_clv(expected_spend, tail_spend=..., ...)``
+        (:func:`~churnmodel.models.rescaled_clv`).
+        """
+        columns = FeatureColumns.of(features)
+        if prob_H is None:
+            cols_H = self.probabilistic.transform_columns(columns, float(self.horizon_days))
+        else:
+            cols_H = {c: prob_H[c].to_numpy() for c in PROBABILISTIC_COLUMNS}
+        return pd.Series(self._tail_spend(columns, cols_H), index=features.index, name="tail_spend")
+
+    def extension_factor(self, features: pd.DataFrame) -> pd.Series:
+        """Return the factor that carries the ``h``-day supervised spend to ``H`` days.
+
+        ``E[X(H)] / E[X(h)]`` of the purchase model (:func:`horizon_extension_factor`) for
+        the customer's history read ``h`` days after their last purchase: the shape of their
+        purchase curve, at a fixed time since the last purchase so that it does not change as
+        the customer grows stale (read at the scoring date it rises towards ``H / h``: a
+        customer who is still alive after a long silence buys at a steadier rate). 1 when
+        ``h == H``.
+        """
+        columns = FeatureColumns.of(features)
+        return pd.Series(self._extension(columns), index=features.index, name="extension_factor")
 
     def _label_window(
         self, features: FeatureColumns, prob_H: Mapping[str, np.ndarray]
-    ) -> tuple[Mapping[str, np.ndarray], np.ndarray]:
-        """Return the probabilistic columns over the label window ``h`` and the factor to ``H``.
+    ) -> Mapping[str, np.ndarray]:
+        """Return the probabilistic columns over the label window ``h`` (``prob_H`` if h == H).
 
-        The spend model was fitted on ``h``-day spend; ``E[X(H)] / E[X(h)]`` carries its
-        prediction to ``H`` (1 when ``h == H``).
+        The spend model was fitted on ``h``-day spend with ``h``-day purchase-model columns.
         """
         H, h = float(self.horizon_days), float(self.label_horizon_days)
         if h == H:
-            prob_h = prob_H
-        else:
-            reuse = {c: prob_H[c] for c in HORIZON_FREE_COLUMNS}
-            prob_h = self.probabilistic.transform_columns(features, h, reuse=reuse)
-        factor = extension_factor_values(
-            prob_h["prob_expected_purchases"],
-            prob_H["prob_expected_purchases"],
-            short_days=h,
-            long_days=H,
+            return prob_H
+        reuse = {c: prob_H[c] for c in HORIZON_FREE_COLUMNS}
+        return self.probabilistic.transform_columns(features, h, reuse=reuse)
+
+    def _purchase_data(self, features: FeatureColumns) -> RFMData:
+        """Return frequency, recency and T in the purchase model's unit (validated already)."""
+        pm = self.probabilistic.purchase_model_
+        unit = str(features.attrs.get("time_unit", self.time_unit))
+        scale = days_per_unit(unit) / days_per_unit(pm.time_unit_)
+        values = features.columns
+        return RFMData(
+            frequency=np.asarray(values["frequency"], dtype=np.float64),
+            recency=np.asarray(values["recency"], dtype=np.float64) * scale,
+            T=np.asarray(values["T"], dtype=np.float64) * scale,
+            time_unit=pm.time_unit_,
+            index=features.index,
         )
-        return prob_h, factor
+
+    def _extension(self, features: FeatureColumns) -> np.ndarray:
+        """Return :meth:`extension_factor` of feature columns."""
+        H, h = float(self.horizon_days), float(self.label_horizon_days)
+        if h == H or len(features) == 0:
+            return np.ones(len(features))
+        pm = self.probabilistic.purchase_model_
+        data = self._purchase_data(features)
+        day = 1.0 / days_per_unit(pm.time_unit_)
+        # The history as it stands h days after the last purchase; the alive-conditional curve
+        # (P(alive) cancels in the ratio), once per distinct (x, T_ref).
+        ref = RFMData(
+            frequency=data.frequency,
+            recency=data.recency,
+            T=data.recency + h * day,
+            time_unit=data.time_unit,
+            index=data.index,
+        )
+        first, inverse = ref.groups("frequency", "T")
+        x, T_ref = ref.frequency[first], ref.T[first]
+        with np.errstate(all="ignore"):
+            short = pm._purchases_if_alive(pm.params_, x, T_ref, np.array([h * day]), np.ones(1))
+            long = pm._purchases_if_alive(pm.params_, x, T_ref, np.array([H * day]), np.ones(1))
+        return extension_factor_values(short[inverse], long[inverse], short_days=h, long_days=H)
 
     def _spend_columns(
         self, features: FeatureColumns, prob_H: Mapping[str, np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return the spend model's ``h``-day prediction and the factor to ``H`` (arrays)."""
-        prob_h, factor = self._label_window(features, prob_H)
+        prob_h = self._label_window(features, prob_H)
         spend_h = self._model_output(self.spend_model, "predict", features, prob_h)
-        return np.asarray(spend_h, dtype=np.float64), factor
+        return np.asarray(spend_h, dtype=np.float64), self._extension(features)
+
+    def _window_weight(self) -> float:
+        """Return :func:`~churnmodel.models.spend.window_discount` of the bundle's settings."""
+        prob = self.probabilistic
+        return window_discount(
+            horizon_days=float(self.horizon_days),
+            clv_horizon_days=float(prob.clv_horizon_days),
+            annual_discount_rate=float(prob.annual_discount_rate),
+        )
+
+    def _tail_spend(self, features: FeatureColumns, prob_H: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Return the purchase model's discounted spend after ``H`` in the CLV, at the spend level.
+
+        The CLV's periods (``clv_period_days``, discounted at their ends, as ``prob_clv``)
+        that end after ``H``, the first one from ``H``; times the Gamma-Gamma spend per
+        purchase and :attr:`spend_level`. 0 when the CLV horizon is not longer than ``H``.
+        """
+        prob = self.probabilistic
+        H, L = float(self.horizon_days), float(prob.clv_horizon_days)
+        if L <= H or self.clv_method != "rescaled":
+            return np.zeros(len(features))
+        ends, factors = discount_arrays(
+            L, float(prob.clv_period_days), float(prob.annual_discount_rate), 365.0
+        )
+        later = ends > H
+        pm = prob.purchase_model_
+        day = 1.0 / days_per_unit(pm.time_unit_)
+        times = np.concatenate(([H], ends[later])) * day
+        weights = np.concatenate(([0.0], factors[later]))  # nothing for (0, H]
+        with np.errstate(all="ignore"):
+            purchases = pm._discounted_purchases(
+                pm.params_, self._purchase_data(features), times, weights
+            )
+        tail = purchases * prob_H["prob_spend_per_purchase"] * self.spend_level
+        return np.where(np.isfinite(tail), tail, 0.0)
 
     def _lapse_proba(
         self, features: FeatureColumns, prob_H: Mapping[str, np.ndarray]
