@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -54,14 +55,41 @@ def test_scores_one_row_per_customer_in_documented_columns(
     assert out["p_churn"].between(0, 1).all() and out["p_alive"].between(0, 1).all()
     assert (out["value_at_risk"] <= out["clv"] + 1e-9).all()
     assert out["model_version"].str.len().gt(0).all()
+    # Every row says what it is: the horizon of p_churn, expected_purchases and
+    # expected_spend (the training holdout) and of the CLV.
+    assert (out["horizon_days"] == 273.0).all()
+    assert (out["clv_horizon_days"] == 365.0).all()
 
 
-def test_as_of_defaults_to_the_last_transaction_and_cuts_later_rows(
-    model: ChurnPyfuncModel, request_frame: pd.DataFrame
+def _fix_clock(model: ChurnPyfuncModel, monkeypatch: pytest.MonkeyPatch, now: datetime) -> None:
+    """Fix the pyfunc's clock (the model's own module: it may be the model's code copy)."""
+    monkeypatch.setattr(sys.modules[type(model).__module__], "_utc_now", lambda: now)
+
+
+def test_as_of_defaults_to_today_in_the_business_time_zone(
+    model: ChurnPyfuncModel, request_frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Not the request's last purchase: a customer silent for months is scored as such.
+    before = datetime.now(UTC).date()
     default = model.predict(None, request_frame)
-    last = pd.to_datetime(request_frame["timestamp"]).max().normalize()
-    assert (default["as_of"] == last).all()
+    after = datetime.now(UTC).date()
+    assert default["as_of"].iloc[0] in (pd.Timestamp(before), pd.Timestamp(after))
+    assert (default["as_of"] > pd.to_datetime(request_frame["timestamp"]).max()).all()
+    # 23:30 UTC on 1998-06-30 is 1998-06-30 in UTC (the model's zone) and already 1998-07-01
+    # in Berlin: the default follows the business time zone.
+    _fix_clock(model, monkeypatch, datetime(1998, 6, 30, 23, 30, tzinfo=UTC))
+    assert model.payload is not None and model.payload.timezone == "UTC"
+    default = model.predict(None, request_frame)
+    assert (default["as_of"] == pd.Timestamp(AS_OF)).all()
+    pd.testing.assert_frame_equal(default, model.predict(None, request_frame, {"as_of": AS_OF}))
+    berlin = type(model)(replace(model.payload, timezone="Europe/Berlin"))
+    assert (berlin.predict(None, request_frame)["as_of"] == pd.Timestamp("1998-07-01")).all()
+    # An empty request is scored today too: no rows.
+    empty = model.predict(None, request_frame.iloc[:0])
+    assert empty.empty and tuple(empty.columns) == SCORE_COLUMNS
+
+
+def test_as_of_cuts_later_rows(model: ChurnPyfuncModel, request_frame: pd.DataFrame) -> None:
     early = model.predict(None, request_frame, params={"as_of": "1997-03-31"})
     first_seen = (
         pd.to_datetime(request_frame["timestamp"]).groupby(request_frame["customer_id"]).min()
@@ -103,8 +131,6 @@ def test_bad_requests_raise_clear_errors_without_the_rows(
     _no_rows_in(str(dirty.value), bad)
     with pytest.raises(ConfigError, match="'as_of' must be a date"):
         model.predict(None, request_frame, params={"as_of": "yesterday"})
-    with pytest.raises(DataValidationError, match="no transactions and no as_of"):
-        model.predict(None, request_frame.iloc[:0])
 
 
 def test_empty_request_with_as_of_gives_no_rows(
@@ -273,3 +299,28 @@ def test_scores_of_any_bundle_come_back_sorted_by_customer() -> None:
     assert out["lifecycle_stage"].tolist() == ["active", "inactive", "loyal", "new"]
     assert (out["model_version"] == "v7").all()
     assert (out["as_of"] == pd.Timestamp("2024-01-31")).all()
+    # A bundle that does not say its horizons: missing, unless the payload's info does.
+    assert out["horizon_days"].isna().all() and out["clv_horizon_days"].isna().all()
+    told = ModelPayload(
+        bundle=_UnsortedBundle(), info={"horizon_days": 90, "clv_horizon_days": 365}
+    )
+    out = ChurnPyfuncModel(told).predict(None, tx, params={"as_of": "2024-01-31"})
+    assert (out["horizon_days"] == 90.0).all() and (out["clv_horizon_days"] == 365.0).all()
+
+
+def test_score_metadata_says_what_the_scores_are(model: ChurnPyfuncModel) -> None:
+    meta = model.score_metadata(date(1998, 6, 30), model_uri="models:/churnmodel@champion")
+    json.dumps(meta)  # plain JSON
+    assert meta["as_of"] == "1998-06-30"
+    assert meta["horizon_days"] == 273.0 and meta["clv_horizon_days"] == 365.0
+    horizons = meta["column_horizon_days"]
+    assert horizons["p_churn"] == horizons["expected_spend"] == 273.0
+    assert horizons["clv"] == 365.0 and horizons["p_alive"] is None
+    assert meta["model_version"] and meta["model_uri"] == "models:/churnmodel@champion"
+    assert model.payload is not None
+    assert meta["model_cutoff"] == str(model.payload.bundle.cutoff)
+    assert meta["time_zone"] == "UTC"
+    unknown = ChurnPyfuncModel(ModelPayload(bundle=_UnsortedBundle())).score_metadata(
+        date(2024, 1, 31)
+    )
+    assert unknown["horizon_days"] is None and unknown["model_version"] is None

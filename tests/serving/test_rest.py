@@ -13,6 +13,7 @@ import re
 import socket
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,12 +160,16 @@ def test_served_model_scores_like_in_process_and_refuses_bad_requests(
         pd.testing.assert_frame_equal(got[NUMERIC], expected[NUMERIC], rtol=1e-12)
         assert list(got["lifecycle_stage"]) == list(expected["lifecycle_stage"])
 
-        # One customer, records format, as_of defaults to their last transaction date.
+        # One customer, records format, as_of defaults to today in the model's time zone
+        # (UTC here), not to the customer's last purchase.
         one = customers[customers["customer_id"] == customers["customer_id"].iloc[0]]
+        before = datetime.now(UTC).date()
         status, text = _post(url, {"dataframe_records": one.to_dict(orient="records")})
+        after = datetime.now(UTC).date()
         assert status == 200, text
         (row,) = json.loads(text)["predictions"]
-        assert row["as_of"].startswith(str(pd.to_datetime(one["timestamp"]).max().date()))
+        assert row["as_of"][:10] in (str(before), str(after))
+        assert row["horizon_days"] == 273 and row["clv_horizon_days"] == 365
 
         refused: dict[str, int] = {}
         for name, change in MALFORMED.items():

@@ -8,9 +8,12 @@ nothing but the fitted bundle is unpickled.
 
 Request (pandas DataFrame, or ``dataframe_split`` / ``dataframe_records`` JSON over REST):
 ``customer_id``, ``timestamp``, ``amount`` (negative = return); more columns are ignored.
-Parameter ``as_of`` (ISO date): the scoring date; default the last transaction date of the
-request. Response: :data:`SCORE_COLUMNS`, one row per customer with a purchase on or before
-``as_of``, sorted by ``customer_id``.
+Parameter ``as_of`` (ISO date): the scoring date; default **today** in the model's business
+time zone (:attr:`ModelPayload.timezone`), so a customer who last bought months ago is scored
+as months overdue, not as of their own last purchase. Response: :data:`SCORE_COLUMNS`, one
+row per customer with a purchase on or before ``as_of``, sorted by ``customer_id``; every row
+says what it is: ``as_of``, ``horizon_days`` (the horizon of ``p_churn``,
+``expected_purchases`` and ``expected_spend``), ``clv_horizon_days`` and ``model_version``.
 
 A request the model cannot use raises :class:`~churnmodel.exceptions.DataValidationError`
 or :class:`~churnmodel.exceptions.ConfigError` whose message names the problem (column,
@@ -20,13 +23,15 @@ response.
 
 from __future__ import annotations
 
+import math
 import pickle
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import duckdb
 import numpy as np
@@ -66,9 +71,22 @@ SCORE_COLUMNS = (
     "clv",
     "value_at_risk",
     "lifecycle_stage",
+    "horizon_days",
+    "clv_horizon_days",
     "model_version",
 )
 _NUMERIC_SCORES = SCORE_COLUMNS[2:8]
+_HORIZONS = ("horizon_days", "clv_horizon_days")
+#: Which horizon each score column refers to (the score files' metadata).
+COLUMN_HORIZONS: Mapping[str, str | None] = {
+    "p_churn": "horizon_days",
+    "p_alive": None,  # at as_of
+    "expected_purchases": "horizon_days",
+    "expected_spend": "horizon_days",
+    "clv": "clv_horizon_days",
+    "value_at_risk": "clv_horizon_days",  # clv x p_churn
+    "lifecycle_stage": None,  # at as_of
+}
 
 #: Name of the pickled payload among the model's artifacts.
 BUNDLE_ARTIFACT = "bundle"
@@ -81,7 +99,9 @@ class ScoringBundle(Protocol):
     :class:`~churnmodel.io.TransactionTable`) at ``as_of``: one row per customer with a purchase
     on or before ``as_of``, index or column ``customer_id``, and at least the score columns
     ``p_churn``, ``p_alive``, ``expected_purchases``, ``expected_spend``, ``clv``,
-    ``value_at_risk`` and ``lifecycle_stage``.
+    ``value_at_risk`` and ``lifecycle_stage``; ``horizon_days`` and ``clv_horizon_days``
+    when it has them (else read from the bundle's ``horizon_days`` and
+    ``probabilistic.clv_horizon_days``, or the payload's ``info``).
     """
 
     def predict(self, transactions: TransactionsLike, as_of: date) -> pd.DataFrame:
@@ -109,6 +129,31 @@ class ModelPayload:
     timezone: str = "UTC"
     model_version: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+
+    def horizons(self) -> tuple[float, float]:
+        """Return ``(horizon_days, clv_horizon_days)`` of the bundle (NaN where unknown)."""
+        bundle = self.bundle
+        horizon = getattr(bundle, "horizon_days", self.info.get("horizon_days"))
+        probabilistic = getattr(bundle, "probabilistic", None)
+        clv = getattr(probabilistic, "clv_horizon_days", self.info.get("clv_horizon_days"))
+        return _number(horizon), _number(clv)
+
+    def today(self) -> date:
+        """Return today's date in the business time zone: the default ``as_of`` of a request."""
+        return _utc_now().astimezone(ZoneInfo(self.timezone)).date()
+
+
+def _number(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def _utc_now() -> datetime:
+    """Return the current time (a function of its own, so that tests can fix the clock)."""
+    return datetime.now(UTC)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -181,12 +226,17 @@ class ChurnPyfuncModel(PythonModel):
         model_input: pd.DataFrame,
         params: dict[str, Any] | None = None,
     ) -> pd.DataFrame:
-        """Score a request: transactions in, one row of :data:`SCORE_COLUMNS` per customer."""
+        """Score a request: transactions in, one row of :data:`SCORE_COLUMNS` per customer.
+
+        ``params["as_of"]`` (ISO date) is the scoring date; without it, today in the model's
+        business time zone (:meth:`ModelPayload.today`). Transactions after ``as_of`` are
+        left out.
+        """
         try:
             frame = _request_frame(model_input)
             _check_columns(frame)
+            as_of = _as_of((params or {}).get("as_of"), self._loaded())
             if frame.empty:
-                as_of = _as_of((params or {}).get("as_of"), None)
                 return self.score(frame.loc[:, list(INPUT_COLUMNS)], as_of)
             request = frame if tuple(frame.columns) == INPUT_COLUMNS else frame[list(INPUT_COLUMNS)]
             # A small request with nothing to quarantine is read with pandas and scored
@@ -198,18 +248,16 @@ class ChurnPyfuncModel(PythonModel):
                 else None
             )
             if plain is not None:
-                as_of = _as_of((params or {}).get("as_of"), plain[TIMESTAMP].max().date())
                 return self.score(plain, as_of)
             con = self._cursor()
             try:
-                table, report = load_transactions(
+                table, _ = load_transactions(
                     con,
                     request,
                     timezone=self._loaded().timezone,
                     max_quarantine_share=0.0,
                     count_customers=False,
                 )
-                as_of = _as_of((params or {}).get("as_of"), report.last_date)
                 return self.score(table, as_of)
             finally:
                 con.close()
@@ -223,7 +271,33 @@ class ChurnPyfuncModel(PythonModel):
             raw = pd.DataFrame(columns=list(SCORE_COLUMNS))
         else:
             raw = payload.bundle.predict(transactions, as_of=as_of)
-        return _finish(raw, as_of, payload.model_version)
+        return _finish(raw, as_of, payload.model_version, payload.horizons())
+
+    def score_metadata(self, as_of: date, *, model_uri: str | None = None) -> dict[str, Any]:
+        """Return what a score file says about itself (the ``churnmodel`` Parquet metadata).
+
+        ``as_of``, ``horizon_days`` and ``clv_horizon_days``, the horizon of each score
+        column (:data:`COLUMN_HORIZONS`: ``None`` for columns at ``as_of``),
+        ``model_version``, ``model_uri``, and the bundle's training ``cutoff`` and
+        ``time_zone``.
+        """
+        payload = self._loaded()
+        horizon, clv_horizon = payload.horizons()
+        days = {"horizon_days": horizon, "clv_horizon_days": clv_horizon}
+        cutoff = getattr(payload.bundle, "cutoff", payload.info.get("cutoff"))
+        return {
+            "as_of": pd.Timestamp(as_of).date().isoformat(),
+            "horizon_days": None if math.isnan(horizon) else horizon,
+            "clv_horizon_days": None if math.isnan(clv_horizon) else clv_horizon,
+            "column_horizon_days": {
+                column: None if key is None or math.isnan(days[key]) else days[key]
+                for column, key in COLUMN_HORIZONS.items()
+            },
+            "model_version": payload.model_version or None,
+            "model_uri": model_uri,
+            "model_cutoff": None if cutoff is None else str(cutoff),
+            "time_zone": payload.timezone,
+        }
 
 
 def _check_columns(frame: pd.DataFrame) -> None:
@@ -249,18 +323,16 @@ def _request_frame(model_input: Any) -> pd.DataFrame:
         ) from None
 
 
-def _as_of(value: Any, last: date | None) -> date:
+def _as_of(value: Any, payload: ModelPayload) -> date:
+    """Return the request's ``as_of``; without one, today in the business time zone."""
     if value is None or (isinstance(value, str) and not value.strip()):
-        if last is None:
-            raise DataValidationError(
-                "the request has no transactions and no as_of date",
-                hint="send at least one transaction, or params {'as_of': 'YYYY-MM-DD'}",
-            )
-        return last
+        return payload.today()
     return to_date(value, "as_of")
 
 
-def _finish(raw: pd.DataFrame, as_of: date, model_version: str) -> pd.DataFrame:
+def _finish(
+    raw: pd.DataFrame, as_of: date, model_version: str, horizons: tuple[float, float]
+) -> pd.DataFrame:
     """Put bundle output into the documented column order and dtypes, sorted by customer."""
     missing = [c for c in SCORE_COLUMNS[2:9] if c not in raw.columns]
     if missing:  # a bug in the bundle, not in the request
@@ -281,6 +353,10 @@ def _finish(raw: pd.DataFrame, as_of: date, model_version: str) -> pd.DataFrame:
             "as_of": np.full(n, pd.Timestamp(as_of).as_unit("ns").to_datetime64()),
             **{c: values(raw[c], "float64") for c in _NUMERIC_SCORES},
             "lifecycle_stage": pd.array(values(raw["lifecycle_stage"].astype(str)), dtype="str"),
+            **{
+                c: values(raw[c], "float64") if c in raw.columns else np.full(n, default)
+                for c, default in zip(_HORIZONS, horizons, strict=True)
+            },
             "model_version": model_version,
         }
     )

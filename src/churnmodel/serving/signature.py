@@ -31,7 +31,12 @@ _OUTPUT_TYPES = {
 
 
 def model_signature() -> ModelSignature:
-    """Return the signature: transactions in, scores out, ``as_of`` as a request parameter."""
+    """Return the signature: transactions in, scores out, ``as_of`` as a request parameter.
+
+    ``as_of`` is optional: without it a request is scored as of today in the model's business
+    time zone. The outputs are :data:`~churnmodel.serving.pyfunc.SCORE_COLUMNS`, the horizons
+    (``horizon_days``, ``clv_horizon_days``) as doubles.
+    """
     inputs = Schema([ColSpec(AnyType(), name, required=False) for name in INPUT_COLUMNS])
     outputs = Schema([ColSpec(_OUTPUT_TYPES.get(c, "double"), c) for c in SCORE_COLUMNS])
     params = ParamSchema([ParamSpec("as_of", "string", default=None)])
