@@ -8,6 +8,7 @@ session is the one ``local[2]`` session the Spark tests share.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,16 @@ def test_spark_scores_equal_the_in_process_job(
     # A folder of part files written by Spark; read back it is the in-process table.
     assert Path(got.output).is_dir() and any(Path(got.output).glob("part-*.parquet"))
     diffs = assert_same_scores(pd.read_parquet(got.output), pd.read_parquet(expected.output))
+    # Both say what the scores are, in every file: as-of date, horizons, model.
+    import pyarrow.parquet as pq
+
+    meta = json.loads(pq.read_schema(expected.output).metadata[b"churnmodel"])
+    assert meta["as_of"] == str(expected.as_of) and meta["horizon_days"] == 273.0
+    assert meta["column_horizon_days"]["clv"] == meta["clv_horizon_days"] == 365.0
+    assert meta["model_version"] == trained.run_id and meta["model_uri"]
+    for part in Path(got.output).glob("part-*.parquet"):
+        assert json.loads(pq.read_schema(part).metadata[b"churnmodel"]) == meta
+    assert not list(Path(got.output).glob(".part-*.crc"))  # no stale checksums
     print(f"\nmax abs difference over {log.rows:,} rows, {got.n_customers:,} customers: {diffs}")
     # The same load (counts, quarantine), the same summary.
     assert got.report.to_dict() == expected.report.to_dict()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -31,12 +32,27 @@ def table_format(path: str | os.PathLike[str]) -> str:
     )
 
 
-def write_table(df: pd.DataFrame, path: str | os.PathLike[str], *, index: bool = False) -> Path:
+def write_table(
+    df: pd.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    index: bool = False,
+    metadata: Mapping[str, str] | None = None,
+) -> Path:
     """Write ``df`` to ``path`` (Parquet or CSV by extension) so readers never see half a file.
 
     The frame is written to a temporary file beside the target and renamed over it, which is
     atomic on POSIX file systems: an interrupted write leaves the old file (or none), never a
     partial one.
+
+    Parameters
+    ----------
+    df, path, index
+        The table, the target and whether to write the index.
+    metadata
+        Key-value metadata of a Parquet file (beside pandas' own ``pandas`` key), for example
+        ``{"churnmodel": "<JSON>"}``; read it back with
+        ``pyarrow.parquet.read_schema(path).metadata``. A CSV file has no place for it: ignored.
 
     Returns
     -------
@@ -54,7 +70,9 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str], *, index: bool =
     os.umask(umask)
     tmp.chmod(0o666 & ~umask)
     try:
-        if fmt == "parquet":
+        if fmt == "parquet" and metadata:
+            _write_parquet(df, tmp, index=index, metadata=metadata)
+        elif fmt == "parquet":
             df.to_parquet(tmp, index=index)
         else:
             df.to_csv(tmp, index=index)
@@ -63,3 +81,16 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str], *, index: bool =
         tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+def _write_parquet(
+    df: pd.DataFrame, path: Path, *, index: bool, metadata: Mapping[str, str]
+) -> None:
+    """Write ``df`` as pandas would, with ``metadata`` added to the file's key-value metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=index)
+    merged = dict(table.schema.metadata or {})
+    merged.update({str(k).encode(): str(v).encode() for k, v in metadata.items()})
+    pq.write_table(table.replace_schema_metadata(merged), path)

@@ -10,7 +10,10 @@
    a hash of their id, so each customer's transactions stay together and memory is bounded by
    the chunk, not the log (the rows stay in DuckDB, which spills to disk; each chunk is a view
    the feature queries read in place);
-4. writes the scores (Parquet or CSV by extension, atomically) and returns a summary.
+4. writes the scores (Parquet or CSV by extension, atomically) and returns a summary. Every
+   row carries ``as_of``, ``horizon_days``, ``clv_horizon_days`` and ``model_version``; a
+   Parquet file also carries key-value metadata ``churnmodel``: JSON with the as-of date, the
+   horizon of each column, the model version and URI (:func:`score_file_metadata`).
 
 The model scores each chunk exactly as the REST server scores a request
 (:meth:`churnmodel.serving.ChurnPyfuncModel.score`), minus the re-validation of rows that
@@ -20,6 +23,7 @@ loading already checked.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import time
@@ -45,14 +49,19 @@ if TYPE_CHECKING:
     from churnmodel.tracking import ResolvedModel
 
 __all__ = [
+    "SCORE_METADATA_KEY",
     "ScoreResult",
     "default_model_uri",
     "openmp_threads",
     "run_foreground",
+    "score_file_metadata",
     "score_job",
     "score_table",
     "serve_command",
 ]
+
+#: Key of the score files' Parquet key-value metadata (JSON).
+SCORE_METADATA_KEY = "churnmodel"
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,23 @@ class ScoreResult:
     total_clv: float
     top: pd.DataFrame
     seconds: float
+
+
+def score_file_metadata(
+    model: ChurnPyfuncModel, resolved: ResolvedModel, as_of: date
+) -> dict[str, str]:
+    """Return the key-value metadata of a score file: ``{"churnmodel": <JSON>}``.
+
+    The JSON holds ``as_of``, ``horizon_days``, ``clv_horizon_days``, ``column_horizon_days``
+    (the horizon of each score column; null for those at ``as_of``), ``model_version`` (the
+    training run), ``model_uri``, ``registered_model`` and ``registered_version`` (when the
+    registry resolved them), ``model_cutoff`` and ``time_zone``
+    (:meth:`churnmodel.serving.ChurnPyfuncModel.score_metadata`).
+    """
+    meta = model.score_metadata(as_of, model_uri=resolved.uri)
+    meta["registered_model"] = resolved.name
+    meta["registered_version"] = resolved.version
+    return {SCORE_METADATA_KEY: json.dumps(meta, sort_keys=True)}
 
 
 def openmp_threads(n: int) -> AbstractContextManager[object]:
@@ -218,7 +244,7 @@ def score_job(
             chunk_customers=settings.scoring.chunk_customers,
             progress=progress,
         )
-    write_table(scores, out)
+    write_table(scores, out, metadata=score_file_metadata(loaded.model, resolved, effective))
     counts = scores["lifecycle_stage"].value_counts()
     top = scores.nlargest(settings.scoring.top_n, "value_at_risk").loc[
         :, [CUSTOMER_ID, "lifecycle_stage", "p_churn", "clv", "value_at_risk"]

@@ -16,7 +16,10 @@ Same settings, rules and scores as :func:`churnmodel.workflows.score.score_job` 
    the call :func:`~churnmodel.workflows.score.score_table` makes in-process;
 4. Spark writes the scores as a folder of Parquet part files (rows in no particular order;
    a local output is written beside the target and renamed into place), and the summary is
-   read back from it.
+   read back from it. The rows carry ``as_of``, ``horizon_days``, ``clv_horizon_days`` and
+   ``model_version`` like the in-process job's; the part files of a local output also carry
+   its ``churnmodel`` key-value metadata (added to each part before the rename; Spark's
+   writer has no option for it, so an output on a remote file system has the columns only).
 
 The function that runs on the executors is pickled by value and imports churnmodel only when
 it runs: an executor with churnmodel installed uses it (as the driver does); one without it
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import atexit
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -49,8 +53,10 @@ from churnmodel.schemas import (
     ORDER_ID,
     TIMESTAMP,
 )
-from churnmodel.workflows.score import ScoreResult, default_model_uri
+from churnmodel.workflows.score import ScoreResult, default_model_uri, score_file_metadata
 from churnmodel.workflows.spark_features import (
+    _is_local,
+    _local,
     _write_parquet_folder,
     spark_job_paths,
     spark_load_log,
@@ -67,7 +73,8 @@ __all__ = ["SCORE_SCHEMA", "spark_score_job", "spark_scores"]
 SCORE_SCHEMA = (
     f"{CUSTOMER_ID} string, as_of timestamp_ntz, p_churn double, p_alive double, "
     "expected_purchases double, expected_spend double, clv double, value_at_risk double, "
-    "lifecycle_stage string, model_version string"
+    "lifecycle_stage string, horizon_days double, clv_horizon_days double, "
+    "model_version string"
 )
 
 _CHUNK = "__chunk"
@@ -203,6 +210,46 @@ def _ship_model(spark: SparkSession, uri: str, workdir: Path) -> tuple[str, Path
     return f"{name}.zip", folder
 
 
+def _write_scores(frame: DataFrame, path: str, metadata: Mapping[str, str]) -> None:
+    """Write the scores as a Parquet folder; a local one with ``metadata`` in every part.
+
+    Spark writes into a temporary sibling folder; each part file is rewritten there with the
+    key-value ``metadata`` added to its own (Spark's schema key kept; the checksum files Spark
+    wrote for the old bytes are removed), then the folder is renamed into place, as
+    ``_write_parquet_folder`` does. A remote output is written by Spark alone.
+    """
+    if not _is_local(path):
+        _write_parquet_folder(frame, path)
+        return
+    import pyarrow.parquet as pq
+
+    target = _local(path).absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        frame.write.mode("overwrite").parquet(str(tmp))
+        extra = {str(k).encode(): str(v).encode() for k, v in metadata.items()}
+        for part in sorted(tmp.glob("part-*.parquet")):
+            table = pq.read_table(part)
+            merged = {**(table.schema.metadata or {}), **extra}
+            rewritten = part.with_name(f".{part.name}.rewrite")
+            pq.write_table(table.replace_schema_metadata(merged), rewritten)
+            os.replace(rewritten, part)
+            (part.parent / f".{part.name}.crc").unlink(missing_ok=True)
+        if target.is_dir():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            if target.exists():
+                target.unlink()
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def _n_chunks(spark: SparkSession, customers: int, chunk_customers: int) -> int:
     """Chunks of at most ``chunk_customers``, and enough of them for every shuffle partition."""
     partitions = int(spark.conf.get("spark.sql.shuffle.partitions") or 1)
@@ -267,7 +314,8 @@ def spark_score_job(
     workdir = Path(tempfile.mkdtemp(prefix="churnmodel-score-"))
     try:
         archive, folder = _ship_model(spark, resolved.uri, workdir)
-        serving.load_model(str(folder))  # a churnmodel model, or a clear error before the job
+        # A churnmodel model, or a clear error before the job.
+        driver_model = serving.load_model(str(folder)).model
         with SparkEngine(spark, timezone=d.timezone) as engine:
             tx, report = spark_load_log(engine, data, settings, as_of=as_of_date, quarantine=q_path)
             effective = as_of_date or report.last_date
@@ -287,7 +335,7 @@ def spark_score_job(
                 threads=settings.scoring.threads
                 or int(spark.conf.get("spark.task.cpus", "1") or 1),
             )
-            _write_parquet_folder(scores, out)
+            _write_scores(scores, out, score_file_metadata(driver_model, resolved, effective))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
