@@ -86,11 +86,13 @@ def write_table(
 def _write_parquet(
     df: pd.DataFrame, path: Path, *, index: bool, metadata: Mapping[str, str]
 ) -> None:
-    """Write ``df`` as pandas would, with ``metadata`` added to the file's key-value metadata."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """Write ``df`` as pandas would, with ``metadata`` added to the file's key-value metadata.
 
-    table = pa.Table.from_pandas(df, preserve_index=index)
-    merged = dict(table.schema.metadata or {})
-    merged.update({str(k).encode(): str(v).encode() for k, v in metadata.items()})
-    pq.write_table(table.replace_schema_metadata(merged), path)
+    The schema pandas would infer, carrying ``metadata``, is passed to ``to_parquet`` (pyarrow
+    adds pandas' own key beside it), so the file is written by the same call as without it.
+    """
+    import pyarrow as pa
+
+    schema = pa.Schema.from_pandas(df, preserve_index=index)
+    extra = {str(k).encode(): str(v).encode() for k, v in metadata.items()}
+    df.to_parquet(path, index=index, schema=schema.with_metadata(extra))
