@@ -109,7 +109,12 @@ class ModelSettings(_Section):
     (the season-aligned scorecard, which the promotion rules then use). The training design
     adds snapshots whose label windows are the served window's calendar window
     ``same_window_years`` years earlier (default 2, 0 for none), and the season features cover
-    ``season_days`` days (default: the horizon, at most 365).
+    ``season_days`` days (default: the horizon, at most 365). ``season_level`` (default on)
+    sets the level of the lapse probabilities on the training snapshot whose label window is
+    the served window one year earlier, when there is one (the latest snapshot, which
+    calibrates them, is another season). ``monotonic`` (default on)
+    constrains the lapse and spend models to be monotone in the features that move as a
+    customer grows stale (``docs/lapse-and-spend.md``).
 
     ``threads`` caps the OpenMP threads of the gradient-boosting models while training and
     scoring: OpenMP threads spin-wait, and on a machine whose cores are busy with other jobs
@@ -126,6 +131,8 @@ class ModelSettings(_Section):
     aligned_evaluation: bool = True
     same_window_years: int = Field(default=2, ge=0, le=5)
     season_days: int | None = Field(default=None, gt=0, le=365)
+    monotonic: bool = True
+    season_level: bool = True
 
 
 #: Holdout length when neither a cut-off nor a horizon is set (logs other than CDNOW).

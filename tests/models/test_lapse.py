@@ -92,6 +92,28 @@ def test_calibration_is_fitted_on_the_latest_cutoff_only() -> None:
     np.testing.assert_allclose(model.predict_proba(X)[:, 1], by_hand.predict(z, l), rtol=1e-9)
 
 
+def test_level_cutoff_moves_the_probabilities_to_its_rate_without_reranking() -> None:
+    X, y, cutoff = frame(900, seed=3)
+    X = with_purchase_score(X)
+    first = cutoff == cutoff.min()
+    # The first cut-off's season: everyone lapses more than in the calibration fold.
+    y = y.where(~first.to_numpy() | (np.arange(len(y)) % 3 != 0), 1)
+    plain = LapseClassifier(**FAST).fit(X, y, cutoff=cutoff)
+    shifted = LapseClassifier(**FAST).fit(X, y, cutoff=cutoff, level_cutoff=cutoff.min())
+    assert plain.level_shift_ == 0.0 and shifted.level_shift_ > 0.0
+    rows = first.to_numpy()
+    p = shifted.predict_proba(X)[:, 1]
+    # The score equation of the one-parameter fit: the mean equals the rate on those rows.
+    assert p[rows].mean() == pytest.approx(y[rows].mean(), abs=1e-6)
+    q = plain.predict_proba(X)[:, 1]
+    assert (np.argsort(p, kind="stable") == np.argsort(q, kind="stable")).all()
+    assert (p > q).all()
+    with pytest.raises(ConfigError, match=r"'level_cutoff'.*other than the latest"):
+        LapseClassifier(**FAST).fit(X, y, cutoff=cutoff, level_cutoff=cutoff.max())
+    with pytest.raises(ConfigError, match="needs the 'cutoff'"):
+        LapseClassifier(**FAST).fit(X, y, level_cutoff=cutoff.min())
+
+
 def test_isotonic_calibration_interpolates_between_the_steps() -> None:
     # Isotonic regression is a step function; the calibration interpolates linearly between
     # the centres of its steps (constant beyond the outer ones) and mixes in a little of

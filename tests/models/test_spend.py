@@ -62,6 +62,20 @@ def test_learns_spend_from_a_frame_and_keeps_the_total(kind: str) -> None:
     assert model.n_iter_ >= 1
 
 
+def test_level_rows_set_the_level_without_reranking() -> None:
+    X, y = frame()
+    rows = np.arange(len(y)) % 4 == 0
+    busy = y.where(~rows, y * 1.5)  # a season in which those rows spend half again as much
+    plain = SpendRegressor(**{**FAST, "max_iter": 60}).fit(X, busy)
+    level = SpendRegressor(**{**FAST, "max_iter": 60}).fit(X, busy, level_rows=rows)
+    assert plain.season_level_ == 1.0
+    assert level.predict(X)[rows].sum() == pytest.approx(busy[rows].sum(), rel=1e-9)
+    ratio = level.predict(X) / plain.predict(X)
+    np.testing.assert_allclose(ratio[np.isfinite(ratio)], level.season_level_)
+    with pytest.raises(DataValidationError, match="'level_rows' has 3 values"):
+        SpendRegressor(**FAST).fit(X, y, level_rows=[True, False, True])
+
+
 def test_bad_targets_are_refused() -> None:
     X, y = frame(200)
     with pytest.raises(DataValidationError, match="must be >= 0"):

@@ -57,6 +57,23 @@ def test_standard_design_ends_every_label_window_before_the_scoring_date() -> No
     assert {date(2022, 9, 30), date(2021, 9, 30)} <= set(cutoffs.fit)
 
 
+def test_the_same_window_replaces_a_recent_cut_off_next_to_it() -> None:
+    design = TrainingDesign(horizon_days=184)
+    cutoffs = design.cutoffs("2025-06-30", data_start="2023-01-01")
+    # S - 368 (the second recent cut-off) is three days from S - 365: only the latter stays.
+    assert date(2024, 6, 27) not in cutoffs.all
+    assert cutoffs.same_window == date(2024, 6, 30)
+    assert cutoffs.calibration == date(2024, 12, 28)  # the latest still calibrates
+    assert cutoffs.all == (
+        date(2023, 7, 1),
+        date(2023, 12, 26),
+        date(2024, 6, 30),
+        date(2024, 12, 28),
+    )
+    short = TrainingDesign(horizon_days=90).cutoffs("2023-09-30", data_start="2023-01-01")
+    assert short.same_window is None  # no year of history: no same-window cut-off
+
+
 def test_gap_separates_the_last_label_from_the_scoring_date() -> None:
     cutoffs = TrainingDesign(horizon_days=90, gap_days=30).cutoffs(
         "2023-09-30", data_start="2021-01-01"

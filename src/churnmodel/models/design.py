@@ -9,12 +9,19 @@ model forecasts from: its window is ``(S, S + H]``), ``h`` the label horizon and
   windows are the calendar window the model will forecast, one and two years earlier, so
   that seasonal buyers are learned in the season the model serves. A year is 365 days, as
   in the season features. Each is kept when its window ends by ``S - g`` (``h <= 365``);
+* a recent cut-off within a quarter of a step of a same-window one is dropped (with
+  ``H = 184`` the second recent cut-off, ``S - 368``, would hold nearly the same snapshot as
+  ``S - 365``);
 * cut-offs with fewer than ``min_history_days`` of log before them are dropped (a purchase
   model fitted on a few weeks of history is degenerate).
 
 Every label window therefore ends on or before ``S - g``: no training label overlaps the
 forecast window ``(S, S + H]``. The latest cut-off is the **calibration** cut-off: the
-classifier is fitted on the earlier ones and calibrated on it, a time-separated fold.
+classifier is fitted on the earlier ones and calibrated on it, a time-separated fold. The
+same-window cut-off ``S - 365`` (``TrainingCutoffs.same_window``) then sets the level of the
+calibrated probabilities for the served window: the lapse rate of a calendar window depends on
+the season (the seasonal buyers of a retailer buy in its second half), and the latest fold is
+another season (``LapseClassifier(level_cutoff=...)``).
 """
 
 from __future__ import annotations
@@ -50,6 +57,9 @@ class TrainingCutoffs:
         Cut-offs whose snapshots fit the supervised models, oldest first.
     calibration
         The latest cut-off; its snapshot calibrates the classifier (a time-separated fold).
+    same_window
+        The cut-off a year before the scoring date when it is kept (its label window is the
+        served window one year earlier), else None.
     label_horizon_days
         Length of every label window.
     label_end
@@ -60,6 +70,7 @@ class TrainingCutoffs:
     calibration: date
     label_horizon_days: int
     label_end: date
+    same_window: date | None = None
 
     @property
     def all(self) -> tuple[date, ...]:
@@ -80,7 +91,7 @@ class TrainingDesign:
         ``h``: the label window of the training snapshots; default ``H``. Set it shorter when
         the log before the scoring date is too short for ``H``-day windows.
     n_cutoffs
-        Number of recent cut-offs (the latest calibrates; at least 2).
+        Number of recent cut-offs (at least 2).
     step_days
         Days between recent cut-offs; default ``h`` (label windows do not overlap).
     same_window_years
@@ -173,13 +184,16 @@ class TrainingDesign:
         step = self.step_days or h
         label_end = end - timedelta(days=self.gap_days)
         latest = label_end - timedelta(days=h)
-        days = {latest - timedelta(days=k * step) for k in range(self.n_cutoffs)}
-        for years in range(1, self.same_window_years + 1):
-            same_window = end - timedelta(days=365 * years)
-            if same_window + timedelta(days=h) <= label_end:
-                days.add(same_window)
+        recent = {latest - timedelta(days=k * step) for k in range(self.n_cutoffs)}
+        same = {
+            end - timedelta(days=365 * years)
+            for years in range(1, self.same_window_years + 1)
+            if end - timedelta(days=365 * years) + timedelta(days=h) <= label_end
+        }
+        near = timedelta(days=max(1, step // 4))
+        recent = {d for d in recent if all(abs(d - w) >= near for w in same)}
         floor = start + timedelta(days=self.min_history_days)
-        kept = sorted(d for d in days if d >= floor)
+        kept = sorted(d for d in recent | same if d >= floor)
         if len(kept) < 2:
             hint = "Use a shorter label_horizon_days or step_days, or a later scoring date"
             if self.step_days is not None:
@@ -195,9 +209,11 @@ class TrainingDesign:
                 f"step {step} days, scoring date {end.isoformat()}); at least 2 are needed, one "
                 f"to fit and the latest to calibrate. {hint}"
             )
+        year_before = end - timedelta(days=365)
         return TrainingCutoffs(
             fit=tuple(kept[:-1]),
             calibration=kept[-1],
             label_horizon_days=h,
             label_end=label_end,
+            same_window=year_before if year_before in kept[:-1] else None,
         )

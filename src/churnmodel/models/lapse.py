@@ -193,7 +193,12 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         # calibration kept (see predict_proba_encoded).
         state = {"monotonic": False, "tie_break": 0.0, **state}
         if "classes_" in state:
-            state = {"stage_ranks_": None, "purchase_score_index_": None, **state}
+            state = {
+                "stage_ranks_": None,
+                "purchase_score_index_": None,
+                "level_shift_": 0.0,
+                **state,
+            }
         super().__setstate__(state)
 
     def __sklearn_tags__(self) -> Tags:
@@ -254,7 +259,7 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         )
 
     # ------------------------------------------------------------------------------- fit
-    def fit(self, X: Any, y: Any, *, cutoff: Any = None) -> Self:
+    def fit(self, X: Any, y: Any, *, cutoff: Any = None, level_cutoff: Any = None) -> Self:
         """Fit the model and its calibration.
 
         Parameters
@@ -265,10 +270,19 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         y
             Binary labels (1 = lapsed: no purchase in the label window).
         cutoff
-            The cut-off (any sortable time key) of each row. Rows of the latest cut-off
-            calibrate, the others fit: a time-separated fold. Without it, the calibration is
-            fitted on out-of-fold scores of ``calibration_cv`` stratified folds and the model
-            is refitted on every row.
+            The cut-off (any sortable time key) of each row. Rows of one cut-off calibrate,
+            the others fit: a time-separated fold. Without it, the calibration is fitted on
+            out-of-fold scores of ``calibration_cv`` stratified folds and the model is refitted
+            on every row.
+        level_cutoff
+            A cut-off (one of ``cutoff``'s values, not the latest) whose rows set the level of
+            the calibrated probabilities: after the calibration on the latest cut-off, one
+            shift of their log-odds is fitted by maximum likelihood on these rows
+            (``level_shift_``). The training design passes the cut-off a year before the
+            scoring date, whose label window is the served window one year earlier
+            (:attr:`~churnmodel.models.TrainingCutoffs.same_window`): a calendar window's
+            lapse rate depends on the season, and the latest fold is another season. The
+            shift is monotone, so it changes no ranking.
 
         Returns
         -------
@@ -283,10 +297,11 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         """
         self._check_params()
         with thread_limit(self.n_threads):
-            return self._fit(X, y, cutoff)
+            return self._fit(X, y, cutoff, level_cutoff)
 
-    def _fit(self, X: Any, y: Any, cutoff: Any) -> Self:
+    def _fit(self, X: Any, y: Any, cutoff: Any, level_cutoff: Any = None) -> Self:
         encoder, matrix = fit_matrix(self, X)
+        encoded = matrix  # as predict_proba_encoded reads it (before the stage ranks)
         target = column_or_1d(np.asarray(y), warn=True)
         if target.shape[0] != matrix.shape[0]:
             raise ValueError(
@@ -320,14 +335,25 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         base = self._base(mask)
         calibration_cutoff = None
         calibrator: ScoreCalibration | None = None
+        is_level: np.ndarray | None = None
+        if cutoff is None and level_cutoff is not None:
+            raise ConfigError("'level_cutoff' needs the 'cutoff' of every row")
         if cutoff is not None:
-            keys = np.asarray(pd.Series(cutoff).to_numpy())
+            series = pd.Series(cutoff).reset_index(drop=True)
+            keys = np.asarray(series.to_numpy())
             if keys.shape[0] != matrix.shape[0]:
                 raise DataValidationError(
                     f"'cutoff' has {keys.shape[0]} values for {matrix.shape[0]} rows of X"
                 )
             calibration_cutoff = max(keys.tolist())
             is_cal = keys == calibration_cutoff
+            if level_cutoff is not None:
+                is_level = np.asarray(series == level_cutoff)
+                if not is_level.any() or (is_level & is_cal).any():
+                    raise ConfigError(
+                        f"'level_cutoff' {level_cutoff!r} must be one of the cut-offs of the "
+                        f"rows other than the latest ({calibration_cutoff!r})"
+                    )
             if self.calibration is None:
                 is_cal = np.zeros_like(is_cal)
             fit_rows = ~is_cal
@@ -369,6 +395,11 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
         if iterations is None and isinstance(base, Pipeline):
             iterations = base[-1].n_iter_
         self.n_iter_ = int(np.max(iterations)) if iterations is not None else self.max_iter
+        self.level_shift_ = 0.0
+        if is_level is not None and calibrator is not None:  # fitted: predict as served
+            self.level_shift_ = _level_shift(
+                self.predict_proba_encoded(encoded[is_level])[:, 1], positive[is_level]
+            )
         return self
 
     # --------------------------------------------------------------------------- predict
@@ -399,6 +430,9 @@ class LapseClassifier(ClassifierMixin, BaseEstimator):
             _decision(self.estimator_, matrix),
             _purchase_logit(matrix, self.purchase_score_index_),
         )
+        shift = getattr(self, "level_shift_", 0.0)
+        if shift:
+            p = _shifted(p, shift)
         return np.column_stack([1.0 - p, p])
 
     def predict_uncalibrated(self, X: Any) -> np.ndarray:
@@ -573,6 +607,45 @@ class _EncodedClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, matrix: np.ndarray) -> np.ndarray:
         proba = self.predict_proba(matrix)
         return np.asarray(self.classes_[(proba[:, 1] > 0.5).astype(int)])
+
+
+def _shifted(p: np.ndarray, shift: float) -> np.ndarray:
+    """Return ``p`` with its log-odds moved by ``shift`` (0 and 1 stay where they are)."""
+    with np.errstate(divide="ignore"):
+        z = np.log(p) - np.log1p(-p)
+    return np.asarray(1.0 / (1.0 + np.exp(-(z + shift))))
+
+
+def _level_shift(p: np.ndarray, y: np.ndarray, bound: float = 5.0) -> float:
+    """Return the log-odds shift of ``p`` that maximises the likelihood of the labels ``y``.
+
+    One parameter: the score equation ``sum(sigmoid(z + d)) = sum(y)`` (the shifted
+    probabilities average the observed rate) is solved by bisection, which is monotone in
+    ``d``; probabilities of exactly 0 or 1 do not move.
+    """
+    target = float(np.sum(y))
+    inner = (p > 0.0) & (p < 1.0)
+    fixed = float(np.sum(p[~inner]))
+    if not inner.any():
+        return 0.0
+    with np.errstate(divide="ignore"):
+        z = np.log(p[inner]) - np.log1p(-p[inner])
+    lo, hi = -bound, bound
+
+    def excess(d: float) -> float:
+        return fixed + float(np.sum(1.0 / (1.0 + np.exp(-(z + d))))) - target
+
+    if excess(lo) >= 0.0:
+        return lo
+    if excess(hi) <= 0.0:
+        return hi
+    for _ in range(60):
+        mid = (lo + hi) / 2.0
+        if excess(mid) > 0.0:
+            hi = mid
+        else:
+            lo = mid
+    return (lo + hi) / 2.0
 
 
 def _check_fold(target: np.ndarray, classes: np.ndarray, what: str) -> None:

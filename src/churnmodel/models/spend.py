@@ -188,8 +188,20 @@ class SpendRegressor(RegressorMixin, BaseEstimator):
         if self.cap_ratio is not None:
             check_number_param("cap_ratio", self.cap_ratio, positive=True)
 
-    def fit(self, X: Any, y: Any) -> Self:
+    def fit(self, X: Any, y: Any, *, level_rows: Any = None) -> Self:
         """Fit on features ``X`` and spend ``y`` (>= 0, not all 0).
+
+        Parameters
+        ----------
+        X, y
+            Features and spend in the label window.
+        level_rows
+            Optional boolean mask of the rows that set the level of the predictions: after the
+            fit, every prediction is multiplied by the ratio of these rows' total spend to their
+            total prediction (``season_level_``, 1 without them). The training design passes
+            the snapshot whose label window is the served window one year earlier: a calendar
+            window's spend depends on the season, which the model, fitted on windows of every
+            season at once, averages. One factor, so it changes no ranking.
 
         Returns
         -------
@@ -276,7 +288,21 @@ class SpendRegressor(RegressorMixin, BaseEstimator):
         if iterations is None and isinstance(estimator, Pipeline):
             iterations = estimator[-1].n_iter_
         self.n_iter_ = int(np.max(iterations)) if iterations is not None else self.max_iter
+        self.season_level_ = 1.0
+        if level_rows is not None:
+            rows = np.asarray(level_rows, dtype=bool)
+            if rows.shape != target.shape:
+                raise DataValidationError(
+                    f"'level_rows' has {rows.shape[0]} values for {target.shape[0]} rows of X"
+                )
+            predicted = float(self._raw(matrix[rows]).sum())
+            if rows.any() and predicted > 0 and float(target[rows].sum()) > 0:
+                self.season_level_ = float(target[rows].sum()) / predicted
         return self
+
+    def _raw(self, model_matrix: np.ndarray) -> np.ndarray:
+        """Return the model's prediction (floored at 0) of rows it reads as they are."""
+        return np.maximum(np.asarray(self.estimator_.predict(model_matrix), dtype=float), 0.0)
 
     def predict(self, X: Any) -> np.ndarray:
         """Return the expected spend of each row (>= 0, capped: see ``cap_ratio``)."""
@@ -297,7 +323,7 @@ class SpendRegressor(RegressorMixin, BaseEstimator):
             )
         stage = self.stage_ranks_
         model_matrix = matrix if stage is None else stage.apply(matrix)
-        values = np.maximum(np.asarray(self.estimator_.predict(model_matrix), dtype=float), 0.0)
+        values = self._raw(model_matrix) * getattr(self, "season_level_", 1.0)
         index = self.cap_index_
         if self.cap_ratio is None or index is None:
             return values

@@ -99,6 +99,10 @@ class BundleSettings:
         The training design (:class:`~churnmodel.models.TrainingDesign`).
     gap_days, min_history_days, fit_to_history
         The training design, continued.
+    season_level
+        Set the level of the lapse probabilities and of the spend on the training snapshot
+        whose label window is the served window one year earlier, when the design has one
+        (``LapseClassifier.fit(level_cutoff=...)``, ``SpendRegressor.fit(level_rows=...)``).
     season_days
         Length of the season window of the features (``purchases_season_last_year``,
         ``spend_season_last_year``, ``season_share``): the calendar window the model
@@ -132,6 +136,7 @@ class BundleSettings:
     gap_days: int = 0
     min_history_days: int = 90
     fit_to_history: bool = False
+    season_level: bool = True
     season_days: int | None = None
     purchase_model: str = "bgnbd"
     classifier: str = "hgb"
@@ -299,20 +304,36 @@ def fit_bundle(
         rules=rules,
         windows=windows,
         probabilistic=probabilistic,
-        classifier=_fit_classifier(settings.lapse_classifier(), training_set),
-        spend_model=_fit_spend(settings.spend_regressor(), training_set),
+        classifier=_fit_classifier(
+            settings.lapse_classifier(), training_set, season_level=settings.season_level
+        ),
+        spend_model=_fit_spend(
+            settings.spend_regressor(), training_set, season_level=settings.season_level
+        ),
         clv_method=settings.clv_method,
         training_summary=training_set.summary(),
         fit_warnings=fit_warnings,
     )
 
 
-def _fit_classifier(model: LapseClassifier, training: TrainingSet) -> LapseClassifier:
-    return model.fit(training.features(), training.lapsed(), cutoff=training.cutoff())
+def _fit_classifier(
+    model: LapseClassifier, training: TrainingSet, *, season_level: bool = True
+) -> LapseClassifier:
+    same = training.cutoffs.same_window if season_level else None
+    return model.fit(
+        training.features(),
+        training.lapsed(),
+        cutoff=training.cutoff(),
+        level_cutoff=None if same is None else pd.Timestamp(same),
+    )
 
 
-def _fit_spend(model: SpendRegressor, training: TrainingSet) -> SpendRegressor:
-    return model.fit(training.features(), training.spend())
+def _fit_spend(
+    model: SpendRegressor, training: TrainingSet, *, season_level: bool = True
+) -> SpendRegressor:
+    same = training.cutoffs.same_window if season_level else None
+    rows = None if same is None else (training.cutoff() == pd.Timestamp(same)).to_numpy()
+    return model.fit(training.features(), training.spend(), level_rows=rows)
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -538,14 +559,22 @@ def evaluate_holdout(
     lapse: dict[str, Any] = {key: scores[columns[key]] for key in list(columns)[:2]}
     spend: dict[str, Any] = {SPEND_MODEL: scores["expected_spend"]}
     for model in alternative_classifiers:
-        alt = _fit_classifier(replace(settings, classifier=model).lapse_classifier(), training)
+        alt = _fit_classifier(
+            replace(settings, classifier=model).lapse_classifier(),
+            training,
+            season_level=settings.season_level,
+        )
         column = f"{CLASSIFIER}_{model}"
         scores[column] = alt.predict_proba(X_H)[:, 1]
         lapse[column] = scores[column]
     if alternative_spend_models:
         X_h, factor = bundle.spend_inputs(features)
     for model in alternative_spend_models:
-        regressor = _fit_spend(replace(settings, spend_model=model).spend_regressor(), training)
+        regressor = _fit_spend(
+            replace(settings, spend_model=model).spend_regressor(),
+            training,
+            season_level=settings.season_level,
+        )
         column = f"spend_{model}"
         scores[column] = regressor.predict(X_h) * factor.to_numpy()
         spend[column] = scores[column]
@@ -761,9 +790,9 @@ def bundle_settings_for(
     """Map the layered :class:`~churnmodel.config.Settings` onto :class:`BundleSettings`.
 
     :data:`CDNOW_SETTINGS` for the bundled CDNOW log, else the defaults; ``[model]`` CLV
-    terms, seed, season window and same-window years. A log whose history before ``cutoff``
-    is too short for ``horizon_days``-day label windows gets shortened ones, as
-    :data:`CDNOW_SETTINGS` does.
+    terms, seed, season window, same-window years and the monotone constraints. A log whose
+    history before ``cutoff`` is too short for ``horizon_days``-day label windows gets
+    shortened ones, as :data:`CDNOW_SETTINGS` does.
     """
     base = CDNOW_SETTINGS if cdnow else BundleSettings()
     model = settings.model
@@ -774,6 +803,9 @@ def bundle_settings_for(
         random_state=int(model.seed),
         season_days=model.season_days,
         same_window_years=int(model.same_window_years),
+        season_level=bool(model.season_level),
+        classifier_params={**base.classifier_params, "monotonic": bool(model.monotonic)},
+        spend_params={**base.spend_params, "monotonic": bool(model.monotonic)},
     )
     first = _first_day(transactions)
     try:
