@@ -7,7 +7,7 @@ UV := $(BIN)/uv
 EXTRAS ?= dev,spark
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: help setup run ui serve test lint bench fuzz load-test clean
+.PHONY: help setup run ui serve test lint bench forward-test fuzz load-test clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,6 +55,11 @@ lint: setup  ## ruff only (lint and format)
 
 bench: setup  ## benchmarks against lifetimes, measured in the same run (see benchmarks/README.md)
 	$(BIN)/python -m benchmarks.run
+
+SEEDS ?= 0 1 2
+VARIANTS ?= all
+forward-test: setup  ## train-then-score on the seasonal_retailer scenario, scored against its truth (VARIANTS, SEEDS)
+	$(BIN)/python -m benchmarks.served --seeds $(SEEDS) --variants $(VARIANTS)
 
 FUZZ_MINUTES ?= 10
 fuzz: setup  ## fuzz the transaction loader for FUZZ_MINUTES (default 10); not part of `make test`

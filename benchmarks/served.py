@@ -53,7 +53,15 @@ VARIANTS: Mapping[str, Mapping[str, Any]] = {
     "season_window_90": {"season_days": 90},
     "last_year_only": {"same_window_years": 1},
     "no_same_window": {"same_window_years": 0},
-    "before": {"refit": False, "season_days": 90, "same_window_years": 1},
+    "no_monotonic": {"monotonic": False},
+    "no_season_level": {"season_level": False},
+    "before": {
+        "refit": False,
+        "season_days": 90,
+        "same_window_years": 1,
+        "season_level": False,
+        "monotonic": False,
+    },
 }
 
 TARGETS = {
@@ -137,6 +145,8 @@ def compare(scores: pd.DataFrame, truth: pd.DataFrame, baseline: pd.DataFrame) -
         ),
         "total_spend_error": float(predicted.sum() / actual.sum() - 1.0),
         "bgnbd_gg_total_error": float(joined["bgnbd_gg_spend"].sum() / actual.sum() - 1.0),
+        "oracle_auc": _auc(lapsed, joined["p_lapse"].to_numpy()),
+        "oracle_seasonal_auc": _auc(lapsed[seasonal], joined["p_lapse"].to_numpy()[seasonal]),
         "brier": float(np.mean((joined["p_churn"].to_numpy() - lapsed) ** 2)),
         "p_churn_distinct": int(joined["p_churn"].nunique()),
     }
@@ -268,6 +278,7 @@ _COLUMNS = [
     "auc_vs_bgnbd",
     "seasonal_auc",
     "seasonal_bgnbd_auc",
+    "oracle_seasonal_auc",
     "spend_spearman",
     "total_spend_error",
     "brier",
