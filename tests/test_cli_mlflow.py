@@ -100,3 +100,23 @@ def test_train_that_fails_the_rules_says_why_and_keeps_no_champion(
     args = ["score", "--data", str(store_env.data), "--output", str(tmp_path / "s.csv")]
     assert main([*args, "--config", str(config)]) == 2
     assert "'churnmodel' has no alias @champion" in capsys.readouterr().err
+
+
+def test_train_flags_refit_register_and_the_compared_champion(
+    store_env: TrainedStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "churnmodel.toml"
+    config.write_text(
+        '[model]\ncutoff = "1997-09-30"\n'
+        "[features]\nzero_net_is_purchase = true\n"
+        f'[tracking]\nuri = "sqlite:///{store_env.folder / "mlflow.db"}"\n'
+        f'artifact_root = "{tmp_path / "arts"}"\n'
+    )
+    args = ["train", "--data", str(store_env.data), "--config", str(config)]
+    assert main([*args, "--no-refit", "--no-register", "--experiment", "flags"]) == 0
+    text = capsys.readouterr().out
+    assert "served:   fitted on data to 1997-09-30, forecasts 1997-10-01 .. 1998-06-30" in text
+    assert "model:    logged, not registered (--no-register)" in text
+    # Not registered, but compared with the champion it would have competed with.
+    assert "compared: churnmodel v1 (holdout fit, data to 1997-09-30) on the holdout" in text
+    assert "champion_lapse_roc_auc" in text

@@ -382,9 +382,10 @@ def train_command(
         _echo_metrics(f"season-aligned ({r.notes.get('aligned', '')}):", r.metrics, "aligned_")
     else:
         typer.echo(f"season-aligned: not run: {r.notes.get('aligned', '')}")
-    for key in ("champion", "aligned_champion"):
+    for key, label in (("champion", "compared:"), ("aligned_champion", "compared:")):
         if r.notes.get(key):
-            typer.echo(f"{key.replace('_', ' ') + ':':<10}{r.notes[key]}")
+            where = "holdout" if key == "champion" else "season-aligned"
+            typer.echo(f"{label:<10}{r.notes[key]} on the {where} window")
     forecast = p["served"]["forecast"]
     typer.echo(
         f"served:   fitted on data to {r.served_through}, forecasts {forecast['start']} .. "

@@ -518,11 +518,8 @@ def train_job(settings: Settings, *, data: str | Path | None = None) -> TrainRes
     profile = _profile(report, data, cutoff, horizon, served=served_through)
     store = tracking.open_store(t.uri, experiment=t.experiment, artifact_root=t.artifact_root)
     label = _dataset_label(data)
-    target = (
-        _target(settings, label, profile["fingerprint"])
-        if t.register_model
-        else _Target(t.registered_model, None)
-    )
+    # Without registering, the run is still compared with the champion it would compete with.
+    target = _target(settings, label, profile["fingerprint"])
     with tempfile.TemporaryDirectory() as tmp:
         champion = (
             RegistryChampion(target.champion, Path(tmp) / "champion")
@@ -806,7 +803,7 @@ def _log_and_register(
                     cutoff=cutoff,
                     horizon=horizon,
                     served=served,
-                    target=target,
+                    target=target if registered is not None else replace(target, note=None),
                     outcome_text=outcome_text,
                     decision=decision,
                 ),
@@ -833,7 +830,7 @@ def _log_and_register(
         aligned_cutoff=outcome.aligned_cutoff,
         champion=target.champion.label if target.champion is not None else None,
         notes=dict(outcome.notes),
-        registered_note=target.note,
+        registered_note=target.note if registered is not None else None,
     )
 
 
