@@ -210,8 +210,29 @@ def forward_test(
     scores = pd.read_parquet(scores_path)
     baseline = bgnbd_baseline(sc.transactions, sc.end, HORIZON)
     row = compare(scores, sc.truth(), baseline)
+    row.update(_estimates(env["CHURNMODEL_TRACKING__URI"]))
     row.update(variant=variant, seed=seed, train_s=round(train_s, 1), score_s=round(score_s, 1))
     return row
+
+
+def _estimates(tracking_uri: str) -> dict[str, float]:
+    """What the training run promised: its holdout and season-aligned lapse ROC AUC."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name("churnmodel")
+    runs = (
+        client.search_runs(
+            experiment_ids=[experiment.experiment_id],
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if experiment is not None
+        else []
+    )
+    metrics = runs[0].data.metrics if runs else {}
+    names = {"holdout_auc": "lapse_roc_auc", "aligned_auc": "aligned_lapse_roc_auc"}
+    return {key: float(metrics.get(name, float("nan"))) for key, name in names.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -273,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 _COLUMNS = [
+    "holdout_auc",
+    "aligned_auc",
     "lapse_auc",
     "bgnbd_auc",
     "auc_vs_bgnbd",
