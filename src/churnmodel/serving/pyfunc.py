@@ -44,6 +44,7 @@ from churnmodel.features.engine import TransactionsLike
 from churnmodel.features.small import SMALL_FRAME_ROWS
 from churnmodel.io.plain import plain_transactions
 from churnmodel.io.transactions import connect, load_transactions
+from churnmodel.models.bundle import SCORE_COLUMNS as BUNDLE_SCORE_COLUMNS
 from churnmodel.schemas import AMOUNT, CUSTOMER_ID, TIMESTAMP
 
 __all__ = [
@@ -60,21 +61,8 @@ __all__ = [
 #: Columns of a scoring request.
 INPUT_COLUMNS = (CUSTOMER_ID, TIMESTAMP, AMOUNT)
 
-#: Columns of the scores, in order (docs/mlflow.md).
-SCORE_COLUMNS = (
-    CUSTOMER_ID,
-    "as_of",
-    "p_churn",
-    "p_alive",
-    "expected_purchases",
-    "expected_spend",
-    "clv",
-    "value_at_risk",
-    "lifecycle_stage",
-    "horizon_days",
-    "clv_horizon_days",
-    "model_version",
-)
+#: Columns of the scores, in order (docs/mlflow.md): the bundle's, after the customer id.
+SCORE_COLUMNS = (CUSTOMER_ID, *BUNDLE_SCORE_COLUMNS)
 _NUMERIC_SCORES = SCORE_COLUMNS[2:8]
 _HORIZONS = ("horizon_days", "clv_horizon_days")
 #: Which horizon each score column refers to (the score files' metadata).

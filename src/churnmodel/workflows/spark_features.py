@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -222,8 +222,14 @@ def _write_quarantine(quarantine: pd.DataFrame, path: str, spark: Any) -> None:
     frame.coalesce(1).write.mode("overwrite").option("header", "true").csv(path)
 
 
-def _write_parquet_folder(frame: DataFrame, path: str) -> None:
-    """Write ``frame`` as a Parquet folder; locally into a temporary sibling, then rename."""
+def _write_parquet_folder(
+    frame: DataFrame, path: str, *, finish: Callable[[Path], None] | None = None
+) -> None:
+    """Write ``frame`` as a Parquet folder; locally into a temporary sibling, then rename.
+
+    ``finish`` runs on the temporary folder of a local output before the rename (e.g. to add
+    metadata to its part files); a remote output is written by Spark alone.
+    """
     if not _is_local(path):
         frame.write.mode("overwrite").parquet(path)
         return
@@ -232,6 +238,8 @@ def _write_parquet_folder(frame: DataFrame, path: str) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         frame.write.mode("overwrite").parquet(str(tmp))
+        if finish is not None:
+            finish(tmp)
         if target.is_dir():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
             os.replace(target, old)

@@ -55,8 +55,6 @@ from churnmodel.schemas import (
 )
 from churnmodel.workflows.score import ScoreResult, default_model_uri, score_file_metadata
 from churnmodel.workflows.spark_features import (
-    _is_local,
-    _local,
     _write_parquet_folder,
     spark_job_paths,
     spark_load_log,
@@ -215,39 +213,23 @@ def _write_scores(frame: DataFrame, path: str, metadata: Mapping[str, str]) -> N
 
     Spark writes into a temporary sibling folder; each part file is rewritten there with the
     key-value ``metadata`` added to its own (Spark's schema key kept; the checksum files Spark
-    wrote for the old bytes are removed), then the folder is renamed into place, as
-    ``_write_parquet_folder`` does. A remote output is written by Spark alone.
+    wrote for the old bytes are removed), then the folder is renamed into place
+    (``_write_parquet_folder``). A remote output is written by Spark alone.
     """
-    if not _is_local(path):
-        _write_parquet_folder(frame, path)
-        return
     import pyarrow.parquet as pq
 
-    target = _local(path).absolute()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        frame.write.mode("overwrite").parquet(str(tmp))
-        extra = {str(k).encode(): str(v).encode() for k, v in metadata.items()}
-        for part in sorted(tmp.glob("part-*.parquet")):
+    extra = {str(k).encode(): str(v).encode() for k, v in metadata.items()}
+
+    def add_metadata(folder: Path) -> None:
+        for part in sorted(folder.glob("part-*.parquet")):
             table = pq.read_table(part)
             merged = {**(table.schema.metadata or {}), **extra}
             rewritten = part.with_name(f".{part.name}.rewrite")
             pq.write_table(table.replace_schema_metadata(merged), rewritten)
             os.replace(rewritten, part)
             (part.parent / f".{part.name}.crc").unlink(missing_ok=True)
-        if target.is_dir():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            if target.exists():
-                target.unlink()
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    _write_parquet_folder(frame, path, finish=add_metadata)
 
 
 def _n_chunks(spark: SparkSession, customers: int, chunk_customers: int) -> int:
