@@ -29,9 +29,19 @@ A config file mirrors the sections::
     [scoring]
     chunk_customers = 200000
 
+    [monitoring]
+    max_psi = 0.2
+    max_auc_drop = 0.05
+
+    [server]
+    backend_store_uri = "postgresql://mlflow@db.internal/mlflow"   # better: the environment
+
 The ``[tracking]`` store defaults to ``MLFLOW_TRACKING_URI`` when that is set (a team server)
 and to the project's SQLite file ``sqlite:///mlflow.db`` otherwise; ``uri`` set here (file,
-``CHURNMODEL_TRACKING__URI`` or a flag) wins over both. See ``docs/mlflow.md``.
+``CHURNMODEL_TRACKING__URI`` or a flag) wins over both. See ``docs/mlflow.md``. ``[monitoring]``
+sets the limits ``churnmodel monitor`` reports against (``docs/monitoring.md``), ``[server]`` the
+team server ``churnmodel server`` starts (``docs/team-server.md``); secrets (database password,
+admin password, secret key) belong in the environment, not in a file.
 """
 
 from __future__ import annotations
@@ -56,7 +66,9 @@ __all__ = [
     "DataSettings",
     "FeatureSettings",
     "ModelSettings",
+    "MonitoringSettings",
     "ScoringSettings",
+    "ServerSettings",
     "Settings",
     "TrackingSettings",
     "load_settings",
@@ -116,6 +128,11 @@ class ModelSettings(_Section):
     constrains the lapse and spend models to be monotone in the features that move as a
     customer grows stale (``docs/lapse-and-spend.md``).
 
+    ``backtest_cutoffs`` (default 3, 0 for none) repeats the holdout evaluation at that many
+    earlier cut-offs, ``backtest_step_days`` (default 30) apart, with the same settings: the
+    run logs each metric over the cut-offs (a line, not a point). A cut-off whose history is too
+    short for the training design is left out, and the run says so.
+
     ``threads`` caps the OpenMP threads of the gradient-boosting models while training and
     scoring: OpenMP threads spin-wait, and on a machine whose cores are busy with other jobs
     two threads were measured 20x slower than one.
@@ -133,6 +150,8 @@ class ModelSettings(_Section):
     season_days: int | None = Field(default=None, gt=0, le=365)
     monotonic: bool = True
     season_level: bool = True
+    backtest_cutoffs: int = Field(default=3, ge=0, le=24)
+    backtest_step_days: int = Field(default=30, gt=0)
 
 
 #: Holdout length when neither a cut-off nor a horizon is set (logs other than CDNOW).
@@ -189,6 +208,62 @@ class ScoringSettings(_Section):
     threads: int | None = Field(default=None, ge=1)
 
 
+class MonitoringSettings(_Section):
+    """Limits ``churnmodel monitor`` holds the champion's realised record to.
+
+    A monitoring run compares what the served model forecast for its window with what
+    happened (``docs/monitoring.md``). It reports a problem (exit code 3) when any limit is
+    exceeded:
+
+    * ``max_auc_drop``: promised minus realised lapse ROC AUC (promised: the season-aligned
+      evaluation when the training run had one, else the holdout);
+    * ``max_brier_rise``: realised minus promised lapse Brier score;
+    * ``max_calibration_gap``: mean ``p_churn`` minus the realised lapse rate, either sign;
+    * ``max_spearman_drop``: promised minus realised spend Spearman;
+    * ``max_spend_error``: the realised total spend error, ``|predicted / actual - 1|``;
+    * ``max_psi``: the population stability index of any feature between the customers at
+      the model's training snapshot and now, except the features in ``drift_exclude`` (by
+      default the customer's age, ``T`` and ``tenure_days``, which grow with the calendar
+      for every customer of a young log; they are still measured and shown).
+
+    ``experiment``: where monitoring runs are logged (default ``<tracking experiment>-
+    monitoring``); ``psi_bins``: quantile bins of the training snapshot.
+    """
+
+    experiment: str | None = None
+    max_auc_drop: float = Field(default=0.05, ge=0.0)
+    max_brier_rise: float = Field(default=0.05, ge=0.0)
+    max_calibration_gap: float = Field(default=0.1, ge=0.0)
+    max_spearman_drop: float = Field(default=0.15, ge=0.0)
+    max_spend_error: float = Field(default=0.5, ge=0.0)
+    max_psi: float = Field(default=0.2, gt=0.0)
+    drift_exclude: tuple[str, ...] = ("T", "tenure_days")
+    psi_bins: int = Field(default=10, ge=2, le=100)
+
+
+class ServerSettings(_Section):
+    """The team's MLflow tracking server, started by ``churnmodel server``.
+
+    ``backend_store_uri`` is a PostgreSQL URI (``postgresql://user:password@host:5432/db``),
+    best given in the environment (``CHURNMODEL_SERVER__BACKEND_STORE_URI``) since it holds a
+    password; the users and permissions of MLflow's basic authentication live in the same
+    database unless ``auth_database_uri`` names another. ``artifacts_destination`` is where
+    the server keeps artifacts it proxies for the clients: a folder, or ``s3://bucket/prefix``
+    (an S3-compatible store, ``docs/team-server.md``). The server binds ``host`` (loopback
+    unless told otherwise). The admin password and the secret key come from MLflow's own
+    environment variables ``MLFLOW_AUTH_ADMIN_PASSWORD`` and ``MLFLOW_FLASK_SERVER_SECRET_KEY``.
+    """
+
+    backend_store_uri: str | None = None
+    auth_database_uri: str | None = None
+    artifacts_destination: str = "mlartifacts-server"
+    host: str = "127.0.0.1"
+    port: int = Field(default=5000, gt=0, lt=65536)
+    workers: int = Field(default=2, ge=1)
+    admin_username: str = "admin"
+    default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"
+
+
 class Settings(BaseSettings):
     """All settings, by section."""
 
@@ -204,8 +279,12 @@ class Settings(BaseSettings):
     model: ModelSettings = ModelSettings()
     tracking: TrackingSettings = TrackingSettings()
     scoring: ScoringSettings = ScoringSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    server: ServerSettings = ServerSettings()
 
-    @field_validator("data", "features", "model", "tracking", "scoring", mode="before")
+    @field_validator(
+        "data", "features", "model", "tracking", "scoring", "monitoring", "server", mode="before"
+    )
     @classmethod
     def _none_is_default(cls, value: Any) -> Any:
         return {} if value is None else value
@@ -252,8 +331,8 @@ def load_settings(
     Parameters
     ----------
     config_file
-        TOML file with ``[data]``, ``[features]``, ``[model]``, ``[tracking]`` and
-        ``[scoring]`` sections.
+        TOML file with ``[data]``, ``[features]``, ``[model]``, ``[tracking]``,
+        ``[scoring]``, ``[monitoring]`` and ``[server]`` sections.
     overrides
         Highest-precedence values by section (the CLI's flags); ``None`` values are ignored
         so an unset flag does not hide the file or the environment.
