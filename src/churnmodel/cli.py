@@ -411,9 +411,10 @@ def train_command(
             typer.echo(
                 f"score:    churnmodel score --model models:/{r.registered.name}@{r.alias} ..."
             )
+    local = "" if r.tracking_uri.startswith(("http://", "https://")) else "churnmodel ui, then "
     typer.echo(
-        f"store:    {r.tracking_uri} (see the run: churnmodel ui, then "
-        f"http://127.0.0.1:5000/#/experiments/{r.experiment_id}/runs/{r.run_id})"
+        f"store:    {r.tracking_uri}\n"
+        f"review:   {local}{r.run_link}\n          all runs, headline metrics: {r.runs_link}"
     )
 
 
@@ -537,9 +538,13 @@ def ui_command(
     """Start the MLflow UI on the project's store (one worker)."""
     from churnmodel.workflows.score import run_foreground
     from churnmodel.workflows.train import ui_command as ui
+    from churnmodel.workflows.train import ui_links
 
-    uri, command, env = ui(_settings(config, {}), host=host, port=port)
+    settings = _settings(config, {})
+    uri, command, env = ui(settings, host=host, port=port)
     typer.echo(f"MLflow UI for {uri} on http://{host}:{port} (Ctrl-C stops it)")
+    for link in ui_links(settings, host=host, port=port):
+        typer.echo(f"  {link}")
     raise typer.Exit(run_foreground(command, env))
 
 
