@@ -5,6 +5,7 @@ from churnmodel.datasets.cdnow import (
     CDNOW_END,
     load_cdnow,
 )
+from churnmodel.datasets.regimes import change_regime
 from churnmodel.datasets.scenarios import SCENARIOS, Scenario, seasonal_retailer
 from churnmodel.datasets.simulate import (
     SimulatedLog,
@@ -20,6 +21,7 @@ __all__ = [
     "Scenario",
     "SimulatedLog",
     "SimulatedParquet",
+    "change_regime",
     "load_cdnow",
     "seasonal_retailer",
     "simulate",
