@@ -68,7 +68,7 @@ def test_drift_table_covers_numeric_columns_largest_first_and_plots() -> None:
     table = drift_table(ref, cur)
     assert list(table["feature"]) == ["b", "a"]
     assert table.loc[0, "psi"] > 0.25 > table.loc[1, "psi"]
-    assert table.loc[0, "current_median"] == pytest.approx(1.0, abs=0.1)
+    assert table.loc[0, "current_mean"] == pytest.approx(1.0, abs=0.1)
     ax = plot_psi(table, limit=0.2, excluded=["a"])
     assert len(ax.patches) == 2
     colors = {tuple(np.round(p.get_facecolor(), 2)) for p in ax.patches}

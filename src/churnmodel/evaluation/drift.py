@@ -110,9 +110,9 @@ def drift_table(
 ) -> pd.DataFrame:
     """Return the PSI of every numeric column shared by the two frames, largest first.
 
-    Columns: ``feature``, ``psi``, ``reference_median``, ``current_median``,
-    ``reference_missing``, ``current_missing`` (shares of missing values). Boolean and
-    non-numeric columns are left out unless named in ``columns``.
+    Columns: ``feature``, ``psi``, ``reference_mean``, ``current_mean`` (of the values
+    present), ``reference_missing``, ``current_missing`` (shares of missing values). Boolean
+    and non-numeric columns are left out unless named in ``columns``.
     """
     if columns is None:
         columns = [
@@ -130,8 +130,8 @@ def drift_table(
             {
                 "feature": column,
                 "psi": population_stability_index(ref, cur, bins=bins),
-                "reference_median": float(ref.median()),
-                "current_median": float(cur.median()),
+                "reference_mean": float(ref.mean()),
+                "current_mean": float(cur.mean()),
                 "reference_missing": float(ref.isna().mean()),
                 "current_missing": float(cur.isna().mean()),
             }
@@ -141,8 +141,8 @@ def drift_table(
         columns=[
             "feature",
             "psi",
-            "reference_median",
-            "current_median",
+            "reference_mean",
+            "current_mean",
             "reference_missing",
             "current_missing",
         ],
