@@ -33,6 +33,7 @@ from churnmodel.tracking.registry import (
     registry_overview,
     resolve_model,
     set_version_tags,
+    version_tags,
 )
 from churnmodel.tracking.runs import (
     LoggedModel,
@@ -110,4 +111,5 @@ __all__ = [
     "ui_command",
     "ui_link",
     "unique_run_name",
+    "version_tags",
 ]

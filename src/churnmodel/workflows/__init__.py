@@ -11,6 +11,7 @@ in scikit-learn and matplotlib, which commands such as ``churnmodel features`` d
 from typing import Any
 
 from churnmodel.workflows.features import FeaturesJobResult, features_job, load_log
+from churnmodel.workflows.monitor import MonitorResult, monitor_job
 from churnmodel.workflows.score import ScoreResult, run_foreground, score_job, serve_command
 from churnmodel.workflows.train import TrainingOutcome, TrainResult, train_job, ui_command
 
@@ -31,6 +32,7 @@ __all__ = [
     "BundleSettings",
     "EvaluationResult",
     "FeaturesJobResult",
+    "MonitorResult",
     "ScoreResult",
     "TrainResult",
     "TrainingOutcome",
@@ -39,6 +41,7 @@ __all__ = [
     "features_job",
     "fit_bundle",
     "load_log",
+    "monitor_job",
     "run_foreground",
     "score_job",
     "serve_command",
