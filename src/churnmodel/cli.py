@@ -504,6 +504,100 @@ def score_command(
     typer.echo(f"quarantine: {r.quarantine} ({r.report.rows_quarantined:,} rows)")
 
 
+@app.command("monitor")
+def monitor_command(
+    data: DataOpt = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Model URI or folder [default: models:/churnmodel@champion]."),
+    ] = None,
+    scores: Annotated[
+        str | None,
+        typer.Option(
+            "--scores",
+            help="The forecast as sent: a Parquet file `churnmodel score` wrote with this model "
+            "[default: re-score at the as-of date].",
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Forecast date to judge [default: the last day of the model's training data].",
+        ),
+    ] = None,
+    customer_col: CustomerCol = None,
+    date_col: DateCol = None,
+    amount_col: AmountCol = None,
+    order_col: OrderCol = None,
+    timezone: TimezoneOpt = None,
+    date_format: DateFormatOpt = None,
+    decimal: DecimalOpt = None,
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
+    max_quarantine_share: QuarantineOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Judge the champion's forecast once its window has passed, and measure input drift.
+
+    Logs a monitoring run and tags the registered version. Exit code 3 when a limit of
+    [monitoring] is exceeded (drift or a realised drop), for a scheduled job to alert on.
+    """
+    from churnmodel.workflows.monitor import monitor_job
+
+    settings = _settings(
+        config,
+        _data_flags(
+            customer_col,
+            date_col,
+            amount_col,
+            order_col,
+            timezone,
+            date_format,
+            decimal,
+            delimiter,
+            encoding,
+            max_quarantine_share,
+        ),
+    )
+    r = monitor_job(settings, data=data, model_uri=model, scores=scores, as_of=as_of)
+    typer.echo(
+        f"model:    {r.model.label}, fitted on data to {r.fitted_through}\n"
+        f"forecast: made at {r.as_of} for {r.as_of + timedelta(days=1)} .. {r.window_end} "
+        f"({r.scores_source}); log to {r.data_end}"
+    )
+    if r.complete:
+        typer.echo(f"realised: (promised: the training run's {r.promised_scorecard} scorecard)")
+        for key in (
+            "lapse_roc_auc",
+            "lapse_brier",
+            "lapse_base_rate",
+            "lapse_mean_p_churn",
+            "spend_spearman",
+            "spend_total_relative_error",
+            "baseline_recency_roc_auc",
+        ):
+            if key in r.realised:
+                promised = r.promised.get(key)
+                shown = "" if promised is None else f"   promised {promised:.4f}"
+                typer.echo(f"  {key:<30}{r.realised[key]:>10.4f}{shown}")
+    else:
+        typer.echo(f"realised: not yet: the window ends on {r.window_end}, the log on {r.data_end}")
+    typer.echo("drift:    population stability index, training snapshot -> now (largest):")
+    for row in r.drift.head(5).itertuples():
+        held = "" if row.held_to_limit else "  (not held to the limit)"
+        typer.echo(f"  {row.feature:<30}{row.psi:>10.3f}{held}")
+    typer.echo(f"run:      {r.run_name!r} ({r.run_id})\n          {r.run_link}")
+    if r.version_tags:
+        status = r.version_tags["monitor_status"]
+        typer.echo(f"registry: {r.model.label} tagged with its record (monitor_status={status})")
+    if r.problems:
+        for problem in r.problems:
+            typer.echo(f"churnmodel: monitor: {problem}", err=True)
+        raise typer.Exit(3)
+    typer.echo("status:   ok, every limit holds")
+
+
 @app.command("serve")
 def serve_command(
     model: Annotated[
@@ -560,9 +654,10 @@ def _report_error(exc: ChurnModelError) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit code (0 ok, 2 user error)."""
+    """Run the command line; return the exit code (0 ok, 2 user error, 3 monitor: a problem)."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns a command's typer.Exit code instead of raising.
+        code = app(args=argv, standalone_mode=False)
     except ChurnModelError as exc:
         _report_error(exc)
         return 2
@@ -578,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return 2
         raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def run() -> None:
