@@ -68,19 +68,34 @@ class PurchaseRule:
     """When a customer-day counts as a purchase.
 
     A day is a purchase when its net amount (purchases minus same-day returns) is above
-    ``min_net_amount``; with ``zero_net_is_purchase`` a day netting exactly zero counts too
-    (free orders: the CDNOW papers count $0 orders as purchases). A day of returns only is
-    never a purchase under the defaults.
+    ``min_net_amount``, or
+
+    * with ``free_orders_are_purchases`` (the default), when it holds only $0 orders: net
+      amount exactly 0 and nothing returned. lifetimes, BTYD, CLVTools, PyMC-Marketing and
+      the papers count $0 orders as purchases (the CDNOW 1/10 sample has 8 customers whose
+      only calibration orders cost $0, and in the full CDNOW log a $0 first order dates a
+      customer's start);
+    * with ``zero_net_is_purchase``, when its net amount is exactly 0 for any reason, a day
+      whose returns cancel its purchases included (off by default).
+
+    A day whose net is negative (returns only, or returns beyond the day's purchases) is never
+    a purchase. lifetimes' ``summary_data_from_transaction_data`` knows no returns (every row
+    is a purchase), so on a log without negative amounts the default rule gives its summary
+    exactly. ``PurchaseRule(free_orders_are_purchases=False)`` is the default of earlier
+    churnmodel releases (net above 0 only).
     """
 
     min_net_amount: float = 0.0
     zero_net_is_purchase: bool = False
+    free_orders_are_purchases: bool = True
 
-    def sql(self, net: str = "net_amount") -> str:
-        """Return the SQL condition on the ledger's net amount column."""
+    def sql(self, net: str = "net_amount", returned: str = "returned_amount") -> str:
+        """Return the SQL condition on the ledger's net and returned amount columns."""
         cond = f"{net} > {float(self.min_net_amount)!r}"
         if self.zero_net_is_purchase:
             cond = f"({cond} OR {net} = 0)"
+        elif self.free_orders_are_purchases:
+            cond = f"({cond} OR ({net} = 0 AND {returned} = 0))"
         return cond
 
 

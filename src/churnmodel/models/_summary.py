@@ -265,8 +265,8 @@ def read_summary(
                 rows=summary.loc[negative, shown],
                 hint="monetary_value is the mean spend of the repeat purchases and cannot be "
                 "< 0: check how returns were netted (by default churnmodel.features.rfm_summary "
-                "counts only days with a positive net amount as purchases), or drop those "
-                "customers",
+                "counts days with a positive net amount and $0 orders as purchases), or drop "
+                "those customers",
             )
         money = np.where(frequency > 0, money, 0.0)
     return RFMData(
