@@ -19,7 +19,7 @@ import pandas as pd
 from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.schemas import days_per_unit
 
-__all__ = ["RFMData", "check_positive", "read_summary", "resolve_time_unit"]
+__all__ = ["RFMData", "check_positive", "read_summary", "read_weights", "resolve_time_unit"]
 
 _PURCHASE_COLUMNS = ("frequency", "recency", "T")
 _BUILD_HINT = (
@@ -277,6 +277,66 @@ def read_summary(
         index=summary.index,
         monetary_value=money,
     )
+
+
+def read_weights(summary: pd.DataFrame, weights: Any) -> np.ndarray | None:
+    """Return the customers each summary row stands for, or None (one each).
+
+    ``weights`` is a column name of ``summary`` or an array of its length: finite, >= 0 and
+    not all 0 (lifetimes' ``weights``, BTYD's ``custs``).
+
+    Raises
+    ------
+    DataValidationError
+        Naming the rows whose weight is missing, infinite or negative, or a column that is
+        not there.
+    """
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        if weights not in summary.columns:
+            raise DataValidationError(
+                f"the summary has no weights column {weights!r} "
+                f"(columns present: {list(map(str, summary.columns))})",
+                column=weights,
+                hint="pass the name of the column that counts the customers of each row",
+            )
+        column = summary[weights]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            raise DataValidationError(
+                f"the weights column {weights!r} must be numeric, got dtype {column.dtype}",
+                column=weights,
+            )
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        name = weights
+    else:
+        try:
+            values = np.asarray(weights, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            raise DataValidationError(
+                f"'weights' must be numbers, got {type(weights).__name__}"
+            ) from None
+        if values.size != len(summary):
+            raise DataValidationError(
+                f"'weights' has {values.size} values but the summary has {len(summary)} rows",
+                hint="pass one weight per summary row",
+            )
+        name = "weights"
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        first = summary.index[np.flatnonzero(bad)[0]]
+        raise DataValidationError(
+            f"{name!r} is missing, infinite or negative in {int(bad.sum())} row(s) (first at "
+            f"index {first!r}, value {float(values[bad][0])!r})",
+            column=name,
+            hint="a weight counts the customers a row stands for: a number >= 0",
+        )
+    if not np.any(values > 0):
+        raise DataValidationError(
+            f"every weight in {name!r} is 0: no customer to fit on",
+            column=name,
+        )
+    return values
 
 
 def _fail_rows(summary: pd.DataFrame, mask: np.ndarray, column: str, what: str, hint: str) -> None:

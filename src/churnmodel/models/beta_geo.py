@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 from scipy.special import (
@@ -200,6 +201,55 @@ class BetaGeoModel(PurchaseModel):
         r, alpha = params["r"], params["alpha"]
         return np.asarray(np.exp(-(r + x) * np.log1p(horizon / (alpha + T))))
 
+    def _alive_survival(
+        self, params: Params, x: np.ndarray, T: np.ndarray, horizon: float
+    ) -> np.ndarray:
+        # Given alive at T: lambda ~ Gamma(r + x, alpha + T), p ~ Beta(a, b + x + o), and the
+        # customer survives (T, T + h] with probability E[exp(-lambda p h)].
+        r, alpha, a, b = (params[k] for k in self._param_names)
+        o = float(self._dropout_offset)
+        tau = (horizon / (alpha + T))[:, None]
+        return _beta_survival(a, b + x + o, a + b + o - r, r + x, tau)[:, 0]
+
+    def _counts_if_alive(
+        self, params: Params, x: np.ndarray, T: np.ndarray, horizon: float, counts: np.ndarray
+    ) -> np.ndarray:
+        # Given alive at T the future is a BG/NBD new customer's (dropout after each purchase)
+        # at (r + x, alpha + T, a, b + x + o): FHL (2005) eq. (8),
+        #   P(Y = k) = B(a, b' + k) / B(a, b') NBD(k; r', alpha', h)
+        #            + [k > 0] B(a + 1, b' + k - 1) / B(a, b') P(NBD >= k).
+        r, alpha, a, b = (params[k] for k in self._param_names)
+        o = float(self._dropout_offset)
+        n = (r + x)[:, None]
+        bp = (b + x + o)[:, None]
+        scale = (alpha + T)[:, None]
+        k = np.asarray(counts, dtype=np.float64)[None, :]
+        log_p = -np.log1p(horizon / scale)  # log(alpha' / (alpha' + h))
+        log_q = np.log(horizon) - np.log(scale + horizon)
+        log_nbd = gammaln(n + k) - gammaln(n) - gammaln(k + 1.0) + n * log_p + k * log_q
+        still = np.exp(betaln(a, bp + k) - betaln(a, bp) + log_nbd)
+        tail = betainc(np.maximum(k, 1.0), n, np.exp(log_q))
+        gone = np.exp(betaln(a + 1.0, bp + np.maximum(k, 1.0) - 1.0) - betaln(a, bp)) * tail
+        return np.asarray(still + np.where(k > 0, gone, 0.0))
+
+    def _dert_kernel(
+        self, params: Params, x: np.ndarray, T: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+        # DERT(alive) = E[lambda / (delta + lambda p)]
+        #             = int exp(-delta u) E[lambda exp(-lambda p u)] du
+        #             = (r + x) / (alpha + T) int exp(-delta u) E_p[(1 + p u / A)^-(r + x + 1)] du.
+        r, alpha, a, b = (params[k] for k in self._param_names)
+        o = float(self._dropout_offset)
+        big_a = alpha + T
+        rate = (r + x) / big_a
+        scale = big_a / (r + x + 1.0)
+
+        def survival(u: np.ndarray) -> np.ndarray:
+            tau = u / big_a[:, None]
+            return _beta_survival(a, b + x + o, a + b + o - r - 1.0, r + x + 1.0, tau)
+
+        return rate, scale, survival
+
     def _count_distribution(self, params: Params, T: np.ndarray, max_count: int) -> np.ndarray:
         # FHL (2005) eq. (8): P(X(t) = x) = B(a, b + x + o) / B(a, b) * NBD(x; r, alpha, t)
         #   + B(a + 1, b + x - 1 + o) / B(a, b) * P(NBD >= x), the second term for x > 0 only
@@ -217,6 +267,43 @@ class BetaGeoModel(PurchaseModel):
         probs = still + gone
         rest = np.clip(1.0 - probs.sum(axis=1, keepdims=True), 0.0, 1.0)
         return np.asarray(np.hstack([probs, rest]))
+
+
+def _beta_survival(a: float, b: Any, first: float, power: Any, tau: np.ndarray) -> np.ndarray:
+    """``E[(1 + p tau)^-power]`` for ``p ~ Beta(a, b)``, per row of ``tau`` (rows, nodes).
+
+    ``b`` and ``power`` are per row (arrays of ``len(tau)``) and ``first = a + b - power``,
+    passed on its own because for BG/NBD it does not depend on the frequency (computing it as
+    ``a + b - power`` would cancel for heavy buyers). By Pfaff's transformation the
+    expectation, ``2F1(power, a; a + b; -tau)``, equals ``(1 + tau)^-a 2F1(first, a; a + b;
+    tau / (1 + tau))``, whose argument is in [0, 1). Where scipy's ``hyp2f1`` is not finite,
+    its first parameter is nudged by 1e-9 relative; where it still is not, the expectation is
+    a 48-node Gauss-Jacobi rule over p.
+    """
+    b = np.broadcast_to(np.asarray(b, dtype=np.float64).reshape(-1, 1), tau.shape)
+    power = np.broadcast_to(np.asarray(power, dtype=np.float64).reshape(-1, 1), tau.shape)
+    z = tau / (1.0 + tau)
+
+    def closed(rows: Any, first_: float) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            value = hyp2f1(first_, a, a + b[rows], z[rows])
+            return np.asarray(np.exp(-a * np.log1p(tau[rows]) + np.log(value)))
+
+    out = closed(slice(None), first)
+    bad = ~np.isfinite(out)
+    if np.any(bad):
+        out[bad] = closed(bad, first * (1.0 + 1e-9) + 1e-12)
+        bad = ~np.isfinite(out)
+    if np.any(bad):
+        for value in np.unique(b[bad]):
+            cells = bad & (b == value)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                nodes, w = roots_jacobi(_QUADRATURE_NODES, value - 1.0, a - 1.0)
+            p = (1.0 + nodes) / 2.0
+            w = w / np.sum(w)
+            terms = np.exp(-power[cells][:, None] * np.log1p(p[None, :] * tau[cells][:, None]))
+            out[cells] = terms @ w
+    return np.asarray(np.clip(out, 0.0, 1.0))
 
 
 def _purchases_if_alive_by_quadrature(
