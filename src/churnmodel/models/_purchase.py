@@ -63,6 +63,14 @@ class PurchaseModel(ProbabilisticModel):
         """P(alive at T | x, t_x, T) per customer."""
 
     @abstractmethod
+    def _cumulative_if_alive(
+        self, params: Params, x: np.ndarray, T: np.ndarray, times: np.ndarray
+    ) -> np.ndarray:
+        """E[Y(t) | alive at T, x, T] for each time: shape (len(x), K).
+
+        ``times`` is shared by every row, shape (K,), or one row per (x, T), shape (len(x), K).
+        """
+
     def _purchases_if_alive(
         self, params: Params, x: np.ndarray, T: np.ndarray, times: np.ndarray, weights: np.ndarray
     ) -> np.ndarray:
@@ -71,6 +79,9 @@ class PurchaseModel(ProbabilisticModel):
         ``times`` is increasing, with an implicit ``times[-1] = 0``; ``weights`` are discount
         factors (all 1 for a plain expectation at ``times[-1]``).
         """
+        cumulative = self._cumulative_if_alive(params, x, T, times)
+        increments = np.diff(cumulative, axis=1, prepend=0.0)
+        return np.asarray(increments @ np.asarray(weights, dtype=np.float64))
 
     @abstractmethod
     def _no_purchase_if_alive(
@@ -487,14 +498,9 @@ class PurchaseModel(ProbabilisticModel):
         positive = flat > 0
         if np.any(positive):
             zero = np.zeros(1)
-            values = [
-                float(
-                    self._purchases_if_alive(self.params_, zero, zero, np.array([t]), np.ones(1))[0]
-                )
-                for t in flat[positive]
-            ]
+            values = self._cumulative_if_alive(self.params_, zero, zero, flat[positive])[0]
             alive0 = float(np.clip(self._p_alive(self.params_, _new_customer()), 0.0, 1.0)[0])
-            out[positive] = alive0 * np.maximum(np.array(values), 0.0)
+            out[positive] = alive0 * np.maximum(values, 0.0)
         if grid.ndim == 0:
             return float(out[0])
         return out.reshape(grid.shape)

@@ -200,18 +200,17 @@ class ParetoNBDModel(PurchaseModel):
     def _p_alive(self, params: Params, data: RFMData) -> np.ndarray:
         return np.asarray(np.exp(-self._log_d(params, data)))
 
-    def _purchases_if_alive(
-        self, params: Params, x: np.ndarray, T: np.ndarray, times: np.ndarray, weights: np.ndarray
+    def _cumulative_if_alive(
+        self, params: Params, x: np.ndarray, T: np.ndarray, times: np.ndarray
     ) -> np.ndarray:
         # E[Y(t) | alive] = (r + x) (beta + T) / ((alpha + T) (s - 1))
         #                  * [1 - ((beta + T) / (beta + T + t))^(s - 1)]
         r, alpha, s, beta = _unpack(params)
-        t = np.asarray(times, dtype=np.float64)[None, :]
+        t = np.asarray(times, dtype=np.float64)
+        t = t[None, :] if t.ndim == 1 else t
         log_growth = np.log1p(t / (beta + T)[:, None])
         shape = ((r + x) * (beta + T) / (alpha + T))[:, None]
-        cumulative = shape * expm1_ratio(1.0 - s, log_growth)
-        increments = np.diff(cumulative, axis=1, prepend=0.0)
-        return np.asarray(increments @ np.asarray(weights, dtype=np.float64))
+        return np.asarray(shape * expm1_ratio(1.0 - s, log_growth))
 
     def _no_purchase_if_alive(
         self, params: Params, x: np.ndarray, T: np.ndarray, horizon: float
