@@ -157,7 +157,7 @@ class PurchaseModel(ProbabilisticModel):
             If no customer made a repeat purchase, or no strategy converged.
         """
         self._check_hyperparameters()
-        data = read_summary(summary, time_unit=time_unit)
+        data = self._read_summary(summary, time_unit)
         w = read_weights(summary, weights)
         problem = _purchase_problem(data, type(self).__name__, w)
         self._fit_problem(problem)
@@ -276,10 +276,22 @@ class PurchaseModel(ProbabilisticModel):
         self.time_unit_ = str(unit)
 
     # ------------------------------------------------------------------------ predictions
+    def _read_summary(self, summary: pd.DataFrame, time_unit: str | None) -> RFMData:
+        """Validate a summary in its own unit (a hook for discrete-time models)."""
+        return read_summary(summary, time_unit=time_unit)
+
+    def _horizon(self, value: Any, factor: float, *, allow_zero: bool = False) -> float:
+        """Return a horizon in the model's unit (a hook for discrete-time models)."""
+        return check_positive("horizon", value, allow_zero=allow_zero) * factor
+
+    def _check_times(self, name: str, times: np.ndarray) -> None:
+        """Refuse times the model cannot take (a hook: discrete-time models take integers)."""
+        return None
+
     def _read(self, summary: pd.DataFrame, time_unit: str | None) -> tuple[RFMData, float]:
         """Return the validated data in the model's unit and the factor from the summary's unit."""
         self._check_fitted()
-        data = read_summary(summary, time_unit=time_unit)
+        data = self._read_summary(summary, time_unit)
         factor = days_per_unit(data.time_unit) / days_per_unit(self.time_unit_)
         return data.in_unit(self.time_unit_), factor
 
@@ -318,7 +330,7 @@ class PurchaseModel(ProbabilisticModel):
         Way: An Alternative to the Pareto/NBD Model", Marketing Science 24(2), 275-284, eq. (10).
         """
         data, factor = self._read(summary, time_unit)
-        values = self._expected_purchases(data, check_positive("horizon", horizon) * factor)
+        values = self._expected_purchases(data, self._horizon(horizon, factor))
         return pd.Series(values, index=data.index, name="expected_purchases")
 
     def _expected_purchases(self, data: RFMData, horizon: float) -> np.ndarray:
@@ -362,7 +374,7 @@ class PurchaseModel(ProbabilisticModel):
         Model", http://brucehardie.com/notes/015/, eq. (18).
         """
         data, factor = self._read(summary, time_unit)
-        h = check_positive("horizon", horizon, allow_zero=True) * factor
+        h = self._horizon(horizon, factor, allow_zero=True)
         alive = self._probability_alive(data)
         if h > 0:
             first, inverse = data.groups("frequency", "T")
@@ -408,7 +420,7 @@ class PurchaseModel(ProbabilisticModel):
         """
         count = _check_count(n)
         data, factor = self._read(summary, time_unit)
-        h = check_positive("horizon", horizon) * factor
+        h = self._horizon(horizon, factor)
         values = self._probability_of_purchases(self.params_, data, count, h)
         return pd.Series(values, index=data.index, name="p_purchases")
 
@@ -453,7 +465,7 @@ class PurchaseModel(ProbabilisticModel):
         Way: An Alternative to the Pareto/NBD Model", Marketing Science 24(2), 275-284, eq. (8).
         """
         count = _check_count(n)
-        h = check_positive("horizon", horizon) * self._new_customer_factor(time_unit)
+        h = self._horizon(horizon, self._new_customer_factor(time_unit))
         return float(self._probability_of_purchases(self.params_, _new_customer(), count, h)[0])
 
     @overload
@@ -493,6 +505,7 @@ class PurchaseModel(ProbabilisticModel):
         grid = np.asarray(horizon, dtype=np.float64)
         if not (np.all(np.isfinite(grid)) and np.all(grid >= 0)):
             raise ConfigError(f"'horizon' must be finite and >= 0, got {horizon!r}")
+        self._check_times("horizon", grid)
         flat = grid.ravel() * factor
         out = np.zeros(flat.size)
         positive = flat > 0
@@ -610,7 +623,7 @@ class PurchaseModel(ProbabilisticModel):
             ``p_no_purchase``, indexed like ``summary``, in [0, 1].
         """
         data, factor = self._read(summary, time_unit)
-        values = self._probability_no_purchase(data, check_positive("horizon", horizon) * factor)
+        values = self._probability_no_purchase(data, self._horizon(horizon, factor))
         return pd.Series(values, index=data.index, name="p_no_purchase")
 
     def _probability_no_purchase(
@@ -645,6 +658,7 @@ class PurchaseModel(ProbabilisticModel):
         grid = np.asarray(times, dtype=np.float64).ravel()
         if grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(grid < 0):
             raise ConfigError(f"'times' must be finite and >= 0, got {times!r}")
+        self._check_times("times", grid)
         first, inverse = data.groups("frequency", "T")
         alive_per_pair = np.bincount(
             inverse, weights=self._p_alive(self.params_, data), minlength=first.size

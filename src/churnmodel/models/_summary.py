@@ -19,7 +19,14 @@ import pandas as pd
 from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.schemas import days_per_unit
 
-__all__ = ["RFMData", "check_positive", "read_summary", "read_weights", "resolve_time_unit"]
+__all__ = [
+    "RFMData",
+    "check_positive",
+    "read_discrete_summary",
+    "read_summary",
+    "read_weights",
+    "resolve_time_unit",
+]
 
 _PURCHASE_COLUMNS = ("frequency", "recency", "T")
 _BUILD_HINT = (
@@ -276,6 +283,58 @@ def read_summary(
         time_unit=unit,
         index=summary.index,
         monetary_value=money,
+    )
+
+
+def read_discrete_summary(summary: pd.DataFrame) -> RFMData:
+    """Validate a discrete-time summary (BG/BB) and return its columns as arrays.
+
+    ``frequency`` = x, the number of transaction opportunities after the first with a
+    transaction; ``recency`` = t_x, the opportunity of the last one (0 without one); ``T`` = n,
+    the number of opportunities observed. All whole numbers with ``0 <= x <= t_x <= n``. The
+    time unit is the opportunity (``"P"``, whatever ``summary.attrs`` says).
+
+    Raises
+    ------
+    DataValidationError
+        Naming the column, the failing rows and the fix.
+    """
+    if isinstance(summary, pd.DataFrame) and "T" not in summary.columns:
+        for other in ("periods", "n_periods", "n.cal", "n_cal"):
+            if other in summary.columns:
+                raise DataValidationError(
+                    f"the summary has no column 'T' but has {other!r}",
+                    column="T",
+                    hint=f"rename {other!r} (lifetimes' or BTYD's name for the number of "
+                    "transaction opportunities) to 'T'",
+                )
+    plain = summary
+    if isinstance(summary, pd.DataFrame) and summary.attrs.get("time_unit") is not None:
+        plain = summary.copy(deep=False)
+        plain.attrs = {}
+    data = read_summary(plain, time_unit="D")
+    for name, values in (("recency", data.recency), ("T", data.T)):
+        _fail_rows(
+            summary,
+            values != np.round(values),
+            name,
+            "is not a whole number",
+            "BG/BB counts transaction opportunities: recency is the opportunity of the last "
+            "transaction and T the number of opportunities",
+        )
+    _fail_rows(
+        summary,
+        data.frequency > data.recency,
+        "frequency",
+        "is larger than recency",
+        "x transactions in different opportunities end at opportunity t_x >= x",
+    )
+    return RFMData(
+        frequency=data.frequency,
+        recency=data.recency,
+        T=data.T,
+        time_unit="P",
+        index=data.index,
     )
 
 

@@ -162,6 +162,12 @@ def customer_lifetime_value(
         raise TypeError(
             f"'purchase_model' must be a BG/NBD-family model, got {type(purchase_model).__name__}"
         )
+    if getattr(purchase_model, "time_unit_", None) == "P":
+        raise TypeError(
+            "'purchase_model' counts discrete transaction opportunities (BG/BB), not days: its "
+            "residual value is purchase_model.dert(summary, discount_rate) times the value of "
+            "a transaction"
+        )
     gamma_gamma = spend_model if isinstance(spend_model, GammaGammaModel) else None
     fitted_spend = gamma_gamma is not None
     if not fitted_spend and not _numbers_like(spend_model):
