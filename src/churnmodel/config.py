@@ -92,7 +92,7 @@ class FeatureSettings(_Section):
     0 for any reason (:class:`~churnmodel.features.PurchaseRule`).
     """
 
-    time_unit: Literal["D", "W"] = "D"
+    time_unit: Literal["D", "W", "M"] = "D"
     min_net_amount: float = 0.0
     zero_net_is_purchase: bool = False
     free_orders_are_purchases: bool = True

@@ -26,6 +26,7 @@ from churnmodel.features import (
 )
 from churnmodel.features.queries import (
     YEAR_RADIANS_PER_DAY,
+    calendar_rfm_sql,
     customer_features_sql,
     labels_sql,
     ledger_sql,
@@ -97,6 +98,8 @@ def test_feature_sql_transpiles_without_unknown_functions() -> None:
             "ledger", AS_OF, purchase=PurchaseRule(free_orders_are_purchases=False)
         ),
         labels_sql("ledger", AS_OF, 90),
+        calendar_rfm_sql("ledger", AS_OF, "W"),
+        calendar_rfm_sql("ledger", AS_OF, "M"),
     ]
     types = {"c": "VARCHAR", "t": "VARCHAR", "a": "VARCHAR", "o": "VARCHAR"}
     parsed = parse_rows_sql(

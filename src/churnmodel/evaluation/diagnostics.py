@@ -39,7 +39,7 @@ __all__ = [
     "plot_probability_alive_matrix",
 ]
 
-_UNIT_NAMES = {"D": "days", "W": "weeks"}
+_UNIT_NAMES = {"D": "days", "W": "weeks", "M": "months"}
 _ACTUAL = "actual"
 
 

@@ -3,7 +3,7 @@
 The only part of churnmodel that imports lifetimes (lazily, inside ``fit``). Estimators follow
 scikit-learn's contract (keyword-only hyperparameters stored by ``__init__``, validation in
 ``fit``, fitted state ending in ``_``, no training data kept) and take lifetimes' RFM summary
-frame, whose ``attrs["time_unit"]`` ("D" or "W") gives the unit of ``recency`` and ``T``.
+frame, whose ``attrs["time_unit"]`` ("D", "W" or "M") gives the unit of ``recency`` and ``T``.
 
 Purchase models (:class:`BetaGeoModel`, :class:`ModifiedBetaGeoModel`, :class:`ParetoNBDModel`,
 and :class:`BetaGeoBetaBinomModel` for discrete opportunities):

@@ -3,7 +3,7 @@
 Every model in this package takes lifetimes' RFM summary (one row per customer; ``frequency`` =
 repeat purchases, ``recency`` = time from first to last purchase, ``T`` = time from first
 purchase to the cut-off, ``monetary_value`` = mean spend of the repeat purchases). ``recency`` and
-``T`` are in the unit named by ``summary.attrs["time_unit"]`` ("D" or "W"), which
+``T`` are in the unit named by ``summary.attrs["time_unit"]`` ("D", "W" or "M"), which
 :mod:`churnmodel.features` sets. This module turns such a frame into plain float arrays once,
 with errors that name the failing rows, the column and the fix.
 """
@@ -115,7 +115,7 @@ def resolve_time_unit(summary: pd.DataFrame, time_unit: str | None) -> str:
     Raises
     ------
     DataValidationError
-        If neither names a unit, if the two disagree, or if the unit is not "D" or "W".
+        If neither names a unit, if the two disagree, or if the unit is not "D", "W" or "M".
     """
     attr = summary.attrs.get("time_unit") if hasattr(summary, "attrs") else None
     if attr is None and time_unit is None:
@@ -131,10 +131,11 @@ def resolve_time_unit(summary: pd.DataFrame, time_unit: str | None) -> str:
             hint="drop the time_unit argument, or fix summary.attrs['time_unit']",
         )
     unit = str(attr if attr is not None else time_unit)
-    if unit not in ("D", "W"):
+    if unit not in ("D", "W", "M"):
         raise DataValidationError(
-            f"'time_unit' must be 'D' or 'W', got {unit!r}",
-            hint="recency and T must be in days ('D') or weeks ('W')",
+            f"'time_unit' must be 'D', 'W' or 'M', got {unit!r}",
+            hint="recency and T must be in days ('D'), weeks ('W') or months of 365.25 / 12 "
+            "days ('M')",
         )
     return unit
 
