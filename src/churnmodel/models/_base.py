@@ -334,6 +334,10 @@ class ProbabilisticModel(BaseEstimator, ABC):
     def _param_array(self) -> np.ndarray:
         return np.array([self.params_[k] for k in self._param_names])
 
+    def _estimates(self) -> tuple[tuple[str, ...], np.ndarray, int]:
+        """Return (names, values, how many lead on a log scale) of what ``covariance_`` covers."""
+        return self._param_names, self._param_array(), len(self._param_names)
+
     @property
     def summary_(self) -> pd.DataFrame:
         """Parameters with standard errors and 95 % confidence intervals.
@@ -341,8 +345,9 @@ class ProbabilisticModel(BaseEstimator, ABC):
         The covariance is that of the log-parameters (``covariance_``), so the standard error
         of a parameter is the delta method's ``theta * se(log theta)`` and the interval is
         ``theta * exp(+-1.96 se(log theta))``: always positive, and asymmetric like the
-        likelihood of a scale or shape parameter. NaN where the fit has no covariance (a
-        singular Hessian, or a model built by :meth:`from_params` without one).
+        likelihood of a scale or shape parameter. Covariate coefficients (purchase models with
+        covariates) follow, with ``estimate +- 1.96 se``. NaN where the fit has no covariance
+        (a singular Hessian, or a model built by :meth:`from_params` without one).
 
         Returns
         -------
@@ -351,19 +356,21 @@ class ProbabilisticModel(BaseEstimator, ABC):
             ``ci_high``; ``attrs["level"] = 0.95``.
         """
         self._check_fitted()
-        estimate = self._param_array()
+        names, estimate, n_log = self._estimates()
         if self.covariance_ is None:
-            se_log = np.full(estimate.size, np.nan)
+            se = np.full(estimate.size, np.nan)
         else:
-            se_log = np.sqrt(np.maximum(np.diag(self.covariance_), 0.0))
+            se = np.sqrt(np.maximum(np.diag(self.covariance_), 0.0))
+        # Parameters: log-normal (delta method); covariate coefficients: normal.
+        log = np.arange(estimate.size) < n_log
         table = pd.DataFrame(
             {
                 "estimate": estimate,
-                "std_error": estimate * se_log,
-                "ci_low": estimate * np.exp(-_Z95 * se_log),
-                "ci_high": estimate * np.exp(_Z95 * se_log),
+                "std_error": np.where(log, estimate * se, se),
+                "ci_low": np.where(log, estimate * np.exp(-_Z95 * se), estimate - _Z95 * se),
+                "ci_high": np.where(log, estimate * np.exp(_Z95 * se), estimate + _Z95 * se),
             },
-            index=pd.Index(list(self._param_names), name="parameter"),
+            index=pd.Index(list(names), name="parameter"),
         )
         table.attrs["level"] = 0.95
         return table
@@ -530,7 +537,12 @@ def model_from_dict(state: Mapping[str, Any]) -> ProbabilisticModel:
         known = sorted(ProbabilisticModel._registry)
         raise DataValidationError(f"unknown model {name!r}; known: {known}", hint=hint)
     try:
-        model = target(**dict(state.get("hyperparameters", {})))
+        # JSON has no tuples: lists (the covariate names) come back as the tuples they were.
+        hyperparameters = {
+            k: tuple(v) if isinstance(v, list) else v
+            for k, v in dict(state.get("hyperparameters", {})).items()
+        }
+        model = target(**hyperparameters)
         params = {k: float(state["params"][k]) for k in target._param_names}
         saved = state["log_likelihood"]
         log_likelihood = math.nan if saved is None else float(saved)
@@ -544,7 +556,7 @@ def model_from_dict(state: Mapping[str, Any]) -> ProbabilisticModel:
     covariance = None
     if cov is not None:
         covariance = np.asarray(cov, dtype=np.float64)
-        k = len(target._param_names)
+        k = len(model.param_names)
         if covariance.shape != (k, k) or not np.all(np.isfinite(covariance)):
             raise DataValidationError(
                 f"the saved {name} has a covariance of shape {covariance.shape}, expected {(k, k)}",

@@ -18,18 +18,23 @@ alive at T + h | alive at T), P(n purchases in (T, T + h]) = (1 - P(alive)) [n =
 from __future__ import annotations
 
 import math
+import warnings
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, ClassVar, Self, overload
 
 import numpy as np
 import pandas as pd
 
 from churnmodel.exceptions import ConfigError, DataValidationError, ModelFitError
-from churnmodel.models._base import FitProblem, ProbabilisticModel
+from churnmodel.models._base import DegenerateFitWarning, FitProblem, ProbabilisticModel
+from churnmodel.models._numerics import numerical_hessian
 from churnmodel.models._summary import (
     RFMData,
+    _distinct_rows,
     check_positive,
+    read_covariates,
     read_summary,
     read_weights,
 )
@@ -56,6 +61,93 @@ class PurchaseModel(ProbabilisticModel):
     """
 
     _scale_params: ClassVar[tuple[str, ...]] = ("alpha",)
+    #: Static covariates, for the models that take them (BG/NBD, Pareto/NBD): groups of
+    #: coefficients as (prefix, hyperparameter naming the covariates, base parameter, sign).
+    #: A customer with covariates z has that parameter ``base * exp(sign * coefficients . z)``.
+    _coefficient_groups: ClassVar[tuple[tuple[str, str, str, float], ...]] = ()
+
+    # ------------------------------------------------------------------------- covariates
+    def _covariates_of(self, attribute: str) -> tuple[str, ...]:
+        return tuple(getattr(self, attribute, ()) or ())
+
+    def _covariate_names(self) -> tuple[str, ...]:
+        """Every covariate the model reads, in order of first mention."""
+        names: list[str] = []
+        for _, attribute, _, _ in self._coefficient_groups:
+            names += [n for n in self._covariates_of(attribute) if n not in names]
+        return tuple(names)
+
+    def _coefficient_names(self) -> tuple[str, ...]:
+        return tuple(
+            f"{prefix}[{name}]"
+            for prefix, attribute, _, _ in self._coefficient_groups
+            for name in self._covariates_of(attribute)
+        )
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """Names of the parameters, then the covariate coefficients, in ``covariance_`` order."""
+        return self._param_names + self._coefficient_names()
+
+    def _full_params(self) -> dict[str, float]:
+        """Return the parameters and the covariate coefficients, as :meth:`_split` reads them."""
+        return {**self.params_, **getattr(self, "coefficients_", {})}
+
+    def _split(self, params: Params, data: RFMData) -> list[tuple[np.ndarray | None, Params]]:
+        """Return the customers of ``data`` by covariate pattern, with each pattern's parameters.
+
+        Without covariates: every row (``None``) with ``params``. With covariates, the
+        distinct covariate rows of ``data`` (a category is one pattern, however many customers
+        share it) with the base parameters scaled by ``exp(sign * coefficients . z)``.
+        """
+        coefficients = self._coefficient_names()
+        if not coefficients:
+            return [(None, params)]
+        if data.covariates is None:
+            raise DataValidationError(
+                f"this {type(self).__name__} has covariates {list(self._covariate_names())} "
+                "but the data carry none",
+                hint="pass a summary with the covariate columns",
+            )
+        if "patterns" not in data._cache:
+            columns = [data.covariates[:, j] for j in range(data.covariates.shape[1])]
+            first, inverse = _distinct_rows(columns)
+            order = np.argsort(inverse, kind="stable")
+            bounds = np.searchsorted(inverse[order], np.arange(first.size + 1))
+            rows = [order[bounds[g] : bounds[g + 1]] for g in range(first.size)]
+            data._cache["patterns"] = (data.covariates[first], rows)
+        patterns, rows = data._cache["patterns"]
+        position = {name: j for j, name in enumerate(data.covariate_names)}
+        out: list[tuple[np.ndarray | None, Params]] = []
+        for g, z in enumerate(patterns):
+            pattern = {name: float(params[name]) for name in self._param_names}
+            for prefix, attribute, target, sign in self._coefficient_groups:
+                covariates = self._covariates_of(attribute)
+                if covariates:
+                    eta = sum(params[f"{prefix}[{c}]"] * z[position[c]] for c in covariates)
+                    pattern[target] *= math.exp(sign * eta)
+            out.append((rows[g], pattern))
+        return out
+
+    def _each(
+        self,
+        params: Params,
+        data: RFMData,
+        compute: Callable[[Params, RFMData], np.ndarray],
+    ) -> np.ndarray:
+        """Apply ``compute(pattern_params, pattern_data)`` to each covariate pattern; reassemble."""
+        groups = self._split(params, data)
+        if len(groups) == 1 and groups[0][0] is None:
+            return compute(groups[0][1], data)
+        out: np.ndarray | None = None
+        for rows, pattern in groups:
+            assert rows is not None
+            part = np.asarray(compute(pattern, data.take(rows)))
+            if out is None:
+                out = np.empty((len(data), *part.shape[1:]))
+            out[rows] = part
+        assert out is not None
+        return out
 
     # --------------------------------------------------------------- model-specific formulas
     @abstractmethod
@@ -160,9 +252,174 @@ class PurchaseModel(ProbabilisticModel):
         data = self._read_summary(summary, time_unit)
         w = read_weights(summary, weights)
         problem = _purchase_problem(data, type(self).__name__, w)
-        self._fit_problem(problem)
+        if self._coefficient_names():
+            self._fit_with_covariates(problem)
+        else:
+            self._fit_problem(problem)
         self.time_unit_: str = data.time_unit
         return self
+
+    def _check_hyperparameters(self) -> None:
+        super()._check_hyperparameters()
+        for _, attribute, _, _ in self._coefficient_groups:
+            value = getattr(self, attribute, ())
+            ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+            if not ok or len(set(value)) != len(value):
+                raise ConfigError(
+                    f"{attribute!r} must be a list of distinct column names, got {value!r}"
+                )
+
+    # -------------------------------------------------------------- fitting with covariates
+    def _theta(self) -> np.ndarray:
+        """Return the estimate ``covariance_`` is about: log-parameters, then coefficients."""
+        coefficients = getattr(self, "coefficients_", {})
+        return np.concatenate(
+            [np.log(self._param_array()), [coefficients[n] for n in self._coefficient_names()]]
+        )
+
+    def _params_of(self, theta: np.ndarray) -> dict[str, float]:
+        """Return the parameters and coefficients of a vector like :meth:`_theta`'s."""
+        base = len(self._param_names)
+        out = {n: float(math.exp(v)) for n, v in zip(self._param_names, theta[:base], strict=True)}
+        out.update(
+            {n: float(v) for n, v in zip(self._coefficient_names(), theta[base:], strict=True)}
+        )
+        return out
+
+    def _row_params(self, params: Params, data: RFMData) -> list[np.ndarray]:
+        """Return each row's parameters (``_param_names`` order) under covariates ``params``."""
+        values = {n: np.full(len(data), float(params[n])) for n in self._param_names}
+        if data.covariates is not None:
+            position = {name: j for j, name in enumerate(data.covariate_names)}
+            for prefix, attribute, target, sign in self._coefficient_groups:
+                covariates = self._covariates_of(attribute)
+                if covariates:
+                    eta = sum(
+                        params[f"{prefix}[{c}]"] * data.covariates[:, position[c]]
+                        for c in covariates
+                    )
+                    values[target] = values[target] * np.exp(sign * eta)
+        return [values[n] for n in self._param_names]
+
+    def _log_likelihood_row_params(self, row_params: list[np.ndarray], data: RFMData) -> np.ndarray:
+        """Log-likelihood of each row at its own parameters (a hook; by pattern by default)."""
+        raise NotImplementedError  # pragma: no cover - models with covariates override it
+
+    def _rows_log_likelihood(self, params: Params, data: RFMData) -> np.ndarray:
+        """Log-likelihood of each row of ``data`` at parameters and coefficients ``params``.
+
+        Every row at its own parameters in one vectorised call (a continuous covariate gives
+        every customer parameters of their own).
+        """
+        return self._log_likelihood_row_params(self._row_params(params, data), data)
+
+    def _fit_with_covariates(self, problem: FitProblem) -> None:
+        """Fit the parameters and the covariate coefficients by maximum likelihood.
+
+        The model without covariates is fitted first (with every strategy of
+        :meth:`_fit_problem`); from its estimate and coefficients 0, L-BFGS-B maximises the
+        log-likelihood of the covariate model over the log-parameters and the coefficients
+        (Nelder-Mead polishes it if L-BFGS-B stops early). The covariance is the inverse of the
+        numerical Hessian in that vector (log-parameters, coefficients).
+        """
+        from scipy.optimize import minimize  # slow to import
+
+        plain = type(self)(penalizer=self.penalizer, initial_params=self.initial_params)
+        plain._fit_problem(problem)
+        names = self._coefficient_names()
+        theta0 = np.concatenate([np.log(plain._param_array()), np.zeros(len(names))])
+        total = float(problem.weights.sum())
+        base = len(self._param_names)
+
+        def log_likelihood(theta: np.ndarray) -> float:
+            rows = self._rows_log_likelihood(self._params_of(theta), problem.data)
+            return float(np.dot(problem.weights, rows))
+
+        def objective(theta: np.ndarray) -> float:
+            with np.errstate(all="ignore"):
+                value = -log_likelihood(theta) / total
+            if self.penalizer:
+                params = np.exp(theta[:base])
+                penalty = np.sum(self._penalty_vector(params, problem) ** 2)
+                value += self.penalizer * float(penalty + np.sum(theta[base:] ** 2))
+            return value if math.isfinite(value) else 1e300
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = minimize(objective, theta0, method="L-BFGS-B")
+            strategy = "covariates: L-BFGS-B"
+            if not result.success:
+                polished = minimize(
+                    objective,
+                    result.x,
+                    method="Nelder-Mead",
+                    options={"maxiter": 20_000, "xatol": 1e-8, "fatol": 1e-12, "adaptive": True},
+                )
+                if polished.fun <= result.fun:
+                    result, strategy = polished, "covariates: L-BFGS-B + Nelder-Mead"
+        theta = np.asarray(result.x, dtype=np.float64)
+        if not (np.all(np.isfinite(theta)) and math.isfinite(log_likelihood(theta))):
+            raise ModelFitError(
+                f"{type(self).__name__} with covariates could not be fitted on "
+                f"{problem.n_customers} customers (the optimiser ended at {theta.tolist()}). "
+                "What to change: standardise continuous covariates, drop covariates that are "
+                "constant or collinear, or pass a penalizer",
+                details={"cause": "covariate fit did not converge"},
+            )
+        params = self._params_of(theta)
+        self.params_: dict[str, float] = {n: params[n] for n in self._param_names}
+        self.coefficients_: dict[str, float] = {n: params[n] for n in names}
+        self.log_likelihood_: float = log_likelihood(theta)
+        self.n_customers_: int = int(problem.n_customers)
+        self.fit_strategy_: str = f"{plain.fit_strategy_} + {strategy}"
+        with np.errstate(all="ignore"):
+            hess = numerical_hessian(lambda v: -log_likelihood(v), theta, step=1e-4)
+        self.covariance_: np.ndarray | None = _invert(hess)
+        if self.covariance_ is None:
+            warnings.warn(
+                f"{type(self).__name__}: the log-likelihood is flat in some direction at the "
+                "optimum (Hessian not positive definite): no standard errors or intervals. A "
+                "covariate may be constant or collinear with another",
+                DegenerateFitWarning,
+                stacklevel=4,
+            )
+        for message in self._degeneracies(self.params_):
+            warnings.warn(f"{type(self).__name__}: {message}", DegenerateFitWarning, stacklevel=4)
+
+    def sample_params(
+        self, n_draws: int, seed: int | np.random.Generator | None = None
+    ) -> np.ndarray:
+        """Draw parameter vectors (and covariate coefficients) from their asymptotic normal.
+
+        As :meth:`ProbabilisticModel.sample_params`; a model with covariates draws the
+        log-parameters and the coefficients jointly and returns the parameters (exp of the
+        drawn logs) then the coefficients, in ``param_names`` order.
+        """
+        if not self._coefficient_names():
+            return super().sample_params(n_draws, seed)
+        self._check_fitted()
+        if self.covariance_ is None:
+            raise ModelFitError(
+                f"{type(self).__name__} has no parameter covariance, so parameter uncertainty "
+                "cannot be sampled; refit on more customers"
+            )
+        rng = np.random.default_rng(seed)
+        draws = rng.multivariate_normal(
+            self._theta(), self.covariance_, size=n_draws, method="cholesky"
+        )
+        base = len(self._param_names)
+        draws[:, :base] = np.exp(draws[:, :base])
+        return np.asarray(draws)
+
+    def _estimates(self) -> tuple[tuple[str, ...], np.ndarray, int]:
+        names = self.param_names
+        values = np.concatenate(
+            [
+                self._param_array(),
+                [getattr(self, "coefficients_", {})[n] for n in self._coefficient_names()],
+            ]
+        )
+        return names, values, len(self._param_names)
 
     @classmethod
     def from_params(
@@ -222,7 +479,11 @@ class PurchaseModel(ProbabilisticModel):
         """
         data, _ = self._read(summary, time_unit)
         w = read_weights(summary, weights)
-        rows = self._log_likelihood_rows(self._param_array(), data)
+        rows = self._each(
+            self._full_params(),
+            data,
+            lambda p, d: self._log_likelihood_rows(np.array([p[k] for k in self._param_names]), d),
+        )
         if w is None:
             return float(np.sum(rows))
         return float(np.dot(w[w > 0], rows[w > 0]))
@@ -265,7 +526,10 @@ class PurchaseModel(ProbabilisticModel):
 
     # ------------------------------------------------------------------------ persistence
     def _extra_state(self) -> dict[str, Any]:
-        return {"time_unit": self.time_unit_}
+        state: dict[str, Any] = {"time_unit": self.time_unit_}
+        if self._coefficient_names():
+            state["coefficients"] = dict(self.coefficients_)
+        return state
 
     def _load_extra_state(self, state: Mapping[str, Any]) -> None:
         unit = state.get("time_unit")
@@ -274,11 +538,30 @@ class PurchaseModel(ProbabilisticModel):
                 f"the saved {type(self).__name__} has time_unit {unit!r}, expected 'D', 'W' or 'M'"
             )
         self.time_unit_ = str(unit)
+        names = self._coefficient_names()
+        if names:
+            saved = state.get("coefficients")
+            if not isinstance(saved, Mapping) or set(saved) != set(names):
+                raise DataValidationError(
+                    f"the saved {type(self).__name__} has coefficients {saved!r}, expected "
+                    f"{list(names)}"
+                )
+            values = {n: float(saved[n]) for n in names}
+            if not all(math.isfinite(v) for v in values.values()):
+                raise DataValidationError(f"the saved coefficients are not finite: {values}")
+            self.coefficients_ = values
 
     # ------------------------------------------------------------------------ predictions
     def _read_summary(self, summary: pd.DataFrame, time_unit: str | None) -> RFMData:
-        """Validate a summary in its own unit (a hook for discrete-time models)."""
-        return read_summary(summary, time_unit=time_unit)
+        """Validate a summary in its own unit (a hook for discrete-time models).
+
+        A model with covariates also reads their columns (``RFMData.covariates``).
+        """
+        data = read_summary(summary, time_unit=time_unit)
+        names = self._covariate_names()
+        if names:
+            data = replace(data, covariates=read_covariates(summary, names), covariate_names=names)
+        return data
 
     def _horizon(self, value: Any, factor: float, *, allow_zero: bool = False) -> float:
         """Return a horizon in the model's unit (a hook for discrete-time models)."""
@@ -299,11 +582,13 @@ class PurchaseModel(ProbabilisticModel):
         self, params: Params, data: RFMData, times: np.ndarray, weights: np.ndarray
     ) -> np.ndarray:
         """Per customer ``sum_k weights[k] * (E[Y(times[k])] - E[Y(times[k-1])])``."""
-        first, inverse = data.groups("frequency", "T")
-        per_pair = self._purchases_if_alive(
-            params, data.frequency[first], data.T[first], times, weights
-        )
-        return np.maximum(self._p_alive(params, data) * per_pair[inverse], 0.0)
+
+        def compute(p: Params, d: RFMData) -> np.ndarray:
+            first, inverse = d.groups("frequency", "T")
+            per_pair = self._purchases_if_alive(p, d.frequency[first], d.T[first], times, weights)
+            return np.maximum(self._p_alive(p, d) * per_pair[inverse], 0.0)
+
+        return self._each(params, data, compute)
 
     def expected_purchases(
         self, summary: pd.DataFrame, horizon: float, *, time_unit: str | None = None
@@ -335,7 +620,9 @@ class PurchaseModel(ProbabilisticModel):
 
     def _expected_purchases(self, data: RFMData, horizon: float) -> np.ndarray:
         """:meth:`expected_purchases` of validated data and horizon in the model's unit."""
-        return self._discounted_purchases(self.params_, data, np.array([horizon]), np.array([1.0]))
+        return self._discounted_purchases(
+            self._full_params(), data, np.array([horizon]), np.array([1.0])
+        )
 
     def probability_alive(
         self, summary: pd.DataFrame, *, horizon: float = 0.0, time_unit: str | None = None
@@ -375,12 +662,17 @@ class PurchaseModel(ProbabilisticModel):
         """
         data, factor = self._read(summary, time_unit)
         h = self._horizon(horizon, factor, allow_zero=True)
-        alive = self._probability_alive(data)
-        if h > 0:
-            first, inverse = data.groups("frequency", "T")
-            stay = self._alive_survival(self.params_, data.frequency[first], data.T[first], h)
-            alive = np.clip(alive * stay[inverse], 0.0, 1.0)
-        return pd.Series(alive, index=data.index, name="p_alive")
+
+        def compute(p: Params, d: RFMData) -> np.ndarray:
+            alive = np.clip(self._p_alive(p, d), 0.0, 1.0)
+            if h > 0:
+                first, inverse = d.groups("frequency", "T")
+                stay = self._alive_survival(p, d.frequency[first], d.T[first], h)
+                alive = np.clip(alive * stay[inverse], 0.0, 1.0)
+            return np.asarray(alive)
+
+        values = self._each(self._full_params(), data, compute)
+        return pd.Series(values, index=data.index, name="p_alive")
 
     def probability_of_purchases(
         self, summary: pd.DataFrame, n: int, horizon: float, *, time_unit: str | None = None
@@ -421,24 +713,32 @@ class PurchaseModel(ProbabilisticModel):
         count = _check_count(n)
         data, factor = self._read(summary, time_unit)
         h = self._horizon(horizon, factor)
-        values = self._probability_of_purchases(self.params_, data, count, h)
+        values = self._probability_of_purchases(self._full_params(), data, count, h)
         return pd.Series(values, index=data.index, name="p_purchases")
 
     def _probability_of_purchases(
         self, params: Params, data: RFMData, count: int, horizon: float
     ) -> np.ndarray:
-        first, inverse = data.groups("frequency", "T")
-        if_alive = self._counts_if_alive(
-            params, data.frequency[first], data.T[first], horizon, np.array([float(count)])
-        )[:, 0]
-        alive = np.clip(self._p_alive(params, data), 0.0, 1.0)
-        values = alive * np.clip(if_alive[inverse], 0.0, 1.0)
-        if count == 0:
-            values = values + (1.0 - alive)
-        return np.asarray(np.clip(values, 0.0, 1.0))
+        def compute(p: Params, d: RFMData) -> np.ndarray:
+            first, inverse = d.groups("frequency", "T")
+            if_alive = self._counts_if_alive(
+                p, d.frequency[first], d.T[first], horizon, np.array([float(count)])
+            )[:, 0]
+            alive = np.clip(self._p_alive(p, d), 0.0, 1.0)
+            values = alive * np.clip(if_alive[inverse], 0.0, 1.0)
+            if count == 0:
+                values = values + (1.0 - alive)
+            return np.asarray(np.clip(values, 0.0, 1.0))
+
+        return self._each(params, data, compute)
 
     def probability_of_purchases_new_customer(
-        self, n: int, horizon: float, *, time_unit: str | None = None
+        self,
+        n: int,
+        horizon: float,
+        *,
+        time_unit: str | None = None,
+        covariates: Mapping[str, float] | None = None,
     ) -> float:
         """Probability that a new customer makes exactly ``n`` repeat purchases within ``horizon``.
 
@@ -453,6 +753,8 @@ class PurchaseModel(ProbabilisticModel):
             Time since the first purchase, in ``time_unit`` (> 0).
         time_unit
             Unit of ``horizon``; default: the model's ``time_unit_``.
+        covariates
+            The new customer's covariate values, for a model with covariates (required there).
 
         Returns
         -------
@@ -466,20 +768,53 @@ class PurchaseModel(ProbabilisticModel):
         """
         count = _check_count(n)
         h = self._horizon(horizon, self._new_customer_factor(time_unit))
-        return float(self._probability_of_purchases(self.params_, _new_customer(), count, h)[0])
+        customer = self._new_customer(covariates)
+        return float(self._probability_of_purchases(self._full_params(), customer, count, h)[0])
+
+    def _new_customer(self, covariates: Mapping[str, float] | None) -> RFMData:
+        """Return a new customer (x = t_x = T = 0) with the model's covariates, if any."""
+        names = self._covariate_names()
+        if not names:
+            if covariates:
+                raise ConfigError(
+                    f"this {type(self).__name__} has no covariates, got covariates={covariates!r}"
+                )
+            return _new_customer()
+        given = dict(covariates or {})
+        missing = [n for n in names if n not in given]
+        if missing:
+            raise ConfigError(
+                f"pass the new customer's covariates {list(names)}: missing {missing}"
+            )
+        values = np.array([[float(given[n]) for n in names]])
+        if not np.all(np.isfinite(values)):
+            raise ConfigError(f"'covariates' must be finite numbers, got {covariates!r}")
+        return replace(_new_customer(), covariates=values, covariate_names=names)
 
     @overload
     def expected_purchases_new_customer(
-        self, horizon: float, *, time_unit: str | None = None
+        self,
+        horizon: float,
+        *,
+        time_unit: str | None = None,
+        covariates: Mapping[str, float] | None = None,
     ) -> float: ...
 
     @overload
     def expected_purchases_new_customer(
-        self, horizon: np.ndarray | list[float] | pd.Series, *, time_unit: str | None = None
+        self,
+        horizon: np.ndarray | list[float] | pd.Series,
+        *,
+        time_unit: str | None = None,
+        covariates: Mapping[str, float] | None = None,
     ) -> np.ndarray: ...
 
     def expected_purchases_new_customer(
-        self, horizon: Any, *, time_unit: str | None = None
+        self,
+        horizon: Any,
+        *,
+        time_unit: str | None = None,
+        covariates: Mapping[str, float] | None = None,
     ) -> float | np.ndarray:
         """Return a new customer's expected repeat purchases within ``horizon`` of the first.
 
@@ -494,6 +829,8 @@ class PurchaseModel(ProbabilisticModel):
             A time or an array of times since the first purchase, in ``time_unit`` (>= 0).
         time_unit
             Unit of ``horizon``; default: the model's ``time_unit_``.
+        covariates
+            The new customer's covariate values, for a model with covariates (required there).
 
         Returns
         -------
@@ -510,9 +847,11 @@ class PurchaseModel(ProbabilisticModel):
         out = np.zeros(flat.size)
         positive = flat > 0
         if np.any(positive):
+            customer = self._new_customer(covariates)
+            ((_, params),) = self._split(self._full_params(), customer)
             zero = np.zeros(1)
-            values = self._cumulative_if_alive(self.params_, zero, zero, flat[positive])[0]
-            alive0 = float(np.clip(self._p_alive(self.params_, _new_customer()), 0.0, 1.0)[0])
+            values = self._cumulative_if_alive(params, zero, zero, flat[positive])[0]
+            alive0 = float(np.clip(self._p_alive(params, customer), 0.0, 1.0)[0])
             out[positive] = alive0 * np.maximum(values, 0.0)
         if grid.ndim == 0:
             return float(out[0])
@@ -571,10 +910,14 @@ class PurchaseModel(ProbabilisticModel):
         """
         data, factor = self._read(summary, time_unit)
         delta = check_positive("discount_rate", discount_rate) / factor
-        first, inverse = data.groups("frequency", "T")
-        per_pair = self._dert_if_alive(self.params_, data.frequency[first], data.T[first], delta)
-        alive = np.clip(self._p_alive(self.params_, data), 0.0, 1.0)
-        return pd.Series(alive * per_pair[inverse], index=data.index, name="dert")
+
+        def compute(p: Params, d: RFMData) -> np.ndarray:
+            first, inverse = d.groups("frequency", "T")
+            per_pair = self._dert_if_alive(p, d.frequency[first], d.T[first], delta)
+            return np.asarray(np.clip(self._p_alive(p, d), 0.0, 1.0) * per_pair[inverse])
+
+        values = self._each(self._full_params(), data, compute)
+        return pd.Series(values, index=data.index, name="dert")
 
     def _dert_if_alive(
         self, params: Params, x: np.ndarray, T: np.ndarray, delta: float
@@ -598,7 +941,9 @@ class PurchaseModel(ProbabilisticModel):
 
     def _probability_alive(self, data: RFMData) -> np.ndarray:
         """:meth:`probability_alive` of validated data in the model's unit."""
-        return np.clip(self._p_alive(self.params_, data), 0.0, 1.0)
+        return self._each(
+            self._full_params(), data, lambda p, d: np.clip(self._p_alive(p, d), 0.0, 1.0)
+        )
 
     def probability_no_purchase(
         self, summary: pd.DataFrame, horizon: float, *, time_unit: str | None = None
@@ -633,12 +978,22 @@ class PurchaseModel(ProbabilisticModel):
 
         ``alive``: :meth:`_probability_alive` of ``data`` if the caller has it already.
         """
+        groups = self._split(self._full_params(), data)
+        if len(groups) > 1 or groups[0][0] is not None:
+            return self._each(
+                self._full_params(),
+                data,
+                lambda p, d: self._probability_no_purchase_at(p, d, horizon, None),
+            )
+        return self._probability_no_purchase_at(groups[0][1], data, horizon, alive)
+
+    def _probability_no_purchase_at(
+        self, params: Params, data: RFMData, horizon: float, alive: np.ndarray | None
+    ) -> np.ndarray:
         first, inverse = data.groups("frequency", "T")
-        quiet = self._no_purchase_if_alive(
-            self.params_, data.frequency[first], data.T[first], horizon
-        )
+        quiet = self._no_purchase_if_alive(params, data.frequency[first], data.T[first], horizon)
         if alive is None:
-            alive = self._probability_alive(data)
+            alive = np.clip(self._p_alive(params, data), 0.0, 1.0)
         return np.clip(1.0 - alive + alive * quiet[inverse], 0.0, 1.0)
 
     def expected_cumulative_purchases(
@@ -659,21 +1014,23 @@ class PurchaseModel(ProbabilisticModel):
         if grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(grid < 0):
             raise ConfigError(f"'times' must be finite and >= 0, got {times!r}")
         self._check_times("times", grid)
-        first, inverse = data.groups("frequency", "T")
-        alive_per_pair = np.bincount(
-            inverse, weights=self._p_alive(self.params_, data), minlength=first.size
-        )
         totals = np.zeros(grid.size)
-        for k, t in enumerate(grid):
-            if t > 0:
-                per_pair = self._purchases_if_alive(
-                    self.params_,
-                    data.frequency[first],
-                    data.T[first],
-                    np.array([t * factor]),
-                    np.array([1.0]),
-                )
-                totals[k] = float(np.dot(alive_per_pair, per_pair))
+        for rows, params in self._split(self._full_params(), data):
+            part = data if rows is None else data.take(rows)
+            first, inverse = part.groups("frequency", "T")
+            alive_per_pair = np.bincount(
+                inverse, weights=self._p_alive(params, part), minlength=first.size
+            )
+            for k, t in enumerate(grid):
+                if t > 0:
+                    per_pair = self._purchases_if_alive(
+                        params,
+                        part.frequency[first],
+                        part.T[first],
+                        np.array([t * factor]),
+                        np.array([1.0]),
+                    )
+                    totals[k] += float(np.dot(alive_per_pair, per_pair))
         index = pd.Index(grid, name="t")
         return pd.Series(totals, index=index, name="expected_cumulative_purchases")
 
@@ -702,11 +1059,27 @@ class PurchaseModel(ProbabilisticModel):
         if not isinstance(max_frequency, int | np.integer) or max_frequency < 1:
             raise ConfigError(f"'max_frequency' must be an integer >= 1, got {max_frequency!r}")
         data, _ = self._read(summary, time_unit)
-        first, inverse = data.groups("T")
-        probs = self._count_distribution(self.params_, data.T[first], int(max_frequency))
-        probs = np.clip(probs, 0.0, 1.0)[inverse]
+
+        def compute(p: Params, d: RFMData) -> np.ndarray:
+            first, inverse = d.groups("T")
+            probs = self._count_distribution(p, d.T[first], int(max_frequency))
+            return np.asarray(np.clip(probs, 0.0, 1.0)[inverse])
+
+        probs = self._each(self._full_params(), data, compute)
         columns = [str(k) for k in range(max_frequency)] + [f"{max_frequency}+"]
         return pd.DataFrame(probs, index=data.index, columns=columns)
+
+
+def _invert(hess: np.ndarray) -> np.ndarray | None:
+    """Return the inverse of a positive definite Hessian (symmetrised), or None."""
+    try:
+        if not np.all(np.isfinite(hess)):
+            raise np.linalg.LinAlgError("non-finite Hessian")
+        np.linalg.cholesky(hess)
+        cov = np.linalg.inv(hess)
+    except np.linalg.LinAlgError:
+        return None
+    return np.asarray((cov + cov.T) / 2.0)
 
 
 def _check_count(n: Any) -> int:
@@ -744,7 +1117,12 @@ def _purchase_problem(
             "cut-off), so no time has been observed. What to change: move the cut-off later",
             details={"cause": "T = 0 for every customer"},
         )
-    first, inverse = data.groups("frequency", "recency", "T")
+    if data.covariates is None:
+        first, inverse = data.groups("frequency", "recency", "T")
+    else:
+        columns = [data.frequency, data.recency, data.T]
+        columns += [data.covariates[:, j] for j in range(data.covariates.shape[1])]
+        first, inverse = _distinct_rows(columns)
     counts = np.bincount(inverse, weights=weights, minlength=first.size)
     distinct = RFMData(
         frequency=data.frequency[first],
@@ -752,5 +1130,7 @@ def _purchase_problem(
         T=data.T[first],
         time_unit=data.time_unit,
         index=pd.RangeIndex(first.size),
+        covariates=None if data.covariates is None else data.covariates[first],
+        covariate_names=data.covariate_names,
     )
     return FitProblem(data=distinct, weights=counts, n_customers=n)

@@ -22,6 +22,7 @@ from churnmodel.schemas import days_per_unit
 __all__ = [
     "RFMData",
     "check_positive",
+    "read_covariates",
     "read_discrete_summary",
     "read_summary",
     "read_weights",
@@ -40,7 +41,8 @@ class RFMData:
     """Validated RFM columns as float64 arrays in ``time_unit``.
 
     ``frequency`` holds whole numbers stored as floats so that the formulas broadcast without
-    casts. ``monetary_value`` is ``None`` unless it was asked for.
+    casts. ``monetary_value`` is ``None`` unless it was asked for; ``covariates`` (one column per
+    name of ``covariate_names``) unless a model with covariates read the summary.
     """
 
     frequency: np.ndarray
@@ -49,6 +51,8 @@ class RFMData:
     time_unit: str
     index: pd.Index
     monetary_value: np.ndarray | None = None
+    covariates: np.ndarray | None = None
+    covariate_names: tuple[str, ...] = ()
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -66,11 +70,14 @@ class RFMData:
             time_unit=time_unit,
             index=self.index,
             monetary_value=self.monetary_value,
+            covariates=self.covariates,
+            covariate_names=self.covariate_names,
         )
 
     def take(self, rows: np.ndarray | slice) -> RFMData:
         """Return the customers at ``rows`` (positions), without the cache."""
         money = None if self.monetary_value is None else self.monetary_value[rows]
+        covariates = None if self.covariates is None else self.covariates[rows]
         return RFMData(
             frequency=self.frequency[rows],
             recency=self.recency[rows],
@@ -78,6 +85,8 @@ class RFMData:
             time_unit=self.time_unit,
             index=self.index[rows],
             monetary_value=money,
+            covariates=covariates,
+            covariate_names=self.covariate_names,
         )
 
     def groups(self, *names: str) -> tuple[np.ndarray, np.ndarray]:
@@ -92,6 +101,39 @@ class RFMData:
             self._cache[key] = _distinct_rows([getattr(self, name) for name in names])
         first, inverse = self._cache[key]
         return first, inverse
+
+
+def read_covariates(summary: pd.DataFrame, names: tuple[str, ...]) -> np.ndarray:
+    """Return the covariate columns ``names`` of ``summary`` as a float matrix (rows x names).
+
+    Raises
+    ------
+    DataValidationError
+        For a missing column, a column that is not numeric (booleans are 0/1), or a missing or
+        infinite value (the message names the rows).
+    """
+    out = np.empty((len(summary), len(names)))
+    for j, name in enumerate(names):
+        if name not in summary.columns:
+            raise DataValidationError(
+                f"the summary has no covariate column {name!r} "
+                f"(columns present: {list(map(str, summary.columns))})",
+                column=name,
+                hint="add the customer's covariate values to the summary, one column each",
+            )
+        column = summary[name]
+        if pd.api.types.is_bool_dtype(column):
+            column = column.astype(np.float64)
+        if not pd.api.types.is_numeric_dtype(column):
+            raise DataValidationError(
+                f"covariate {name!r} must be numeric, got dtype {column.dtype}",
+                column=name,
+                hint="encode a category as 0/1 columns (e.g. pd.get_dummies(..., drop_first=True))",
+            )
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        _fail_rows(summary, ~np.isfinite(values), name, "is missing or infinite", "fill them")
+        out[:, j] = values
+    return out
 
 
 def _distinct_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -25,6 +25,7 @@ own future purchases.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,13 @@ import pandas as pd
 
 from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.models._purchase import Params, PurchaseModel
-from churnmodel.models._summary import RFMData, _distinct_rows, check_positive, read_summary
+from churnmodel.models._summary import (
+    RFMData,
+    _distinct_rows,
+    check_positive,
+    read_covariates,
+    read_summary,
+)
 from churnmodel.models.gamma_gamma import GammaGammaModel
 from churnmodel.schemas import days_per_unit
 
@@ -186,6 +193,9 @@ def customer_lifetime_value(
     rate = check_positive("annual_discount_rate", annual_discount_rate, allow_zero=True)
     year = check_positive("days_per_year", days_per_year)
     data = read_summary(summary, time_unit=time_unit, monetary=fitted_spend)
+    names = purchase_model._covariate_names()
+    if names:
+        data = replace(data, covariates=read_covariates(summary, names), covariate_names=names)
     data = data.in_unit(purchase_model.time_unit_)
     if gamma_gamma is not None:
         spend = gamma_gamma._expected_spend(
@@ -196,7 +206,7 @@ def customer_lifetime_value(
     horizons = _per_customer(horizon_days, summary, "horizon_days", "horizon in days")
     unit = days_per_unit(purchase_model.time_unit_)
     schedule = _Schedule(horizons, period, rate, year, unit)
-    params = purchase_model.params_
+    params = purchase_model._full_params()
     purchases, discounted = schedule.purchases(purchase_model, params, data)
     out = pd.DataFrame(
         {"expected_purchases": purchases, "expected_spend": spend, "clv": discounted * spend},
@@ -308,6 +318,30 @@ class _Schedule:
             discounted = model._discounted_purchases(params, data, self.times, self.factors)
             purchases = model._discounted_purchases(params, data, self.times[-1:], np.ones(1))
             return purchases, discounted
+        h_all = self.horizons[rows] / self.unit
+        full_all = self.full[rows]
+        last_all = self.last_factors[rows]
+        purchases = np.zeros(len(data))
+        discounted = np.zeros(len(data))
+        for group, pattern in model._split(params, data):
+            part = data if group is None else data.take(group)
+            at = slice(None) if group is None else group
+            at_h, disc = self._per_customer(
+                model, pattern, part, h_all[at], full_all[at], last_all[at]
+            )
+            purchases[at], discounted[at] = at_h, disc
+        return purchases, discounted
+
+    def _per_customer(
+        self,
+        model: PurchaseModel,
+        params: Params,
+        data: RFMData,
+        h: np.ndarray,
+        full: np.ndarray,
+        last_factors: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-customer horizons for customers of one covariate pattern (``params``)."""
         first, inverse = data.groups("frequency", "T")
         x, T = data.frequency[first], data.T[first]
         # Per (x, T): E[Y(t_k) | alive] on the shared grid and the discounted sums up to k.
@@ -321,8 +355,6 @@ class _Schedule:
             [np.zeros((x.size, 1)), np.cumsum(steps * self.grid_factors[None, :], axis=1)]
         )
         # Per (x, T, H): E[Y(H) | alive], at each customer's own horizon.
-        h = self.horizons[rows] / self.unit
-        full = self.full[rows]
         triple, back = _distinct_rows([data.frequency, data.T, h])
         at_h = model._cumulative_if_alive(
             params, data.frequency[triple], data.T[triple], h[triple][:, None]
@@ -330,7 +362,7 @@ class _Schedule:
         at_h = np.where(h[triple] > 0, at_h, 0.0)[back]
         before = cumulative[inverse, full]
         alive = model._p_alive(params, data)
-        discounted = discounted_sums[inverse, full] + self.last_factors[rows] * (at_h - before)
+        discounted = discounted_sums[inverse, full] + last_factors * (at_h - before)
         return np.maximum(alive * at_h, 0.0), np.maximum(alive * discounted, 0.0)
 
 
@@ -359,13 +391,12 @@ def lifetime_value_arrays(
     tuple of numpy.ndarray
         Expected purchases over the horizon (undiscounted), expected spend per purchase, CLV.
     """
-    discounted = purchase_model._discounted_purchases(purchase_model.params_, data, times, factors)
+    params = purchase_model._full_params()
+    discounted = purchase_model._discounted_purchases(params, data, times, factors)
     if spend is None:
         money = np.asarray(data.monetary_value)
         spend = spend_model._expected_spend(spend_model.params_, data.frequency, money)
-    purchases = purchase_model._discounted_purchases(
-        purchase_model.params_, data, times[-1:], np.ones(1)
-    )
+    purchases = purchase_model._discounted_purchases(params, data, times[-1:], np.ones(1))
     return purchases, spend, discounted * spend
 
 
@@ -407,8 +438,10 @@ def _bootstrap(
     high = np.empty(n)
     chunk = max(1, _CHUNK_VALUES // n_draws)
     values = np.empty((n_draws, min(chunk, n)))
-    if not schedule.common or schedule.horizons[0] <= 0:
-        # Per-customer horizons: the whole per-customer computation for each draw.
+    covariates = bool(purchase_model._coefficient_names())
+    if covariates or not schedule.common or schedule.horizons[0] <= 0:
+        # Per-customer horizons or covariates (parameters per customer): the whole per-customer
+        # computation for each draw.
         for start in range(0, n, chunk):
             rows = slice(start, min(start + chunk, n))
             part = data.take(rows)

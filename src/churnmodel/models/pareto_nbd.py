@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -48,11 +48,20 @@ class ParetoNBDModel(PurchaseModel):
         L2 penalty on the parameters, as lifetimes' ``penalizer_coef`` (0: maximum likelihood).
     initial_params
         Starting values ``{"r", "alpha", "s", "beta"}``; default: derived from the data.
+    purchase_covariates
+        Names of summary columns (static customer covariates, numeric; 0/1 for a category)
+        that scale the purchase rate: ``alpha_i = alpha * exp(-gamma . z)`` (a coefficient > 0
+        means more purchases), as in CLVTools and Fader and Hardie's note 019.
+    dropout_covariates
+        Columns that scale the dropout rate: ``beta_i = beta * exp(-delta . z)`` (a coefficient
+        > 0 means a higher dropout rate, shorter lifetimes).
 
     Attributes
     ----------
     params_ : dict
-        ``r``, ``alpha``, ``s``, ``beta``.
+        ``r``, ``alpha``, ``s``, ``beta`` (with covariates: at covariates 0).
+    coefficients_ : dict
+        With covariates: ``purchase[name]`` and ``dropout[name]``.
     log_likelihood_ : float
         Total log-likelihood on the original data (comparable with published values).
     covariance_ : numpy.ndarray or None
@@ -87,16 +96,30 @@ class ParetoNBDModel(PurchaseModel):
 
     Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005), "'Counting Your Customers' the Easy
     Way: An Alternative to the Pareto/NBD Model", Marketing Science 24(2), 275-284.
+
+    Fader, P. S. and Hardie, B. G. S. (2007), "Incorporating Time-Invariant Covariates into the
+    Pareto/NBD and BG/NBD Models", http://brucehardie.com/notes/019/.
     """
 
     _param_names = ("r", "alpha", "s", "beta")
     _scale_params: ClassVar[tuple[str, ...]] = ("alpha", "beta")
+    _coefficient_groups: ClassVar[tuple[tuple[str, str, str, float], ...]] = (
+        ("purchase", "purchase_covariates", "alpha", -1.0),
+        ("dropout", "dropout_covariates", "beta", -1.0),
+    )
 
     def __init__(
-        self, *, penalizer: float = 0.0, initial_params: Mapping[str, float] | None = None
+        self,
+        *,
+        penalizer: float = 0.0,
+        initial_params: Mapping[str, float] | None = None,
+        purchase_covariates: Sequence[str] = (),
+        dropout_covariates: Sequence[str] = (),
     ) -> None:
         self.penalizer = penalizer
         self.initial_params = initial_params
+        self.purchase_covariates = purchase_covariates
+        self.dropout_covariates = dropout_covariates
 
     # ------------------------------------------------------------------ shared closed forms
     @staticmethod
@@ -168,6 +191,30 @@ class ParetoNBDModel(PurchaseModel):
             - s * np.log(beta + T)
         )
         return np.asarray(base + self._log_d(params, data))
+
+    def _log_likelihood_row_params(self, row_params: list[np.ndarray], data: RFMData) -> np.ndarray:
+        # As _log_likelihood_rows, with alpha and beta per row (covariates): log D per row.
+        r_rows, alpha, s_rows, beta = row_params
+        r, s = float(r_rows[0]), float(s_rows[0])
+        x, t_x, T = data.frequency, data.recency, data.T
+        base = (
+            gammaln(r + x)
+            - gammaln(r)
+            + r * np.log(alpha)
+            + s * np.log(beta)
+            - (r + x) * np.log(alpha + T)
+            - s * np.log(beta + T)
+        )
+        log_h_tx = _log_h_rows(r, alpha, s, beta, x, t_x)
+        log_h_t = _log_h_rows(r, alpha, s, beta, x, T)
+        u = (
+            (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+            + s * (np.log(beta + T) - np.log(beta + t_x))
+            + log_h_tx
+        )
+        log_a0 = u + log1mexp(u - log_h_t)
+        log_d = np.logaddexp(0.0, np.log(s) - np.log(r + s + x) + log_a0)
+        return np.asarray(base + log_d)
 
     def _start(self, problem: FitProblem) -> np.ndarray:
         w = problem.weights
@@ -290,6 +337,42 @@ class ParetoNBDModel(PurchaseModel):
         probs = survive * nbd(t) + integral
         rest = np.clip(1.0 - probs.sum(axis=1, keepdims=True), 0.0, 1.0)
         return np.asarray(np.hstack([probs, rest]))
+
+
+def _log_h_rows(
+    r: float,
+    alpha: np.ndarray,
+    s: float,
+    beta: np.ndarray,
+    x: np.ndarray,
+    t: np.ndarray,
+) -> np.ndarray:
+    """:meth:`ParetoNBDModel._log_h` with ``alpha`` and ``beta`` per row (same shape as ``x``).
+
+    The same two series and the same quadrature where ``hyp2f1``'s argument is above 0.9 or
+    its value is not usable, chosen row by row (``alpha >= beta`` or not; ``alpha = beta``
+    gives 0).
+    """
+    alpha = np.asarray(alpha, dtype=np.float64)
+    beta = np.asarray(beta, dtype=np.float64)
+    out = np.zeros(x.shape)
+    active = alpha != beta
+    greater = alpha > beta
+    c = r + s + x + 1.0
+    with np.errstate(all="ignore"):
+        z = np.where(greater, (alpha - beta) / (alpha + t), (beta - alpha) / (beta + t))
+        b = np.where(greater, r + x, s + 1.0)
+        prefix = np.where(greater, 0.0, np.log(alpha + t) - np.log(beta + t))
+    easy = active & (z <= _HYP2F1_MAX_Z)
+    value = hyp2f1(1.0, b[easy], c[easy], z[easy])
+    good = np.isfinite(value) & (value >= 1.0)
+    easy[easy] = good
+    out[easy] = prefix[easy] + np.log(value[good])
+    hard = active & ~easy
+    if np.any(hard):
+        log_kappa = np.log(beta[hard] + t[hard]) - np.log(alpha[hard] + t[hard])
+        out[hard] = _log_h_by_quadrature(r + x[hard], s, log_kappa)
+    return out
 
 
 def _pareto_count_if_alive(
