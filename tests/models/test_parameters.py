@@ -122,6 +122,13 @@ def test_known_parameters_are_checked() -> None:
         BetaGeoModel.from_params(PUBLISHED_BG, time_unit="Y")
 
 
+def test_pareto_standard_errors_equal_clvtools(pareto_cdnow: ParetoNBDModel) -> None:
+    # CLVTools' tests (test_correctness_pnbd_nocovstaticcov.R) assert these standard errors of
+    # the CDNOW Pareto/NBD parameters.
+    clvtools = [0.0476264, 0.8427222, 0.1872594, 6.2105448]
+    np.testing.assert_allclose(pareto_cdnow.summary_["std_error"], clvtools, rtol=2e-3)
+
+
 def test_summary_table_has_lifetimes_standard_errors(
     bgnbd_cdnow: BetaGeoModel, cdnow: pd.DataFrame, lifetimes: ModuleType
 ) -> None:
