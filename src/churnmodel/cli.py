@@ -132,7 +132,8 @@ def features(
         str | None, typer.Option("--as-of", help="Cut-off date [default: last date].")
     ] = None,
     time_unit: Annotated[
-        str | None, typer.Option("--time-unit", help="Unit of recency and T: D or W.")
+        str | None,
+        typer.Option("--time-unit", help="Unit of recency and T: D, W or M (365.25/12 days)."),
     ] = None,
     customer_col: CustomerCol = None,
     date_col: DateCol = None,

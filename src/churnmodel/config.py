@@ -84,11 +84,18 @@ class DataSettings(_Section):
 
 
 class FeatureSettings(_Section):
-    """How to turn transactions into customer features."""
+    """How to turn transactions into customer features.
 
-    time_unit: Literal["D", "W"] = "D"
+    A customer-day is a purchase when its net amount is above ``min_net_amount``; with
+    ``free_orders_are_purchases`` (default) also when it holds only $0 orders (net 0, nothing
+    returned), as in lifetimes and the papers; with ``zero_net_is_purchase`` when it nets to
+    0 for any reason (:class:`~churnmodel.features.PurchaseRule`).
+    """
+
+    time_unit: Literal["D", "W", "M"] = "D"
     min_net_amount: float = 0.0
     zero_net_is_purchase: bool = False
+    free_orders_are_purchases: bool = True
 
 
 class ModelSettings(_Section):

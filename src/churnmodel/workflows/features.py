@@ -82,10 +82,16 @@ def quarantine_path(output: str | Path) -> Path:
 
 
 def purchase_rule(settings: Settings, *, cdnow: bool = False) -> PurchaseRule:
-    """Return the purchase rule from settings (CDNOW counts $0 orders, as its papers do)."""
+    """Return the purchase rule from settings.
+
+    ``cdnow`` has no effect: CDNOW needs no rule of its own now that the default counts $0
+    orders, as its papers do (kept so that callers need not change).
+    """
+    del cdnow
     return PurchaseRule(
         min_net_amount=settings.features.min_net_amount,
-        zero_net_is_purchase=settings.features.zero_net_is_purchase or cdnow,
+        zero_net_is_purchase=settings.features.zero_net_is_purchase,
+        free_orders_are_purchases=settings.features.free_orders_are_purchases,
     )
 
 

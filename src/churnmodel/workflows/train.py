@@ -284,6 +284,8 @@ def fit_and_evaluate(
         plot_calibration_vs_holdout,
         plot_frequency,
         plot_probability_alive_matrix,
+        plot_transaction_tracking,
+        transaction_tracking,
     )
     from churnmodel.features import build_snapshots
     from churnmodel.workflows.evaluate import train_and_evaluate
@@ -324,6 +326,15 @@ def fit_and_evaluate(
             ),
             "plots/purchase_model_p_alive_matrix.png": plot_probability_alive_matrix(
                 purchase_model, T=float(summary["T"].max())
+            ),
+            "plots/purchase_model_tracking.png": plot_transaction_tracking(
+                transaction_tracking(
+                    purchase_model,
+                    transactions,
+                    cutoff,
+                    cutoff + timedelta(days=horizon_days),
+                    purchase=purchase_rule(settings, cdnow=cdnow),
+                )
             ),
         }
         figures.update({path: _figure(ax) for path, ax in diagnostics.items()})
