@@ -35,6 +35,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from churnmodel.dates import parse_date
 from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.schemas import AMOUNT, CUSTOMER_ID, ORDER_ID, ROW_NUMBER, TIMESTAMP
 
@@ -901,13 +902,7 @@ def _quarantine_hint(reason: str, column: str) -> str:
 
 
 def _to_date(value: str | date | datetime | pd.Timestamp, name: str) -> date:
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{name!r} must be a date such as '2024-03-31', got {value!r}") from exc
-    if pd.isna(ts):
-        raise ConfigError(f"{name!r} must be a date such as '2024-03-31', got {value!r}")
-    return ts.date()
+    return parse_date(value, name)
 
 
 def read_transactions(
