@@ -717,10 +717,14 @@ def _closest(word: str, choices: list[str]) -> str | None:
     return found[0] if found else None
 
 
-def _usage_line(exc: Exception) -> str:
+def _usage_line(exc: Exception, argv: list[str]) -> str:
     """One line for a usage error: what was wrong, and the closest valid option or command."""
     ctx = getattr(exc, "ctx", None)
-    path = ctx.command_path if ctx is not None else "churnmodel"
+    if ctx is not None:
+        path = ctx.command_path
+    else:  # an option without its value fails before the command's context exists
+        names = getattr(typer.main.get_command(app), "commands", {})
+        path = " ".join(["churnmodel", *[a for a in argv if a in names][:1]])
     message = " ".join(getattr(exc, "format_message", lambda: str(exc))().split())
     command = ctx.command if ctx is not None else None
     option = getattr(exc, "option_name", None)  # NoSuchOption
@@ -764,7 +768,7 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo("aborted", err=True)
         return 130
     except usage_error as exc:
-        typer.echo(_usage_line(exc), err=True)
+        typer.echo(_usage_line(exc, sys.argv[1:] if argv is None else argv), err=True)
         return 2
     except click_exception as exc:
         typer.echo(f"churnmodel: error: {' '.join(str(exc).split())}", err=True)

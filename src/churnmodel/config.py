@@ -48,6 +48,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from churnmodel.dates import parse_date
 from churnmodel.exceptions import ConfigError
 
 __all__ = [
@@ -133,6 +134,12 @@ class ModelSettings(_Section):
     season_days: int | None = Field(default=None, gt=0, le=365)
     monotonic: bool = True
     season_level: bool = True
+
+    @field_validator("cutoff", mode="before")
+    @classmethod
+    def _iso_cutoff(cls, value: Any) -> Any:
+        """Text must be ISO 8601 (``2024-03-31``): ``01/06/2024`` is refused, not guessed."""
+        return value if value is None else parse_date(value, "cutoff")
 
 
 #: Holdout length when neither a cut-off nor a horizon is set (logs other than CDNOW).

@@ -156,6 +156,25 @@ def load_log(
     )
 
 
+def no_customers(report: LoadReport, as_of: date, action: str) -> DataValidationError:
+    """Return the error for a run that would produce zero customers.
+
+    It names the log's date range and the as-of date: the rows that were used hold no
+    purchase day on or before ``as_of`` (returns only, or amounts that net to zero).
+    """
+    span = (
+        f"from {report.first_date} to {report.last_date}"
+        if report.first_date is not None
+        else "with no dates"
+    )
+    return DataValidationError(
+        f"no customer to {action} at the as-of date {as_of}: the log's {report.rows_used:,} "
+        f"usable rows ({span}, {report.timezone}) hold no purchase on or before it, only "
+        "returns or amounts that net to zero",
+        hint="check --amount-col (purchases are positive amounts) and --as-of",
+    )
+
+
 def features_job(
     settings: Settings,
     *,
@@ -196,6 +215,8 @@ def features_job(
         time_unit=settings.features.time_unit,
         purchase=purchase_rule(settings, cdnow=data is None or str(data) == CDNOW),
     )
+    if features.empty:
+        raise no_customers(report, effective, "build features for")
     frame = features.reset_index()
     frame["lifecycle_stage"] = frame["lifecycle_stage"].astype(str)
     write_table(frame, out)

@@ -42,7 +42,12 @@ from churnmodel.features.customer import to_date
 from churnmodel.io import LoadReport, TransactionTable, write_table
 from churnmodel.io.tables import table_format
 from churnmodel.schemas import AMOUNT, CUSTOMER_ID, LIFECYCLE_STAGES, TIMESTAMP
-from churnmodel.workflows.features import load_log, load_quarantined, quarantine_path
+from churnmodel.workflows.features import (
+    load_log,
+    load_quarantined,
+    no_customers,
+    quarantine_path,
+)
 
 if TYPE_CHECKING:
     from churnmodel.serving import ChurnPyfuncModel
@@ -244,6 +249,8 @@ def score_job(
             chunk_customers=settings.scoring.chunk_customers,
             progress=progress,
         )
+    if scores.empty:
+        raise no_customers(report, effective, "score")
     write_table(scores, out, metadata=score_file_metadata(loaded.model, resolved, effective))
     counts = scores["lifecycle_stage"].value_counts()
     top = scores.nlargest(settings.scoring.top_n, "value_at_risk").loc[
