@@ -7,10 +7,12 @@ traceback, because it is a bug.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import enum
 import os
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -227,6 +229,54 @@ def _data_flags(
         "max_quarantine_share": max_quarantine_share,
         "dedupe": None if dedupe is None else dedupe.value,
     }
+
+
+@contextlib.contextmanager
+def _stages() -> Iterator[None]:
+    """Show churnmodel's stage lines on stderr while a command works, and MLflow's quietly.
+
+    The workflows log each stage ("fitting the lapse classifier") at INFO on the
+    ``churnmodel`` logger; here they become ``[  12.3 s] ...`` lines. MLflow's own INFO lines
+    and artifact progress bars are turned off for the command (its warnings still show); an
+    ``MLFLOW_LOGGING_LEVEL`` set by the user wins. Everything is restored afterwards.
+    """
+    import logging
+    import time
+
+    started = time.perf_counter()
+
+    class Stage(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            elapsed = time.perf_counter() - started
+            typer.echo(f"[{elapsed:6.1f} s] {record.getMessage()}", err=True)
+
+    quiet = {"MLFLOW_LOGGING_LEVEL": "WARNING", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    saved_env = {name: os.environ.get(name) for name in quiet}
+    for name, value in quiet.items():
+        os.environ.setdefault(name, value)  # read by MLflow when it is imported
+    ours = logging.getLogger("churnmodel")
+    theirs = [logging.getLogger(name) for name in ("mlflow", "alembic")]
+    saved = (ours.level, ours.propagate, [t.level for t in theirs])
+    handler = Stage(logging.INFO)
+    ours.addHandler(handler)
+    ours.setLevel(logging.INFO)
+    ours.propagate = False
+    level = logging.getLevelName(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
+    for logger in theirs:  # when MLflow was imported already (notebooks, tests)
+        logger.setLevel(level if isinstance(level, int) else logging.WARNING)
+    try:
+        yield
+    finally:
+        ours.removeHandler(handler)
+        ours.setLevel(saved[0])
+        ours.propagate = saved[1]
+        for logger, before in zip(theirs, saved[2], strict=True):
+            logger.setLevel(before)
+        for var, before_value in saved_env.items():
+            if before_value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = before_value
 
 
 def _echo_stage_counts(counts: dict[str, int]) -> None:
@@ -513,8 +563,11 @@ def train_command(
             },
         },
     )
-    r = train_job(settings, data=data)
+    with _stages():
+        r = train_job(settings, data=data)
     p = r.profile
+    if r.report is not None:
+        typer.echo(r.report.summary() + "\n")
     typer.echo(
         f"data:     {p['source']}: {p['rows']['rows_read']:,} rows, {p['customers']:,} customers, "
         f"{p['first_date']} .. {p['last_date']}\n          fingerprint {p['fingerprint']}\n"
@@ -631,7 +684,8 @@ def score_command(
             settings, data=data, output=output, model_uri=model, as_of=as_of, master=spark_master
         )
     else:
-        r = score_job(settings, data=data, output=output, model_uri=model, as_of=as_of)
+        with _stages():
+            r = score_job(settings, data=data, output=output, model_uri=model, as_of=as_of)
     typer.echo(r.report.summary())
     typer.echo(
         f"\nscored {r.n_customers:,} customers at {r.as_of} with {r.model.label} "
