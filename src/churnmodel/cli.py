@@ -26,7 +26,7 @@ from churnmodel.exceptions import ChurnModelError, ConfigError, DataValidationEr
 if TYPE_CHECKING:
     from churnmodel.workflows.score import ScoreResult
 
-__all__ = ["app", "main", "run"]
+__all__ = ["SETTING_FLAGS", "app", "main", "run"]
 
 app = typer.Typer(
     name="churnmodel",
@@ -39,6 +39,32 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["--help", "-h"], "max_content_width": 100},
 )
+
+
+#: The setting each flag sets (``section.name`` -> flag); docs/configuration.md is generated
+#: from this and the settings classes (``python -m churnmodel.reference``), and
+#: tests/test_reference.py checks that every other option of a command is not a setting.
+SETTING_FLAGS: dict[str, str] = {
+    "data.customer_col": "--customer-col",
+    "data.date_col": "--date-col",
+    "data.amount_col": "--amount-col",
+    "data.order_col": "--order-col",
+    "data.timezone": "--timezone",
+    "data.date_format": "--date-format",
+    "data.decimal": "--decimal",
+    "data.delimiter": "--delimiter",
+    "data.encoding": "--encoding",
+    "data.dedupe": "--dedupe",
+    "data.max_quarantine_share": "--max-quarantine-share",
+    "features.time_unit": "--time-unit",
+    "model.cutoff": "--cutoff",
+    "model.horizon_days": "--horizon-days",
+    "model.refit": "--refit",
+    "tracking.experiment": "--experiment",
+    "tracking.registered_model": "--registered-model",
+    "tracking.register_model": "--register",
+    "tracking.promote_other_data": "--promote",
+}
 
 
 def _version() -> str:
