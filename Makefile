@@ -73,9 +73,10 @@ NOTEBOOK_ARGS ?=
 # JUPYTER_PATH puts the venv's kernelspec first, so the kernel is .venv's python even when a
 # python3 kernel of another environment sits in ~/.local/share/jupyter.
 notebook: setup  ## JupyterLab on notebooks/ (http://127.0.0.1:8888), kernel: .venv; jupytext keeps each .py twin in step
-	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (churnmodel .venv)" >/dev/null
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	JUPYTER_PATH=$(abspath $(VENV))/share/jupyter $(BIN)/jupyter lab --notebook-dir=$(NOTEBOOK_DIR) \
-	  --ServerApp.ip=127.0.0.1 --ServerApp.port=$(NOTEBOOK_PORT) $(NOTEBOOK_ARGS)
+	  --ServerApp.ip=127.0.0.1 --ServerApp.port=$(NOTEBOOK_PORT) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(NOTEBOOK_ARGS)
 
 test: setup  ## set up, then lint, type-check, check layers and run the tests
 	$(BIN)/ruff check src tests benchmarks notebooks
