@@ -47,6 +47,7 @@ __all__ = [
     "TransactionTable",
     "after_as_of_sql",
     "connect",
+    "empty_load_error",
     "group_rows_sql",
     "load_counts_sql",
     "load_report",
@@ -660,27 +661,30 @@ def load_transactions(
         max_quarantine_share=max_quarantine_share,
         columns=(customer_col, date_col, amount_col),
     )
-    if report.rows_used == 0:
-        _fail_nothing_used(con, report)
     return TransactionTable(con=con, view="clean", rows=report.rows_used), report
 
 
-def _fail_nothing_used(con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
-    """Raise when no row is left to use: every good row lies after the as-of date."""
+def empty_load_error(table: TransactionTable, report: LoadReport) -> DataValidationError:
+    """Return the error for a load of :func:`load_transactions` that left no row to use.
+
+    A job that needs rows raises it: every good row lies after the as-of date (the message
+    names the log's dates and the as-of date), or every row was quarantined. The load
+    itself is not an error: its report accounts for every row.
+    """
     if report.rows_after_as_of:
         first, last = _one(
-            con,
+            table.con,
             f"SELECT min(CAST({TIMESTAMP} AS DATE)), max(CAST({TIMESTAMP} AS DATE)) "
             "FROM parsed WHERE reason IS NULL",
         )
-        raise DataValidationError(
+        return DataValidationError(
             f"no transaction on or before the as-of date {report.as_of}: the log's "
             f"{report.rows_after_as_of:,} usable rows run from {first} to {last} "
             f"({report.timezone})",
             hint=f"pick an as-of date on or after {first} (--as-of YYYY-MM-DD), or drop it to "
             f"use the last date, {last}",
         )
-    raise DataValidationError(  # every row quarantined, with max_quarantine_share = 1
+    return DataValidationError(  # every row quarantined, with max_quarantine_share = 1
         f"no usable row in {report.source}: all {report.rows_read:,} rows were quarantined "
         f"({', '.join(f'{r}: {n:,}' for r, n in sorted(report.quarantine_by_reason.items()))})",
         hint="see the quarantine file for the rows and their reasons",

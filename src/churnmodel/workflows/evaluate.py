@@ -905,11 +905,17 @@ def train_and_evaluate(
     from churnmodel.workflows.train import TrainingOutcome
 
     frame = as_frame(transactions)
+    first, last = _first_day(frame), _last_day(frame)
+    if rfm_summary(frame, last, purchase=purchase_rule(settings, cdnow=cdnow)).empty:
+        raise DataValidationError(
+            f"no customer to train on at the as-of date {last}: the log's {len(frame):,} rows "
+            f"(from {first} to {last}) hold no purchase, only returns or amounts that net to zero",
+            hint="check --amount-col (purchases are positive amounts)",
+        )
     bundle_settings = bundle_settings_for(
         settings, frame, cutoff=cutoff, horizon_days=horizon_days, cdnow=cdnow
     )
     model = settings.model
-    first, last = _first_day(frame), _last_day(frame)
     kwargs: dict[str, Any] = {
         "horizon_days": horizon_days,
         "time_unit": settings.features.time_unit,
