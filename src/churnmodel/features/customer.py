@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churnmodel.dates import parse_date
 from churnmodel.exceptions import ConfigError
 from churnmodel.features.engine import DuckDBEngine, TransactionsLike, check_canonical
 from churnmodel.features.lifecycle import STAGE_DTYPE, LifecycleRules, lifecycle_codes
@@ -86,14 +87,14 @@ BEHAVIOUR_COLUMNS = (
 
 
 def to_date(value: str | date | datetime | pd.Timestamp, name: str = "as_of") -> date:
-    """Return ``value`` as a ``datetime.date``; raise ConfigError if it is not a date."""
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{name!r} must be a date such as '2024-03-31', got {value!r}") from exc
-    if pd.isna(ts):
-        raise ConfigError(f"{name!r} must be a date such as '2024-03-31', got {value!r}")
-    return ts.date()
+    """Return ``value`` as a ``datetime.date``; text must be ISO 8601 (:func:`parse_date`).
+
+    Raises
+    ------
+    ConfigError
+        If it is not a date, or text in another form than ``YYYY-MM-DD``.
+    """
+    return parse_date(value, name)
 
 
 @dataclass(frozen=True)
