@@ -58,6 +58,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from churnmodel.dates import parse_date
 from churnmodel.exceptions import ConfigError
 
 __all__ = [
@@ -76,31 +77,55 @@ __all__ = [
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The docstring under each field is its description (docs/configuration.md shows it).
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class DataSettings(_Section):
     """How to read the transaction log (see :func:`churnmodel.read_transactions`)."""
 
     customer_col: str = "customer_id"
+    """Column of the customer id (read as text: leading zeros are kept)."""
     date_col: str = "timestamp"
+    """Column of the transaction timestamp."""
     amount_col: str = "amount"
+    """Column of the amount; negative amounts are returns."""
     order_col: str | None = None
+    """Column of the order id; rows repeating an order id and its fields are duplicates."""
     timezone: str = "UTC"
+    """Business time zone (IANA name): timestamps with an offset are converted to it."""
     date_format: str | None = None
+    """strptime format of the timestamps inside the file when they are not ISO 8601."""
     decimal: Literal[".", ","] = "."
+    """Decimal mark of amounts written as text (the other mark is the thousands separator)."""
     delimiter: str | None = None
+    """CSV field separator; sniffed from the file when not set."""
     encoding: str = "utf-8"
+    """CSV text encoding."""
     dedupe: Literal["auto", "all", "none"] = "auto"
+    """Repeated rows: auto drops exact duplicates when order_col is set and keeps identical
+    rows without it; all drops rows identical in every column; none keeps every row."""
     max_quarantine_share: float = Field(default=0.01, ge=0.0, le=1.0)
+    """Stop when more than this share of the rows is quarantined (bad)."""
 
 
 class FeatureSettings(_Section):
-    """How to turn transactions into customer features."""
+    """How to turn transactions into customer features.
 
-    time_unit: Literal["D", "W"] = "D"
+    A customer-day is a purchase when its net amount is above ``min_net_amount``; with
+    ``free_orders_are_purchases`` (default) also when it holds only $0 orders (net 0, nothing
+    returned), as in lifetimes and the papers; with ``zero_net_is_purchase`` when it nets to
+    0 for any reason (:class:`~churnmodel.features.PurchaseRule`).
+    """
+
+    time_unit: Literal["D", "W", "M"] = "D"
+    """Unit of recency and T: days (D), weeks (W) or months (M, 365.25/12 days)."""
     min_net_amount: float = 0.0
+    """A customer-day is a purchase when its net amount is above this."""
     zero_net_is_purchase: bool = False
+    """Count a day whose net amount is exactly zero for any reason as a purchase."""
+    free_orders_are_purchases: bool = True
+    """Count a day of only $0 orders (net 0, nothing returned) as a purchase, as lifetimes does."""
 
 
 class ModelSettings(_Section):
@@ -139,19 +164,42 @@ class ModelSettings(_Section):
     """
 
     cutoff: date | None = None
+    """End of calibration (YYYY-MM-DD); the holdout follows it. Default: CDNOW 1997-09-30,
+    other logs the last date less the horizon."""
     horizon_days: int | None = Field(default=None, gt=0)
+    """Holdout length and forecast horizon in days. Default: from the cut-off to the end of
+    the log; 90 when no cut-off is set (CDNOW: 273)."""
     clv_horizon_days: int = Field(default=365, gt=0)
+    """Horizon of the customer lifetime value, in days."""
     annual_discount_rate: float = Field(default=0.1, ge=0.0, lt=1.0)
+    """Yearly discount rate of future spend in the CLV."""
     seed: int = 0
+    """Random seed of the models and the bootstrap."""
     threads: int = Field(default=1, ge=1)
+    """OpenMP threads of the gradient-boosting models while training."""
     refit: bool = True
+    """Refit on every row to the end of the log after evaluating, and serve that model."""
     aligned_evaluation: bool = True
+    """Also run the whole flow one year before the served window (season-aligned scorecard)."""
     same_window_years: int = Field(default=2, ge=0, le=5)
+    """Training snapshots whose label windows are the served window 1..N years earlier."""
     season_days: int | None = Field(default=None, gt=0, le=365)
+    """Days covered by the season features. Default: the horizon, at most 365."""
     monotonic: bool = True
+    """Constrain the lapse and spend models to be monotone in staleness features."""
     season_level: bool = True
+    """Set the level of the lapse probabilities on the snapshot one year before the served
+    window."""
     backtest_cutoffs: int = Field(default=3, ge=0, le=24)
+    """Earlier cut-offs the model is also backtested at (logged as step metrics); 0 for none."""
     backtest_step_days: int = Field(default=30, gt=0)
+    """Days between the backtest cut-offs, counted back from the cut-off."""
+
+    @field_validator("cutoff", mode="before")
+    @classmethod
+    def _iso_cutoff(cls, value: Any) -> Any:
+        """Text must be ISO 8601 (``2024-03-31``): ``01/06/2024`` is refused, not guessed."""
+        return value if value is None else parse_date(value, "cutoff")
 
 
 #: Holdout length when neither a cut-off nor a horizon is set (logs other than CDNOW).
@@ -184,14 +232,24 @@ class TrackingSettings(_Section):
     """
 
     uri: str | None = None
+    """Tracking store. Default: MLFLOW_TRACKING_URI when set, else sqlite:///mlflow.db."""
     artifact_root: str = "mlartifacts"
+    """Folder of the run artifacts of a SQLite store (relative to the store's folder)."""
     experiment: str = "churnmodel"
+    """MLflow experiment of the training runs."""
     registered_model: str = "churnmodel"
+    """Registered model that new versions go to (a run on other data: churnmodel-<data>)."""
     alias: str = "champion"
+    """Alias that the promoted version takes."""
     register_model: bool = True
+    """Register the trained model (and maybe promote it); false only logs the run."""
     promote_other_data: bool = False
+    """Let a run on other data than the champion's compete for its alias."""
     promotion_rules: tuple[str, ...] = DEFAULT_PROMOTION_RULES
+    """Comparisons that must all hold for promotion, e.g. "lapse_roc_auc >
+    champion_lapse_roc_auc"."""
     promotion_scorecard: Literal["auto", "holdout", "aligned"] = "auto"
+    """Scorecard the rules read: auto (season-aligned when there is one), holdout, aligned."""
 
 
 class ScoringSettings(_Section):
@@ -204,8 +262,11 @@ class ScoringSettings(_Section):
     """
 
     chunk_customers: int = Field(default=200_000, gt=0)
+    """Customers scored at a time (memory bound of batch scoring)."""
     top_n: int = Field(default=10, ge=0)
+    """Customers listed in the summary, by value at risk."""
     threads: int | None = Field(default=None, ge=1)
+    """OpenMP threads of batch scoring. Default: every core."""
 
 
 class MonitoringSettings(_Section):
@@ -231,14 +292,23 @@ class MonitoringSettings(_Section):
     """
 
     experiment: str | None = None
+    """Experiment of the monitoring runs. Default: the tracking experiment + ``-monitoring``."""
     max_auc_drop: float = Field(default=0.05, ge=0.0)
+    """Largest allowed drop of the realised lapse ROC AUC below the promised one."""
     max_brier_rise: float = Field(default=0.05, ge=0.0)
+    """Largest allowed rise of the realised lapse Brier score above the promised one."""
     max_calibration_gap: float = Field(default=0.1, ge=0.0)
+    """Largest allowed gap (either sign) of the mean ``p_churn`` and the realised lapse rate."""
     max_spearman_drop: float = Field(default=0.15, ge=0.0)
+    """Largest allowed drop of the realised spend Spearman below the promised one."""
     max_spend_error: float = Field(default=0.5, ge=0.0)
+    """Largest allowed realised total spend error, ``|predicted / actual - 1|``."""
     max_psi: float = Field(default=0.2, gt=0.0)
+    """Largest allowed population stability index of a feature, training snapshot -> now."""
     drift_exclude: tuple[str, ...] = ("T", "tenure_days")
+    """Features measured for drift but not held to ``max_psi`` (they grow with the calendar)."""
     psi_bins: int = Field(default=10, ge=2, le=100)
+    """Quantile bins of the training snapshot for the population stability index."""
 
 
 class ServerSettings(_Section):
@@ -255,13 +325,23 @@ class ServerSettings(_Section):
     """
 
     backend_store_uri: str | None = None
+    """PostgreSQL URI of runs, models and the registry (``postgresql://user:password@host:5432/db``).
+    Required by ``churnmodel server``; best set in the environment, as it holds a password."""
     auth_database_uri: str | None = None
+    """Database of the basic-authentication users and permissions. Default: the backend store."""
     artifacts_destination: str = "mlartifacts-server"
+    """Where the server keeps the artifacts it proxies: a folder or ``s3://bucket/prefix``."""
     host: str = "127.0.0.1"
+    """Address the server binds (``--host``); loopback unless told otherwise."""
     port: int = Field(default=5000, gt=0, lt=65536)
+    """Port of the server (``--port``)."""
     workers: int = Field(default=2, ge=1)
+    """Server worker processes (``--workers``)."""
     admin_username: str = "admin"
+    """The basic-authentication admin MLflow creates on first start (password from
+    ``MLFLOW_AUTH_ADMIN_PASSWORD``)."""
     default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"
+    """What a signed-in user may do with experiments and models they were given no permission on."""
 
 
 class Settings(BaseSettings):

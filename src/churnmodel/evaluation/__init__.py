@@ -14,11 +14,14 @@ Pure functions on in-memory data; nothing here trains a model or touches MLflow 
 * :mod:`~churnmodel.evaluation.plots`: plots that take ``ax=None`` and return the Axes.
 * :mod:`~churnmodel.evaluation.diagnostics`: diagnostic plots of the BG/NBD-family purchase
   models (frequency, calibration vs holdout, frequency x recency matrices, holdout tracking).
+* :mod:`~churnmodel.evaluation.tracking`: the tracking plot over calendar time (actual vs
+  expected repeat purchases, calibration and holdout) and a customer's P(alive) path.
 
 Definitions, tie handling and the metric naming rule: ``docs/evaluation.md``.
 """
 
 from churnmodel.evaluation.diagnostics import (
+    holdout_by_frequency,
     plot_calibration_vs_holdout,
     plot_cumulative_purchases,
     plot_expected_purchases_matrix,
@@ -58,9 +61,17 @@ from churnmodel.evaluation.plots import (
 )
 from churnmodel.evaluation.report import markdown_table, scorecard_markdown, scorecard_tables
 from churnmodel.evaluation.scorecard import Prediction, Scorecard, scorecard
+from churnmodel.evaluation.tracking import (
+    TRACKING_COLUMNS,
+    plot_probability_alive_path,
+    plot_transaction_tracking,
+    probability_alive_path,
+    transaction_tracking,
+)
 
 __all__ = [
     "HEADLINE",
+    "TRACKING_COLUMNS",
     "Headline",
     "Prediction",
     "RevenueTotals",
@@ -72,6 +83,7 @@ __all__ = [
     "decile_table",
     "drift_table",
     "headline_metrics",
+    "holdout_by_frequency",
     "log_loss",
     "markdown_table",
     "normalized_gini",
@@ -85,11 +97,14 @@ __all__ = [
     "plot_lift",
     "plot_permutation_importance",
     "plot_probability_alive_matrix",
+    "plot_probability_alive_path",
     "plot_psi",
     "plot_roc",
+    "plot_transaction_tracking",
     "plot_value_risk_matrix",
     "population_stability_index",
     "pr_auc",
+    "probability_alive_path",
     "revenue_totals",
     "roc_auc",
     "roc_auc_interval",
@@ -100,5 +115,6 @@ __all__ = [
     "spearman_interval",
     "top_decile_capture",
     "top_decile_lift",
+    "transaction_tracking",
     "value_risk_matrix",
 ]
