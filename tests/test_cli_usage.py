@@ -28,6 +28,7 @@ WRONG_TYPE = {
     "score": ("--max-quarantine-share", "x"),
     "monitor": ("--max-quarantine-share", "lots"),
     "serve": ("--port", "http"),
+    "server": ("--workers", "many"),
     "ui": ("--port", "5000a"),
 }
 # command -> its required option (commands without one are absent)
@@ -109,6 +110,7 @@ TYPOS = {
     "score": "scroe",
     "monitor": "monitr",
     "serve": "serv",
+    "server": "servr",
     "ui": "uii",
 }
 
@@ -142,7 +144,8 @@ def test_every_date_option_is_iso_8601() -> None:
         for name, cmd in group.commands.items()  # type: ignore[attr-defined]
         for param in cmd.params
         for opt in param.opts
-        if any(w in opt for w in ("date", "as-of", "cutoff", "start", "end"))
+        # words of the flag, so that --backend-store-uri is not an "end"
+        if {"date", "as", "cutoff", "start", "end"} & set(opt.removeprefix("--").split("-"))
     }
     # --date-col and --date-format name a column and the form of the timestamps inside files.
     assert {opt for _, opt in dated - found} <= {"--date-col", "--date-format"}

@@ -64,6 +64,8 @@ SETTING_FLAGS: dict[str, str] = {
     "tracking.registered_model": "--registered-model",
     "tracking.register_model": "--register",
     "tracking.promote_other_data": "--promote",
+    "server.backend_store_uri": "--backend-store-uri",
+    "server.artifacts_destination": "--artifacts-destination",
 }
 
 
@@ -877,6 +879,64 @@ def ui_command(
     for link in ui_links(settings, host=host, port=port):
         typer.echo(f"  {link}")
     raise typer.Exit(run_foreground(command, env))
+
+
+@app.command("server")
+def server_command(
+    backend_store_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--backend-store-uri",
+            help="PostgreSQL database of runs, models and users: postgresql://user:password@"
+            "host:5432/db (better in CHURNMODEL_SERVER__BACKEND_STORE_URI: it holds a password).",
+            show_default="[server] backend_store_uri",
+        ),
+    ] = None,
+    artifacts_destination: Annotated[
+        str | None,
+        typer.Option(
+            "--artifacts-destination",
+            help="Where the server keeps the artifacts it proxies: a folder or s3://bucket/path.",
+            show_default="mlartifacts-server",
+        ),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            help="Interface to bind; 0.0.0.0 exposes it to the network (docs/team-server.md).",
+            show_default="127.0.0.1",
+        ),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port to listen on.", show_default="5000")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Server worker processes.", show_default="2"),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Start the team's MLflow tracking server: PostgreSQL, proxied artifacts, basic auth.
+
+    The admin's password comes from MLFLOW_AUTH_ADMIN_PASSWORD on the first start; clients
+    set MLFLOW_TRACKING_URI, MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD.
+    """
+    from churnmodel.workflows.server import run_team_server
+
+    settings = load_settings(
+        config,
+        {
+            "server": {
+                "backend_store_uri": backend_store_uri,
+                "artifacts_destination": artifacts_destination,
+                "host": host,
+                "port": port,
+                "workers": workers,
+            }
+        },
+    )
+    raise typer.Exit(run_team_server(settings, echo=typer.echo))
 
 
 def _report_error(exc: ChurnModelError) -> None:

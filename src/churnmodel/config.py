@@ -342,6 +342,9 @@ class ServerSettings(_Section):
     ``MLFLOW_AUTH_ADMIN_PASSWORD``)."""
     default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"
     """What a signed-in user may do with experiments and models they were given no permission on."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names the server answers to beyond loopback and private addresses (MLflow's
+    ``--allowed-hosts``), e.g. the name a reverse proxy serves it under."""
 
 
 class Settings(BaseSettings):
