@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 __all__ = ["plan_team_server", "run_team_server"]
 
 ADMIN_PASSWORD_ENV = "MLFLOW_AUTH_ADMIN_PASSWORD"
+#: MLflow's password policy for its basic-auth users (mlflow.utils.validation).
+MIN_PASSWORD_LENGTH = 12
 
 
 def plan_team_server(settings: Settings, auth_config_path: Path) -> ServerPlan:
@@ -43,11 +45,18 @@ def plan_team_server(settings: Settings, auth_config_path: Path) -> ServerPlan:
         allowed_hosts=s.allowed_hosts,
     )
     state = check_backend(s.backend_store_uri or "", s.auth_database_uri, s.admin_username)
-    if not state.admin_exists and not os.environ.get(ADMIN_PASSWORD_ENV):
-        raise ConfigError(
-            f"first start: set {ADMIN_PASSWORD_ENV} to the password MLflow gives the admin "
-            f"user {s.admin_username!r} (read only until that user exists)"
-        )
+    if not state.admin_exists:
+        password = os.environ.get(ADMIN_PASSWORD_ENV, "")
+        if not password:
+            raise ConfigError(
+                f"first start: set {ADMIN_PASSWORD_ENV} to the password MLflow gives the admin "
+                f"user {s.admin_username!r} (read only until that user exists)"
+            )
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise ConfigError(
+                f"{ADMIN_PASSWORD_ENV} is {len(password)} characters; MLflow requires at least "
+                f"{MIN_PASSWORD_LENGTH}"
+            )
     return plan
 
 
