@@ -13,6 +13,7 @@ from typing import Any
 from churnmodel.workflows.features import FeaturesJobResult, features_job, load_log
 from churnmodel.workflows.monitor import MonitorResult, monitor_job
 from churnmodel.workflows.score import ScoreResult, run_foreground, score_job, serve_command
+from churnmodel.workflows.server import run_team_server
 from churnmodel.workflows.train import TrainingOutcome, TrainResult, train_job, ui_command
 
 _EVALUATE = (
@@ -43,6 +44,7 @@ __all__ = [
     "load_log",
     "monitor_job",
     "run_foreground",
+    "run_team_server",
     "score_job",
     "serve_command",
     "train_and_evaluate",
