@@ -6,7 +6,8 @@ run unchanged, as a team member would run them, with only ``MLFLOW_TRACKING_URI`
 credentials in their environment: train (registers the model and promotes it to
 ``@champion``), score with the champion, and monitor the champion's forecast once its window
 has passed on a small simulated log. A request without credentials, or with a wrong
-password, gets 401. Chromium then signs in (HTTP basic auth) and finds the run with its
+password, gets 401; a first start without the admin's password, or on a database that does
+not exist, is one line. Chromium then signs in (HTTP basic auth) and finds the run with its
 headline metrics and the champion alias; the screenshots are test artifacts
 (``tests/tracking/browser.py``). The server and the cluster are stopped at the end, also when
 the test fails.
@@ -102,6 +103,22 @@ def test_team_server_on_postgresql_runs_the_commands_and_requires_credentials(
             CHURNMODEL_SERVER__BACKEND_STORE_URI=db.uri,
             MLFLOW_AUTH_ADMIN_PASSWORD=ADMIN_PASSWORD,
         )
+        # Mistakes before the first start: one line each, and no server.
+        no_admin = {k: v for k, v in server_env.items() if k != "MLFLOW_AUTH_ADMIN_PASSWORD"}
+        first = subprocess.run(cli("server"), env=no_admin, capture_output=True, text=True)
+        assert first.returncode == 2 and first.stderr.count("\n") == 1, first.stderr
+        assert "first start: set MLFLOW_AUTH_ADMIN_PASSWORD" in first.stderr
+        wrong_db = db.uri.rsplit("/", 1)[0] + "/nosuchdb"
+        missing = subprocess.run(
+            cli("server", "--backend-store-uri", wrong_db),
+            env=server_env,
+            capture_output=True,
+            text=True,
+        )
+        assert missing.returncode == 2 and missing.stderr.count("\n") == 1, missing.stderr
+        assert '"nosuchdb" does not exist' in missing.stderr and "createdb" in missing.stderr
+        assert db.password not in missing.stderr
+
         server = cli(
             "server",
             "--port",
