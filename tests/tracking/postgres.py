@@ -54,7 +54,7 @@ def require_postgres() -> Path:
             "PostgreSQL is not installed (no pg_ctl on the PATH or in /usr/lib/postgresql/*/bin; "
             "'apt-get install -y postgresql' installs it, as .ci/run does)"
         )
-    elif os.geteuid() == 0:
+    elif _root():
         try:
             pwd.getpwnam("postgres")
         except KeyError:
@@ -81,16 +81,22 @@ class Cluster:
         return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.database}"
 
 
+def _root() -> bool:
+    return os.geteuid() == 0
+
+
 def _as_owner(command: list[str]) -> list[str]:
     """Run ``command`` as the postgres user when this process is root (PostgreSQL refuses root)."""
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+    return ["runuser", "-u", "postgres", "--", *command] if _root() else command
 
 
 @contextlib.contextmanager
 def postgres_cluster(database: str = "mlflow") -> Iterator[Cluster]:
     """Create, start and yield a cluster; stop it and delete its folder when the block ends."""
     bin_dir = require_postgres()
-    folder = Path(tempfile.mkdtemp(prefix="churnmodel-pg-"))
+    # As root the cluster runs as postgres, which must reach the folder: /tmp (mode 1777),
+    # whatever TMPDIR says.
+    folder = Path(tempfile.mkdtemp(prefix="churnmodel-pg-", dir="/tmp" if _root() else None))
     data = folder / "data"
     password = secrets.token_urlsafe(16)
     cluster = Cluster(port=free_port(), user="churnmodel", password=password, database=database)
@@ -98,7 +104,7 @@ def postgres_cluster(database: str = "mlflow") -> Iterator[Cluster]:
     try:
         try:
             (folder / "pw").write_text(password + "\n")
-            if os.geteuid() == 0:
+            if _root():
                 owner = pwd.getpwnam("postgres")
                 for path in (folder, folder / "pw"):
                     os.chown(path, owner.pw_uid, owner.pw_gid)
