@@ -104,3 +104,17 @@ def test_an_object_store_destination_and_other_hosts_are_passed_on(tmp_path: Pat
     assert command[command.index("--artifacts-destination") + 1] == "s3://bucket/churnmodel"
     assert command[command.index("--host") + 1] == "0.0.0.0"
     assert command[command.index("--allowed-hosts") + 1] == "mlflow.example.com,10.0.0.5:5000"
+
+
+def test_without_postgresql_the_end_to_end_test_skips_but_fails_in_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.tracking import postgres
+
+    monkeypatch.setattr(postgres, "postgres_bin", lambda: None)
+    monkeypatch.delenv(postgres.REQUIRE_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y postgresql"):
+        postgres.require_postgres()
+    monkeypatch.setenv(postgres.REQUIRE_ENV, "1")  # .ci/run sets it
+    with pytest.raises(pytest.fail.Exception, match="CHURNMODEL_REQUIRE_POSTGRES=1 requires"):
+        postgres.require_postgres()
