@@ -13,6 +13,7 @@ from churnmodel.features.customer import (
 from churnmodel.features.engine import DuckDBEngine
 from churnmodel.features.lifecycle import LifecycleRules, assign_lifecycle_stage
 from churnmodel.features.queries import FeatureWindows, PurchaseRule
+from churnmodel.features.season import season_calendar
 from churnmodel.features.snapshots import LABEL_COLUMNS, build_snapshots, snapshot_cutoffs
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "build_snapshots",
     "customer_features",
     "rfm_summary",
+    "season_calendar",
     "snapshot_cutoffs",
 ]
