@@ -1,0 +1,198 @@
+"""Retention plans on simulated campaigns, scored against the true effect of every contact.
+
+``python -m benchmarks.plan`` (or ``make plan-benchmark``) runs, for each seed:
+
+1. the ``seasonal_retailer`` scenario (a log to 2025-06-30) with monthly campaigns from
+   January 2024 to March 2025 (each: 30 % of the known customers, one action in turn, 20 %
+   held out at random; ``churnmodel.datasets.campaigns``, whose true effect is documented
+   there and in ``docs/simulator.md``);
+2. the churn model fitted on the log up to 2025-06-30 (the ``train`` settings, horizon 90
+   days = the campaign window) scores every customer;
+3. the uplift models are fitted on the older campaigns and scored on the latest ones (a time
+   holdout: Qini coefficient with a bootstrap interval), then refitted on every campaign;
+4. ``plan_retention`` makes the plan from the scores and the measured response (and, for
+   comparison, with the assumed response rates only);
+5. every targeting rule contacts the same number of customers as the learned plan, each
+   with the action and date the life-cycle rules give them: the learned plan, ranking by
+   ``value_at_risk``, by ``p_churn``, at random (the mean of 20 draws), and the **oracle**
+   (ranking by the true net value of the contact: the ceiling). Each is scored by the true
+   expected incremental revenue of its contacts minus their cost
+   (``CampaignScenario.true_effect``).
+
+With ``--mlflow`` the last seed's plan run is logged (``churnmodel.workflows.plan``: policy,
+totals, the rule table, the Qini plot and coefficient). Results are printed and written to
+``benchmarks/results/plan.json``.
+
+Target (issue 18): the learned plan earns >= 1.2x the net incremental revenue of ranking by
+``value_at_risk``, and more than ``p_churn`` and random.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+RESULTS = Path(__file__).parent / "results"
+HORIZON = 90
+
+
+def run_seed(
+    n_customers: int, seed: int, *, n_boot: int = 200, method: str = "scaled"
+) -> dict[str, Any]:
+    """One seed: scenario, campaigns, scores, uplift models, plans, and the rule table."""
+    from churnmodel.datasets import seasonal_retailer
+    from churnmodel.datasets.campaigns import add_campaigns, monthly_campaigns
+    from churnmodel.features import FeatureWindows, customer_features, season_calendar
+    from churnmodel.planning import (
+        ControlGroupWarning,
+        ResponseModel,
+        RetentionPolicy,
+        compare_rules,
+        evaluate_response,
+        holdout_qini,
+        plan_retention,
+        uplift_table,
+        validate_contacts,
+    )
+    from churnmodel.workflows.evaluate import fit_bundle
+
+    started = time.perf_counter()
+    lap = started
+
+    def tick(what: str) -> None:
+        nonlocal lap
+        now = time.perf_counter()
+        print(f"  {what}: {now - lap:.1f} s", flush=True)
+        lap = now
+
+    sc = seasonal_retailer(n_customers, seed)
+    cs = add_campaigns(sc, monthly_campaigns("2024-01-01", "2025-03-01"), seed=seed)
+    tx = cs.scenario.transactions
+    as_of = sc.end
+    tick("scenario and campaigns")
+    bundle = fit_bundle(tx, cutoff=as_of, horizon_days=HORIZON)
+    tick("churn model")
+    scores = bundle.predict(tx, as_of).reset_index()
+    features = customer_features(tx, as_of, windows=FeatureWindows(season=HORIZON))
+    seasons = season_calendar(tx, as_of)
+    policy = RetentionPolicy(n_boot=n_boot, seed=seed)
+    contacts = validate_contacts(
+        cs.contact_log(),
+        customers=pd.Index(tx["customer_id"].unique()),
+        first_date=tx["timestamp"].min().date(),
+        last_date=as_of,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ControlGroupWarning)
+        table = uplift_table(tx, contacts, window_days=policy.campaign_window_days)
+    tick("uplift table")
+    evaluation = evaluate_response(
+        table,
+        window_days=policy.campaign_window_days,
+        holdout_share=policy.holdout_share,
+        min_treated=policy.min_treated,
+        min_control=policy.min_control,
+        over_contact=policy.max_contacts,
+        seasonal_min_concentration=policy.seasonal_min_concentration,
+        random_state=seed,
+        method=method,
+    )
+    qini = holdout_qini(evaluation, n_boot=policy.n_boot, seed=seed)
+    response = ResponseModel(
+        min_treated=policy.min_treated,
+        min_control=policy.min_control,
+        over_contact=policy.max_contacts,
+        seasonal_min_concentration=policy.seasonal_min_concentration,
+        random_state=seed,
+        method=method,
+    ).fit(table)
+    tick("uplift models")
+    learned = plan_retention(
+        scores, policy, features=features, seasons=seasons, contacts=contacts, response=response
+    )
+    assumed = plan_retention(scores, policy, features=features, seasons=seasons, contacts=contacts)
+    rules = compare_rules(
+        learned,
+        scores,
+        policy,
+        truth=cs.true_effect,
+        features=features,
+        seasons=seasons,
+        assumed=assumed,
+        seed=seed,
+    )
+    tick("plans and rules")
+    return {
+        "seed": seed,
+        "customers": len(scores),
+        "contacts": len(contacts),
+        "seconds": round(time.perf_counter() - started, 1),
+        "qini": qini,
+        "rules": rules.to_dict(orient="records"),
+        "learned_totals": learned.attrs["totals"],
+        "_frames": {"plan": learned, "rules": rules, "evaluation": evaluation, "policy": policy},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--n-boot", type=int, default=200)
+    parser.add_argument("--method", default="scaled", choices=["scaled", "x", "t"])
+    parser.add_argument("--mlflow", action="store_true", help="log the last seed's plan run")
+    args = parser.parse_args(argv)
+    results = []
+    last: dict[str, Any] = {}
+    for seed in args.seeds:
+        out = run_seed(args.customers, seed, n_boot=args.n_boot, method=args.method)
+        last = out.pop("_frames")
+        results.append(out)
+        rules = pd.DataFrame(out["rules"]).set_index("rule")
+        print(
+            f"\nseed {seed}: {out['customers']:,} customers, {out['contacts']:,} contacts, "
+            f"{out['seconds']} s"
+        )
+        print(
+            f"holdout Qini (spend): {out['qini']['qini_spend']:.3f} "
+            f"[{out['qini']['qini_spend_ci_low']:.3f}, {out['qini']['qini_spend_ci_high']:.3f}];"
+            f" (purchase): {out['qini']['qini_purchase']:.3f} "
+            f"[{out['qini']['qini_purchase_ci_low']:.3f}, "
+            f"{out['qini']['qini_purchase_ci_high']:.3f}]"
+        )
+        print(rules.to_string(float_format=lambda v: f"{v:,.2f}"))
+    table = pd.DataFrame(
+        [{"seed": r["seed"], **{x["rule"]: x["net_revenue"] for x in r["rules"]}} for r in results]
+    ).set_index("seed")
+    print("\nnet incremental revenue by rule and seed (same number of contacts):")
+    print(table.to_string(float_format=lambda v: f"{v:,.0f}"))
+    ratio = table["learned plan"] / table["value_at_risk"]
+    print(f"learned plan / value_at_risk: {', '.join(f'{r:.2f}' for r in ratio)}")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "plan.json").write_text(json.dumps(results, indent=2, default=str))
+    if args.mlflow and last:
+        from churnmodel.workflows.plan import log_plan_run
+
+        from churnmodel.config import load_settings
+
+        run = log_plan_run(
+            load_settings(),
+            plan=last["plan"],
+            policy=last["policy"],
+            rules=last["rules"],
+            evaluation=last["evaluation"],
+            name=f"plan on seasonal_retailer seed {args.seeds[-1]}",
+        )
+        print(f"MLflow run {run}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
