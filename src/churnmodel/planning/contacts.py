@@ -444,9 +444,12 @@ def check_balance(table: pd.DataFrame, *, max_smd: float = MAX_BALANCE_SMD) -> p
 
     A campaign is a (``contact_date``, ``action``) pair of :func:`uplift_table`. For each
     column of :data:`BALANCE_COLUMNS` the standardized mean difference ``|mean_t - mean_c| /
-    sqrt((var_t + var_c) / 2)`` is computed; above ``max_smd`` the control group was not
-    drawn at random from the campaign's customers (or is too small to tell), and a
-    :class:`ControlGroupWarning` names the campaign, the column and the rows.
+    sqrt((var_t + var_c) / 2)`` is computed. A random split keeps it near 0, within about
+    ``se = sqrt(1 / n_t + 1 / n_c)``; above both ``max_smd`` and ``4 se`` (which a random
+    split exceeds about once in 16,000 comparisons) the control group was not drawn at
+    random from the campaign's customers, and a :class:`ControlGroupWarning` names the
+    campaign, the column and the rows. A campaign with fewer than 2 treated or control
+    customers cannot be checked and is named too.
 
     Returns
     -------
@@ -478,7 +481,10 @@ def check_balance(table: pd.DataFrame, *, max_smd: float = MAX_BALANCE_SMD) -> p
                     "mean_treated": float(np.nanmean(xt)) if len(xt) else np.nan,
                     "mean_control": float(np.nanmean(xc)) if len(xc) else np.nan,
                     "smd": float(smd),
-                    "balanced": bool(np.isfinite(smd) and smd <= max_smd),
+                    "balanced": bool(
+                        np.isfinite(smd)
+                        and (smd <= max_smd or smd <= 4.0 * np.sqrt(1 / len(xt) + 1 / len(xc)))
+                    ),
                 }
             )
     report = pd.DataFrame.from_records(records)
@@ -490,7 +496,7 @@ def check_balance(table: pd.DataFrame, *, max_smd: float = MAX_BALANCE_SMD) -> p
             control_rows = campaign.index[campaign["treated"] == 0.0]
             detail = "; ".join(
                 f"{r.column}: treated {r.mean_treated:.3g}, control {r.mean_control:.3g} "
-                f"(standardized difference {r.smd:.2f} > {max_smd})"
+                f"(standardized difference {r.smd:.2f})"
                 if np.isfinite(float(cast(Any, r.smd)))
                 else f"{r.column}: {r.treated} treated, {r.control} control (too few to compare)"
                 for r in rows.itertuples()
