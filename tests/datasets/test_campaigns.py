@@ -93,8 +93,10 @@ def test_seasonal_customers_respond_before_their_season_not_in_july(campaigns) -
 
 
 def test_over_contact_puts_customers_off(scenario) -> None:
-    spec = [Campaign(d, "retain", share=0.9, control_share=0.1) for d in
-            ("2024-04-01", "2024-05-01", "2024-06-01")]
+    spec = [
+        Campaign(d, "retain", share=0.9, control_share=0.1)
+        for d in ("2024-04-01", "2024-05-01", "2024-06-01")
+    ]
     cs = add_campaigns(scenario, spec, seed=3)
     third = cs.contacts[cs.contacts["contact_date"] == pd.Timestamp("2024-06-01")]
     assert third["put_off"].any()
