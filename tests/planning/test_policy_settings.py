@@ -29,5 +29,5 @@ def test_bad_values_name_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"plan.response_rates.*\[0, 1\]"):
         load_settings(config)
     config.write_text("[plan]\nmax_contacts = 0\n")
-    with pytest.raises(ConfigError, match="plan.max_contacts"):
+    with pytest.raises(ConfigError, match=r"plan\.max_contacts"):
         load_settings(config)
