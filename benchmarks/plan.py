@@ -43,7 +43,13 @@ HORIZON = 90
 
 
 def run_seed(
-    n_customers: int, seed: int, *, n_boot: int = 200, method: str = "scaled"
+    n_customers: int,
+    seed: int,
+    *,
+    n_boot: int = 200,
+    method: str = "scaled",
+    state: str = "snapshots",
+    with_holdout_scores: bool = False,
 ) -> dict[str, Any]:
     """One seed: scenario, campaigns, scores, uplift models, plans, and the rule table."""
     from churnmodel.datasets import seasonal_retailer
@@ -51,6 +57,7 @@ def run_seed(
     from churnmodel.features import FeatureWindows, customer_features, season_calendar
     from churnmodel.planning import (
         ControlGroupWarning,
+        PersuadableModel,
         ResponseModel,
         RetentionPolicy,
         compare_rules,
@@ -88,14 +95,22 @@ def run_seed(
         first_date=tx["timestamp"].min().date(),
         last_date=as_of,
     )
+    persuadable = None
+    if state == "snapshots":
+        persuadable = PersuadableModel(
+            window_days=policy.campaign_window_days, random_state=seed
+        ).fit(tx, first_date=tx["timestamp"].min().date(), last_date=as_of)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ControlGroupWarning)
-        table = uplift_table(tx, contacts, window_days=policy.campaign_window_days)
+        table = uplift_table(
+            tx, contacts, window_days=policy.campaign_window_days, persuadable=persuadable
+        )
     tick("uplift table")
     evaluation = evaluate_response(
         table,
         window_days=policy.campaign_window_days,
         holdout_share=policy.holdout_share,
+        persuadable=persuadable,
         min_treated=policy.min_treated,
         min_control=policy.min_control,
         over_contact=policy.max_contacts,
@@ -111,12 +126,29 @@ def run_seed(
         seasonal_min_concentration=policy.seasonal_min_concentration,
         random_state=seed,
         method=method,
-    ).fit(table)
+    ).fit(table, persuadable=persuadable)
     tick("uplift models")
     learned = plan_retention(
         scores, policy, features=features, seasons=seasons, contacts=contacts, response=response
     )
     assumed = plan_retention(scores, policy, features=features, seasons=seasons, contacts=contacts)
+    # The same measured values without the policy's gates (risk threshold, cap): whom the
+    # response models alone would pick.
+    ungated = plan_retention(
+        scores,
+        policy.model_copy(
+            update={
+                "retain_min_p_churn": 0.0,
+                "max_contacts": 10_000,
+                "costs": dict.fromkeys(policy.costs, 0.0),
+            }
+        ),
+        features=features,
+        seasons=seasons,
+        contacts=contacts,
+        response=response,
+    ).set_index("customer_id")
+    cost = ungated["action"].astype("str").map(lambda a: policy.cost(a))
     rules = compare_rules(
         learned,
         scores,
@@ -125,9 +157,16 @@ def run_seed(
         features=features,
         seasons=seasons,
         assumed=assumed,
+        rankings={"measured value, no gates": ungated["expected_incremental_value"] - cost},
         seed=seed,
     )
     tick("plans and rules")
+    holdout = None
+    if with_holdout_scores:
+        from churnmodel.workflows.plan import holdout_rule_scores
+
+        holdout = holdout_rule_scores(tx, evaluation, window_days=policy.campaign_window_days)
+        tick("holdout scored by the churn model")
     return {
         "seed": seed,
         "customers": len(scores),
@@ -136,7 +175,15 @@ def run_seed(
         "qini": qini,
         "rules": rules.to_dict(orient="records"),
         "learned_totals": learned.attrs["totals"],
-        "_frames": {"plan": learned, "rules": rules, "evaluation": evaluation, "policy": policy},
+        "_frames": {
+            "plan": learned,
+            "rules": rules,
+            "evaluation": evaluation,
+            "policy": policy,
+            "holdout": holdout,
+            "qini": qini,
+            "factors": response.factors(),
+        },
     }
 
 
@@ -147,12 +194,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n-boot", type=int, default=200)
     parser.add_argument("--method", default="scaled", choices=["scaled", "x", "t"])
+    parser.add_argument(
+        "--state",
+        default="snapshots",
+        choices=["snapshots", "pareto"],
+        help="p_persuadable from two lapse classifiers on snapshots, or from Pareto/NBD",
+    )
     parser.add_argument("--mlflow", action="store_true", help="log the last seed's plan run")
     args = parser.parse_args(argv)
     results = []
     last: dict[str, Any] = {}
     for seed in args.seeds:
-        out = run_seed(args.customers, seed, n_boot=args.n_boot, method=args.method)
+        out = run_seed(
+            args.customers,
+            seed,
+            n_boot=args.n_boot,
+            method=args.method,
+            state=args.state,
+            with_holdout_scores=args.mlflow and seed == args.seeds[-1],
+        )
         last = out.pop("_frames")
         results.append(out)
         rules = pd.DataFrame(out["rules"]).set_index("rule")
@@ -178,17 +238,29 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "plan.json").write_text(json.dumps(results, indent=2, default=str))
     if args.mlflow and last:
-        from churnmodel.workflows.plan import log_plan_run
-
         from churnmodel.config import load_settings
+        from churnmodel.workflows.plan import log_plan_run, qini_figure
 
+        rules_table = last["rules"].copy()
+        rules_table.insert(0, "seed", args.seeds[-1])
         run = log_plan_run(
             load_settings(),
             plan=last["plan"],
             policy=last["policy"],
-            rules=last["rules"],
-            evaluation=last["evaluation"],
-            name=f"plan on seasonal_retailer seed {args.seeds[-1]}",
+            rules=rules_table,
+            qini=last["qini"],
+            factors=last["factors"],
+            figures={"plots/qini.png": qini_figure(last["holdout"], seed=args.seeds[-1])},
+            name=f"plan on seasonal_retailer, {args.customers:,} customers, seed {args.seeds[-1]}",
+            tags={
+                "benchmark": "benchmarks/plan.py",
+                "target": "learned plan >= 1.2 x value_at_risk, > p_churn, > random",
+            },
+            metrics={
+                f"learned_vs_value_at_risk_seed_{s}": float(r)
+                for s, r in zip(args.seeds, ratio, strict=True)
+            },
+            tables={"plan/rules_by_seed.json": table.reset_index()},
         )
         print(f"MLflow run {run}")
     return 0

@@ -26,6 +26,7 @@ from churnmodel.planning.contacts import (
     uplift_table,
     validate_contacts,
 )
+from churnmodel.planning.persuadable import PERSUADABLE_COLUMNS, PersuadableModel
 from churnmodel.planning.plan import PlanTotals, plan_retention, plan_totals, stage_actions
 from churnmodel.planning.policy import CONTACT_ACTIONS, RetentionPolicy
 
@@ -42,7 +43,9 @@ __all__ = [
     "CONTACT_ACTIONS",
     "CONTACT_COLUMNS",
     "DESIGN_COLUMNS",
+    "PERSUADABLE_COLUMNS",
     "ControlGroupWarning",
+    "PersuadableModel",
     "PlanTotals",
     "ResponseEvaluation",
     "ResponseModel",

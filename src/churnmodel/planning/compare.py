@@ -37,6 +37,7 @@ def compare_rules(
     features: pd.DataFrame | None = None,
     seasons: pd.DataFrame | None = None,
     assumed: pd.DataFrame | None = None,
+    rankings: dict[str, pd.Series] | None = None,
     seed: int = 0,
     random_draws: int = 20,
 ) -> pd.DataFrame:
@@ -57,6 +58,9 @@ def compare_rules(
     assumed
         Another plan to list with its own contacts (``"assumed plan"``: the policy's assumed
         response rates), if given.
+    rankings
+        More rules: name -> a score per customer (index ``customer_id``); each contacts the
+        plan's number of customers with the highest scores.
     seed, random_draws
         Random ranking: the mean of ``random_draws`` draws.
 
@@ -112,6 +116,10 @@ def compare_rules(
         )
     add("value_at_risk", top(s["value_at_risk"].astype(float)))
     add("p_churn", top(s["p_churn"].astype(float)))
+    for rule, ranking in (rankings or {}).items():
+        values = ranking.copy()
+        values.index = values.index.astype("str")
+        add(rule, top(values.reindex(net.index).fillna(-np.inf)))
     rng = np.random.default_rng(seed)
     draws = [
         rng.choice(len(net), size=min(n, len(net)), replace=False) for _ in range(random_draws)

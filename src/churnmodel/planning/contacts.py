@@ -29,6 +29,7 @@ from churnmodel.features import BEHAVIOUR_COLUMNS, customer_features
 from churnmodel.features.engine import TransactionsLike
 from churnmodel.features.queries import FeatureWindows, PurchaseRule
 from churnmodel.features.season import YEAR_DAYS, season_calendar
+from churnmodel.planning.persuadable import PersuadableModel
 from churnmodel.planning.policy import CONTACT_ACTIONS
 from churnmodel.schemas import CUSTOMER_ID, DATE, LIFECYCLE_STAGES, RFM_COLUMNS
 
@@ -56,9 +57,9 @@ BALANCE_COLUMNS = ("days_since_last", "n_purchase_days", "total_spend")
 MAX_BALANCE_SMD = 0.25
 
 _HISTORY_COLUMNS = ("contacts_recent", "days_since_contact", "days_to_season")
-#: Purchase-model columns of the design: Pareto/NBD's P(alive) and the probability that the
-#: customer is alive but buys nothing in the campaign window (a persuadable candidate).
-PURCHASE_STATE_COLUMNS = ("p_alive_pareto", "p_persuadable")
+#: State columns of the design: the estimated P(alive) and the probability that the customer
+#: is alive but buys nothing in the campaign window (a persuadable candidate).
+PURCHASE_STATE_COLUMNS = ("p_alive_est", "p_persuadable")
 #: Columns of :func:`design_matrix`: the customer features, the stage, the purchase-model
 #: state, the contact history.
 DESIGN_COLUMNS = (
@@ -247,8 +248,13 @@ def days_to_season(
     return np.where(diff > YEAR_DAYS / 2, diff - YEAR_DAYS, diff)
 
 
-def purchase_state(features: pd.DataFrame, window_days: int) -> pd.DataFrame:
-    """Return Pareto/NBD's P(alive) and P(alive, no purchase in ``window_days``) per customer.
+def purchase_state(
+    features: pd.DataFrame, window_days: int, persuadable: PersuadableModel | None = None
+) -> pd.DataFrame:
+    """Return P(alive) and P(alive, no purchase in ``window_days``) per customer.
+
+    With a fitted :class:`~churnmodel.planning.persuadable.PersuadableModel`, its
+    ``p_persuadable`` and ``1 - p_no_purchase_long``. Without one, from a purchase model:
 
     A contact can only add a purchase to a customer who is alive and would not buy in the
     window on their own; a purchase model fitted on ``features`` (customer features at one
@@ -263,6 +269,15 @@ def purchase_state(features: pd.DataFrame, window_days: int) -> pd.DataFrame:
     from churnmodel.exceptions import ChurnModelError
     from churnmodel.models import ProbabilisticFeatures
 
+    if persuadable is not None:
+        state = persuadable.transform(features)
+        return pd.DataFrame(
+            {
+                "p_alive_est": 1.0 - state["p_no_purchase_long"].to_numpy(),
+                "p_persuadable": state["p_persuadable"].to_numpy(),
+            },
+            index=features.index,
+        )
     out = pd.DataFrame(index=features.index, columns=list(PURCHASE_STATE_COLUMNS), dtype=float)
     try:
         with warnings.catch_warnings():
@@ -279,7 +294,7 @@ def purchase_state(features: pd.DataFrame, window_days: int) -> pd.DataFrame:
         return out
     p_alive = prob["prob_p_alive"].to_numpy(dtype=float)
     p_none = prob["prob_p_no_purchase"].to_numpy(dtype=float)
-    out["p_alive_pareto"] = p_alive
+    out["p_alive_est"] = p_alive
     out["p_persuadable"] = np.clip(p_none - (1.0 - p_alive), 0.0, 1.0)
     return out
 
@@ -355,6 +370,7 @@ def uplift_table(
     history_window_days: int = 90,
     last_date: date | None = None,
     purchase: PurchaseRule | None = None,
+    persuadable: PersuadableModel | None = None,
 ) -> pd.DataFrame:
     """Return one row per contact: features the day before it, its history, its outcome.
 
@@ -374,6 +390,10 @@ def uplift_table(
         False`` (their outcome is cut short). Default: the last transaction day.
     purchase
         When a customer-day counts as a purchase.
+    persuadable
+        A fitted :class:`~churnmodel.planning.persuadable.PersuadableModel` for the
+        ``p_persuadable`` column (default: Pareto/NBD fitted at each contact day,
+        :func:`purchase_state`).
 
     Returns
     -------
@@ -404,7 +424,7 @@ def uplift_table(
             transactions, cut, purchase=rule, windows=FeatureWindows(season=window_days)
         )
         seasons = season_calendar(transactions, cut, purchase=rule)
-        state_all = purchase_state(feats, window_days)
+        state_all = purchase_state(feats, window_days, persuadable)
         ids = rows[CUSTOMER_ID].to_numpy()
         known = pd.Index(ids).isin(feats.index)
         rows = rows.assign(known=known)

@@ -434,7 +434,9 @@ def plan_retention(
         )
         f = features.reindex(ids)
         f["lifecycle_stage"] = frame["lifecycle_stage"]
-        state = purchase_state(features, policy.campaign_window_days).reindex(ids)
+        state = purchase_state(
+            features, policy.campaign_window_days, getattr(response, "persuadable_", None)
+        ).reindex(ids)
         design = design_matrix(
             f,
             seasons if seasons is not None else pd.DataFrame(columns=["season_half_width_days"]),

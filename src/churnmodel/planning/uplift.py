@@ -51,6 +51,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from churnmodel.exceptions import ConfigError, DataValidationError, NotFittedError
 from churnmodel.models.estimators import thread_limit
 from churnmodel.planning.contacts import DESIGN_COLUMNS
+from churnmodel.planning.persuadable import PersuadableModel
 from churnmodel.planning.policy import CONTACT_ACTIONS
 
 __all__ = [
@@ -346,8 +347,15 @@ class ResponseModel:
         self.random_state = random_state
         self.params = params
 
-    def fit(self, table: pd.DataFrame) -> ResponseModel:
-        """Fit on an :func:`~churnmodel.planning.uplift_table` (its complete rows)."""
+    def fit(
+        self, table: pd.DataFrame, *, persuadable: PersuadableModel | None = None
+    ) -> ResponseModel:
+        """Fit on an :func:`~churnmodel.planning.uplift_table` (its complete rows).
+
+        ``persuadable``: the model that gave the table's ``p_persuadable`` column, kept as
+        ``persuadable_`` so that a plan computes the column the same way.
+        """
+        self.persuadable_ = persuadable
         if self.method not in {"scaled", "x", "t"}:
             raise ConfigError(f"'method' must be 'scaled', 'x' or 't', got {self.method!r}")
         rows = table[table["complete"].astype(bool)] if "complete" in table else table
@@ -451,6 +459,7 @@ def evaluate_response(
     *,
     window_days: int,
     holdout_share: float = 0.25,
+    persuadable: PersuadableModel | None = None,
     **model_params: Any,
 ) -> ResponseEvaluation:
     """Fit a :class:`ResponseModel` on the older campaigns, predict the latest (time holdout).
@@ -479,7 +488,7 @@ def evaluate_response(
             f"no campaign ends before the holdout starting {start.date()}: nothing to fit on",
             hint="lower holdout_share, or give a longer contact history",
         )
-    model = ResponseModel(**model_params).fit(train)
+    model = ResponseModel(**model_params).fit(train, persuadable=persuadable)
     predictions = test.loc[
         :, ["customer_id", "contact_date", "action", "treated", "purchased", "spend"]
     ].copy()

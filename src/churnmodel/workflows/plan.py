@@ -191,6 +191,8 @@ def log_plan_run(
     factors: pd.DataFrame | None = None,
     figures: Mapping[str, Figure] | None = None,
     tags: Mapping[str, str] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> str:
     """Log a plan to one MLflow run; return the run id.
 
@@ -199,7 +201,8 @@ def log_plan_run(
     ``qini_*`` metrics, tables ``plan/actions`` (customers, cost and value per action and
     stage), ``plan/rules`` (targeting rules compared), ``plan/holdout_rules`` (Qini of each
     rule on the holdout), ``plan/response_factors``; plots ``plots/qini.png`` and any
-    ``figures``. No customer rows are logged.
+    ``figures``; more ``metrics`` and ``tables`` (artifact path -> frame) as given. No
+    customer rows are logged.
     """
     from churnmodel import tracking
 
@@ -211,13 +214,12 @@ def log_plan_run(
     totals = plan.attrs.get("totals") or {}
     with tracking.run(name, tags={"kind": "retention plan", **dict(tags or {})}) as run_id:
         tracking.log_params({"plan": policy.summary()})
-        metrics = {
-            f"plan_{k}": float(v)
-            for k, v in totals.items()
-            if isinstance(v, int | float) and not isinstance(v, bool)
-        }
-        metrics.update({k: float(v) for k, v in (qini or {}).items()})
-        tracking.log_metrics(metrics)
+        logged = dict(metrics or {})
+        logged.update({f"plan_{k}": float(v) for k, v in totals.items() if _number(v)})
+        logged.update({k: float(v) for k, v in (qini or {}).items()})
+        tracking.log_metrics(logged)
+        for path, frame in (tables or {}).items():
+            tracking.log_table(frame, path)
         by = (
             plan.assign(action=plan["action"].astype("str"))
             .groupby(["action", "lifecycle_stage"], observed=True)
@@ -240,6 +242,10 @@ def log_plan_run(
             tracking.log_figures(dict(figures))
         tracking.set_tags({"as_of": plan.attrs.get("as_of", "")})
     return run_id
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def plan_job(
@@ -298,6 +304,7 @@ def plan_job(
         seasons = season_calendar(transactions, as_of, purchase=rule)
         if contacts is not None:
             from churnmodel.planning import (
+                PersuadableModel,
                 ResponseModel,
                 evaluate_response,
                 holdout_qini,
@@ -311,6 +318,18 @@ def plan_job(
                 first_date=report.first_date,
                 last_date=report.last_date,
             )
+            persuadable: PersuadableModel | None = None
+            try:
+                persuadable = PersuadableModel(
+                    window_days=policy.campaign_window_days, random_state=policy.seed
+                ).fit(
+                    transactions,
+                    first_date=report.first_date,
+                    last_date=report.last_date,
+                    purchase=rule,
+                )
+            except DataValidationError as exc:
+                notes.append(f"persuadable probability from Pareto/NBD: {str(exc).splitlines()[0]}")
             table = uplift_table(
                 transactions,
                 contact_log,
@@ -318,6 +337,7 @@ def plan_job(
                 history_window_days=policy.contact_window_days,
                 last_date=report.last_date,
                 purchase=rule,
+                persuadable=persuadable,
             )
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ControlGroupWarning)
@@ -337,6 +357,7 @@ def plan_job(
                     table,
                     window_days=policy.campaign_window_days,
                     holdout_share=policy.holdout_share,
+                    persuadable=persuadable,
                     **params,
                 )
             except DataValidationError as exc:
@@ -357,7 +378,7 @@ def plan_job(
                     f"{evaluation.holdout_start.date()}, models fitted on "
                     f"{evaluation.train_rows:,} earlier ones"
                 )
-            response = ResponseModel(**params).fit(table)
+            response = ResponseModel(**params).fit(table, persuadable=persuadable)
             factors = response.factors()
     plan = plan_retention(
         score_frame,
