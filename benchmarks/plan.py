@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             rules=rules_table,
             qini=last["qini"],
             factors=last["factors"],
-            figures={"plots/qini.png": qini_figure(last["holdout"], seed=args.seeds[-1])},
+            figures={"plots/qini.png": qini_figure(last["holdout"])},
             name=f"plan on seasonal_retailer, {args.customers:,} customers, seed {args.seeds[-1]}",
             tags={
                 "benchmark": "benchmarks/plan.py",

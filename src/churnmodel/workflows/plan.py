@@ -132,30 +132,38 @@ def holdout_rule_scores(
     return rows
 
 
-def qini_figure(rows: pd.DataFrame, *, outcome: str = "spend", seed: int = 0) -> Figure:
-    """Qini curves of the holdout for the uplift model and the score rules (and random)."""
+def qini_figure(rows: pd.DataFrame) -> Figure:
+    """Qini curves of the holdout: the uplift model beside the score rules and random.
+
+    Two panels: incremental buyers (ranked by ``uplift_purchase``) and incremental spend
+    (ranked by ``uplift_spend``); ``value_at_risk`` and ``p_churn`` when the rows have them;
+    the dashed line is random targeting.
+    """
     from matplotlib.figure import Figure
 
     from churnmodel.evaluation.uplift import plot_qini
 
     rows = rows.dropna(subset=["uplift_spend"])
-    scores: dict[str, object] = {
-        "uplift model": rows["uplift_spend" if outcome == "spend" else "uplift_purchase"]
-    }
-    for col in ("value_at_risk", "p_churn"):
-        if col in rows and rows[col].notna().all():
-            scores[col] = rows[col]
-    scores["random"] = np.random.default_rng(seed).random(len(rows))
-    fig = Figure(figsize=(7.0, 5.0))
-    ax = fig.add_subplot()
-    plot_qini(
-        rows[outcome].to_numpy(dtype=float),
-        rows["treated"].to_numpy(dtype=float),
-        scores,
-        ax=ax,
-        ylabel="incremental spend in the window" if outcome == "spend" else "incremental buyers",
+    fig = Figure(figsize=(12.0, 4.8))
+    panels = (
+        ("purchased", "uplift_purchase", "incremental buyers"),
+        ("spend", "uplift_spend", "incremental spend in the window"),
     )
-    ax.set_title(f"Qini curves on the holdout campaigns ({len(rows):,} contacts)")
+    for k, (outcome, model, label) in enumerate(panels):
+        scores: dict[str, object] = {"uplift model": rows[model]}
+        for col in ("value_at_risk", "p_churn"):
+            if col in rows and rows[col].notna().all():
+                scores[col] = rows[col]
+        ax = fig.add_subplot(1, 2, k + 1)
+        plot_qini(
+            rows[outcome].to_numpy(dtype=float),
+            rows["treated"].to_numpy(dtype=float),
+            scores,
+            ax=ax,
+            ylabel=label,
+        )
+        ax.set_title(f"{label}: {len(rows):,} holdout contacts", fontsize="medium")
+    fig.tight_layout()
     return fig
 
 
@@ -372,7 +380,7 @@ def plan_job(
                 except ChurnModelError as exc:  # the comparison is optional
                     notes.append(f"holdout not scored by p_churn / value_at_risk: {exc}")
                 holdout_table = _rule_qini(rows, n_boot=policy.n_boot, seed=policy.seed)
-                figures["plots/qini.png"] = qini_figure(rows, seed=policy.seed)
+                figures["plots/qini.png"] = qini_figure(rows)
                 notes.append(
                     f"holdout: {evaluation.holdout_rows:,} contacts from "
                     f"{evaluation.holdout_start.date()}, models fitted on "
