@@ -160,6 +160,7 @@ def run_seed(
         rankings={"measured value, no gates": ungated["expected_incremental_value"] - cost},
         seed=seed,
     )
+    checks = plan_checks(learned, cs, contacts, policy)
     tick("plans and rules")
     holdout = None
     if with_holdout_scores:
@@ -175,6 +176,7 @@ def run_seed(
         "qini": qini,
         "rules": rules.to_dict(orient="records"),
         "learned_totals": learned.attrs["totals"],
+        "checks": checks,
         "_frames": {
             "plan": learned,
             "rules": rules,
@@ -184,6 +186,37 @@ def run_seed(
             "qini": qini,
             "factors": response.factors(),
         },
+    }
+
+
+def plan_checks(plan: pd.DataFrame, cs: Any, contacts: pd.DataFrame, policy: Any) -> dict:
+    """The issue's rule checks on the learned plan, against the simulation's truth."""
+    segment = cs.scenario.customers["segment"].reindex(plan["customer_id"]).to_numpy()
+    action = plan["action"].astype("str").to_numpy()
+    date = plan["contact_date"]
+    seasonal = segment == "seasonal"
+    contacted = action != "do_not_contact"
+    # the simulated seasons: winter holidays, 1 November .. 31 December
+    start = pd.Timestamp("2025-11-01")
+    reminders = action == "seasonal_reminder"
+    before = (date >= start - pd.Timedelta(days=45)) & (date < start)
+    summer = date.dt.month.isin([6, 7, 8]).to_numpy()
+    sent = contacts[~contacts["control"]]
+    over = 0
+    for cid, day in zip(plan["customer_id"][contacted], date[contacted], strict=True):
+        window = sent[(sent["customer_id"] == cid)]
+        earlier = window[
+            window["contact_date"] > day - pd.Timedelta(days=policy.contact_window_days)
+        ]
+        over += int(len(earlier) + 1 > policy.max_contacts)
+    return {
+        "seasonal_reminders": int(reminders.sum()),
+        "seasonal_reminders_in_the_45_days_before_the_season": int((reminders & before).sum()),
+        "true_seasonal_customers_contacted_in_summer": int((seasonal & contacted & summer).sum()),
+        "true_seasonal_customers_won_back_in_summer": int(
+            (seasonal & (action == "win_back") & summer).sum()
+        ),
+        "contacts_over_the_cap": over,
     }
 
 
@@ -228,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{out['qini']['qini_purchase_ci_high']:.3f}]"
         )
         print(rules.to_string(float_format=lambda v: f"{v:,.2f}"))
+        print(f"checks: {out['checks']}")
     table = pd.DataFrame(
         [{"seed": r["seed"], **{x["rule"]: x["net_revenue"] for x in r["rules"]}} for r in results]
     ).set_index("seed")
