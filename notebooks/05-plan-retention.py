@@ -235,7 +235,7 @@ ax.invert_yaxis()
 
 # %% [markdown]
 # On these campaigns the plan learned from history earns about as much as ranking by
-# `value_at_risk` (`docs/planning.md`: 0.95-0.99x over three seeds of 20,000 customers) and
+# `value_at_risk` (`docs/planning.md`: 0.93-1.01x over three seeds of 20,000 customers) and
 # far more than ranking by `p_churn` or at random; the oracle shows that about 1.5x would be
 # possible with perfect knowledge of who is alive but would not buy on their own, which the
 # log reveals only partly. The target (+20% over `value_at_risk`) is not reached.
