@@ -7,27 +7,53 @@ UV := $(BIN)/uv
 EXTRAS ?= dev,spark
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: help setup run ui serve test lint bench forward-test plan-benchmark fuzz load-test clean
+.PHONY: help setup install-run lock-check upgrade run ui serve notebook test lint bench forward-test plan-benchmark fuzz load-test clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-
+# Every install comes from uv.lock (`uv sync --locked`): a new release of any dependency cannot
+# change a fresh install, and a pyproject.toml whose lock is stale stops the install. The
+# package's own ranges (pyproject.toml) stay open for `pip install churnmodel`; `make upgrade`
+# moves the lock to new releases and runs the tests. The venv starts with the uv release that
+# uv.lock pins (group `tools`, synced with everything else).
+UV_VERSION := $(shell awk '/^name = "uv"$$/ { getline; gsub(/version = |"/, ""); print; exit }' uv.lock)
+comma := ,
+EXTRA_FLAGS := $(addprefix --extra ,$(subst $(comma), ,$(EXTRAS)))
 # --compile-bytecode: installed packages ship compiled, so no process compiles scikit-learn,
 # pandas or MLflow from source when PYTHONDONTWRITEBYTECODE is set (as on our CI machines):
 # that cost every command, test worker and model load several seconds.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(UV) pip install --python $(BIN)/python --quiet --compile-bytecode -e ".[$(EXTRAS)]"
+SYNC := UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(UV) sync --locked --quiet --compile-bytecode
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+# The developer install: the package, its extras (dev, spark) and nothing else (sync is exact).
+$(STAMP): pyproject.toml uv.lock | $(BIN)/python
+	$(SYNC) $(EXTRA_FLAGS)
 	@touch $@
 
-setup: $(STAMP)  ## create .venv and install churnmodel with its dev tools
+# What `make run`, `make ui` and `make serve` need: the package and its runtime dependencies
+# (about a third of the developer install). --inexact keeps a developer install as it is.
+$(VENV)/.installed-run: pyproject.toml uv.lock | $(BIN)/python
+	$(SYNC) --inexact
+	@touch $@
+
+setup: $(STAMP)  ## create .venv and install churnmodel with its dev tools and Spark, from uv.lock
+
+install-run: $(VENV)/.installed-run
+
+lock-check: | $(BIN)/python  ## fail unless uv.lock matches pyproject.toml and .venv matches uv.lock
+	$(SYNC) $(EXTRA_FLAGS) --check
+
+upgrade: | $(BIN)/python  ## move uv.lock to the newest releases pyproject.toml allows, install them, run the tests
+	$(UV) lock --upgrade
+	$(MAKE) test
 
 SCORES ?= data/processed/cdnow_scores.parquet
 
-run: setup  ## set up, train on CDNOW (MLflow run, registry), score every CDNOW customer
+run: install-run  ## set up, train on CDNOW (MLflow run, registry), score every CDNOW customer
 	$(BIN)/churnmodel train
 	$(BIN)/churnmodel score --output $(SCORES)
 	@echo
@@ -35,11 +61,22 @@ run: setup  ## set up, train on CDNOW (MLflow run, registry), score every CDNOW 
 	@echo "MLflow UI: make ui, then open http://127.0.0.1:5000 (runs, metrics, plots, registry)"
 	@echo "REST API:  make serve, then POST transactions to http://127.0.0.1:5001/invocations"
 
-ui: setup  ## the MLflow UI on the project's store, http://127.0.0.1:5000
+ui: install-run  ## the MLflow UI on the project's store, http://127.0.0.1:5000
 	$(BIN)/churnmodel ui
 
-serve: setup  ## serve models:/churnmodel@champion over REST, http://127.0.0.1:5001/invocations
+serve: install-run  ## serve models:/churnmodel@champion over REST, http://127.0.0.1:5001/invocations
 	$(BIN)/churnmodel serve
+
+NOTEBOOK_DIR ?= notebooks
+NOTEBOOK_PORT ?= 8888
+NOTEBOOK_ARGS ?=
+# JUPYTER_PATH puts the venv's kernelspec first, so the kernel is .venv's python even when a
+# python3 kernel of another environment sits in ~/.local/share/jupyter.
+notebook: setup  ## JupyterLab on notebooks/ (http://127.0.0.1:8888), kernel: .venv; jupytext keeps each .py twin in step
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	JUPYTER_PATH=$(abspath $(VENV))/share/jupyter $(BIN)/jupyter lab --notebook-dir=$(NOTEBOOK_DIR) \
+	  --ServerApp.ip=127.0.0.1 --ServerApp.port=$(NOTEBOOK_PORT) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(NOTEBOOK_ARGS)
 
 test: setup  ## set up, then lint, type-check, check layers and run the tests
 	$(BIN)/ruff check src tests benchmarks notebooks

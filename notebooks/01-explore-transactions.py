@@ -7,7 +7,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -79,9 +79,9 @@ tx.head()
 tx["amount"].describe().round(2)
 
 # %% [markdown]
-# A few orders are worth \$0 (free items). By default churnmodel counts a customer-day as a
-# purchase only when its net amount is above 0; the CDNOW papers count \$0 orders too, which
-# notebook 02 reproduces with `PurchaseRule(zero_net_is_purchase=True)`.
+# A few orders are worth \$0 (free items). churnmodel counts a customer-day as a purchase when
+# its net amount is above 0 or when it holds only \$0 orders, as lifetimes and the CDNOW papers
+# do (`PurchaseRule`; `PurchaseRule(free_orders_are_purchases=False)` leaves \$0 orders out).
 #
 # ## 2. Purchases over time
 #
@@ -118,14 +118,13 @@ display(fig)
 # subtracts same-day returns): it is what every feature is computed from. Group customers by
 # the month of their first purchase day and follow what share of each cohort buys in each
 # later month.
-#
-# (Two customers land in a cohort of their own, 1997-11: their only orders before November
-# were worth \$0, so under the default purchase rule their first *paid* purchase came later.
-# The cohort tables below keep the three real cohorts.)
 
 # %%
 ledger = build_ledger(tx)
-purchases = ledger[ledger["net_amount"] > 0].copy()  # purchase days under the default rule
+# Purchase days under the default rule: a positive net amount, or \$0 orders only.
+paid = ledger["net_amount"] > 0
+free = (ledger["net_amount"] == 0) & (ledger["returned_amount"] == 0)
+purchases = ledger[paid | free].copy()
 first_day = purchases.groupby("customer_id")["date"].transform("min")
 purchases["cohort"] = first_day.dt.to_period("M")
 purchases["months_since_first"] = (purchases["date"].dt.year - first_day.dt.year) * 12 + (

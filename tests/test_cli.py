@@ -142,3 +142,24 @@ def test_simulate_a_scenario_writes_the_log_and_the_truth_of_the_next_season(
     args = ["simulate", "--scenario", "seasonal_retailer", "--start", "2020-01-01"]
     assert main([*args, "-o", str(folder)]) == 2
     assert "--start does not apply to --scenario" in capsys.readouterr().err
+
+
+def test_train_with_no_purchase_stops_naming_the_dates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHURNMODEL_TRACKING__URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    src = tmp_path / "returns.csv"
+    src.write_text(
+        "customer_id,timestamp,amount\na,2024-01-01,-10\nb,2024-03-02,-5\na,2024-06-01,-3\n"
+    )
+    code = main(["train", "--data", str(src)])
+    captured = capsys.readouterr()
+    assert code == 2, captured.err
+    assert captured.err.splitlines()[0].endswith("loading returns.csv")  # stages as it works
+    errors = [line for line in captured.err.splitlines() if line.startswith("churnmodel:")]
+    assert errors == [
+        "churnmodel: error: no customer to train on at the as-of date 2024-06-01: the log's 3 "
+        "rows (from 2024-01-01 to 2024-06-01) hold no purchase, only returns or amounts that "
+        "net to zero"
+    ]
+    assert "Traceback" not in captured.err

@@ -28,7 +28,7 @@ def test_precedence_defaults_file_environment_flags(
 
 def test_invalid_values_name_the_setting(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[features]\ntime_unit = "M"\n')
+    cfg.write_text('[features]\ntime_unit = "Y"\n')
     with pytest.raises(ConfigError, match=r"features.time_unit"):
         load_settings(cfg)
     cfg.write_text("[data]\nunknown = 1\n")

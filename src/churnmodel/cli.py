@@ -7,8 +7,12 @@ traceback, because it is a bug.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import enum
 import os
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,52 +20,182 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from churnmodel.config import Settings, load_settings
-from churnmodel.exceptions import ChurnModelError, DataValidationError
+from churnmodel.dates import DATE_FORM, parse_date
+from churnmodel.exceptions import ChurnModelError, ConfigError, DataValidationError
 
 if TYPE_CHECKING:
     from churnmodel.workflows.score import ScoreResult
 
-__all__ = ["app", "main", "run"]
+__all__ = ["SETTING_FLAGS", "app", "main", "run"]
 
 app = typer.Typer(
     name="churnmodel",
-    help="Customer lapse risk and lifetime value from a transaction log.",
-    no_args_is_help=True,
+    help="Customer lapse risk and lifetime value from a transaction log.\n\n"
+    "Settings come from, lowest to highest: defaults, a TOML file (--config), CHURNMODEL_* "
+    "environment variables, flags; docs/configuration.md lists every one.",
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: rich markup would read "[default: ...]" as a tag and drop it.
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["--help", "-h"], "max_content_width": 100},
 )
 
-# Column flags shared by every command that reads a log; defaults are the canonical names.
+
+#: The setting each flag sets (``section.name`` -> flag); docs/configuration.md is generated
+#: from this and the settings classes (``python -m churnmodel.reference``), and
+#: tests/test_reference.py checks that every other option of a command is not a setting.
+SETTING_FLAGS: dict[str, str] = {
+    "data.customer_col": "--customer-col",
+    "data.date_col": "--date-col",
+    "data.amount_col": "--amount-col",
+    "data.order_col": "--order-col",
+    "data.timezone": "--timezone",
+    "data.date_format": "--date-format",
+    "data.decimal": "--decimal",
+    "data.delimiter": "--delimiter",
+    "data.encoding": "--encoding",
+    "data.dedupe": "--dedupe",
+    "data.max_quarantine_share": "--max-quarantine-share",
+    "features.time_unit": "--time-unit",
+    "model.cutoff": "--cutoff",
+    "model.horizon_days": "--horizon-days",
+    "model.refit": "--refit",
+    "tracking.experiment": "--experiment",
+    "tracking.registered_model": "--registered-model",
+    "tracking.register_model": "--register",
+    "tracking.promote_other_data": "--promote",
+    "plan.budget": "--budget",
+}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("churnmodel")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        import churnmodel
+
+        return churnmodel.__version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"churnmodel {_version()}")
+        raise typer.Exit(0)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            is_eager=True,
+            callback=_print_version,
+        ),
+    ] = False,
+) -> None:
+    """Print the help when no command is given (exit 0), or the version."""
+    if ctx.invoked_subcommand is None:  # a bare `churnmodel`: the help, and success
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+
+
+def _iso_date(flag: str) -> Any:
+    """Return a typer parser that accepts only ISO 8601 dates and returns them as text."""
+
+    def parse(value: str) -> str:
+        try:
+            return parse_date(value, flag).isoformat()
+        except ConfigError:
+            raise typer.BadParameter(
+                f"{value!r} is not an ISO 8601 date: use {DATE_FORM}, for example 2024-06-30"
+            ) from None
+
+    return parse
+
+
+class Dedupe(enum.StrEnum):
+    """``[data] dedupe``: which repeated rows are removed (``read_transactions``)."""
+
+    auto = "auto"
+    all = "all"
+    none = "none"
+
+
+# Column flags shared by every command that reads a log; unset flags leave the config file and
+# the environment in force, so their defaults are shown rather than set.
 CustomerCol = Annotated[
-    str | None, typer.Option("--customer-col", help="Customer id column [default: customer_id].")
+    str | None,
+    typer.Option("--customer-col", help="Customer id column.", show_default="customer_id"),
 ]
 DateCol = Annotated[
-    str | None, typer.Option("--date-col", help="Timestamp column [default: timestamp].")
+    str | None, typer.Option("--date-col", help="Timestamp column.", show_default="timestamp")
 ]
 AmountCol = Annotated[
-    str | None, typer.Option("--amount-col", help="Amount column [default: amount].")
+    str | None, typer.Option("--amount-col", help="Amount column.", show_default="amount")
 ]
 OrderCol = Annotated[
-    str | None, typer.Option("--order-col", help="Order id column (enables de-duplication).")
+    str | None,
+    typer.Option(
+        "--order-col",
+        help="Order id column: rows repeating an order id and its fields are duplicates.",
+        show_default="none",
+    ),
+]
+DedupeOpt = Annotated[
+    Dedupe | None,
+    typer.Option(
+        "--dedupe",
+        help="Which repeated rows to drop: auto = exact duplicates when --order-col is given, "
+        "identical rows kept (and counted) without it; all = rows identical in every column "
+        "of the file, even without an order id; none = keep every row.",
+        show_default="auto",
+    ),
 ]
 TimezoneOpt = Annotated[
-    str | None, typer.Option("--timezone", help="Business time zone [default: UTC].")
+    str | None,
+    typer.Option("--timezone", help="Business time zone (IANA name).", show_default="UTC"),
 ]
 DateFormatOpt = Annotated[
     str | None,
-    typer.Option("--date-format", help="strptime format of non-ISO timestamps, e.g. %d/%m/%Y."),
+    typer.Option(
+        "--date-format",
+        help="strptime format of the timestamps inside the file when they are not ISO 8601, "
+        "e.g. %d/%m/%Y.",
+        show_default="ISO 8601",
+    ),
 ]
 DecimalOpt = Annotated[
-    str | None, typer.Option("--decimal", help="Decimal mark of text amounts: . or ,")
+    str | None,
+    typer.Option("--decimal", help="Decimal mark of text amounts: . or ,", show_default="."),
 ]
-DelimiterOpt = Annotated[str | None, typer.Option("--delimiter", help="CSV field separator.")]
-EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="CSV text encoding.")]
+DelimiterOpt = Annotated[
+    str | None,
+    typer.Option("--delimiter", help="CSV field separator.", show_default="sniffed from the file"),
+]
+EncodingOpt = Annotated[
+    str | None, typer.Option("--encoding", help="CSV text encoding.", show_default="utf-8")
+]
 QuarantineOpt = Annotated[
     float | None,
-    typer.Option("--max-quarantine-share", help="Stop if more rows than this share are bad."),
+    typer.Option(
+        "--max-quarantine-share",
+        help="Stop if more than this share of the rows is bad.",
+        show_default="0.01",
+    ),
 ]
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="TOML settings file.", exists=False)
+    Path | None,
+    typer.Option(
+        "--config",
+        help="TOML settings file (docs/configuration.md).",
+        exists=False,
+        show_default="none",
+    ),
 ]
 EngineOpt = Annotated[
     str,
@@ -74,7 +208,18 @@ SparkMasterOpt = Annotated[
     str | None,
     typer.Option(
         "--spark-master",
-        help="Spark master URL for --engine spark [default: local[*], or spark-submit's].",
+        help="Spark master URL for --engine spark.",
+        show_default="local[*], or spark-submit's",
+    ),
+]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help=f"Cut-off date, {DATE_FORM}: rows after it are left out.",
+        parser=_iso_date("--as-of"),
+        metavar=DATE_FORM,
+        show_default="the last date in the log",
     ),
 ]
 
@@ -96,6 +241,7 @@ def _data_flags(
     delimiter: str | None,
     encoding: str | None,
     max_quarantine_share: float | None,
+    dedupe: Dedupe | None = None,
 ) -> dict[str, Any]:
     return {
         "customer_col": customer_col,
@@ -108,7 +254,56 @@ def _data_flags(
         "delimiter": delimiter,
         "encoding": encoding,
         "max_quarantine_share": max_quarantine_share,
+        "dedupe": None if dedupe is None else dedupe.value,
     }
+
+
+@contextlib.contextmanager
+def _stages() -> Iterator[None]:
+    """Show churnmodel's stage lines on stderr while a command works, and MLflow's quietly.
+
+    The workflows log each stage ("fitting the lapse classifier") at INFO on the
+    ``churnmodel`` logger; here they become ``[  12.3 s] ...`` lines. MLflow's own INFO lines
+    and artifact progress bars are turned off for the command (its warnings still show); an
+    ``MLFLOW_LOGGING_LEVEL`` set by the user wins. Everything is restored afterwards.
+    """
+    import logging
+    import time
+
+    started = time.perf_counter()
+
+    class Stage(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            elapsed = time.perf_counter() - started
+            typer.echo(f"[{elapsed:6.1f} s] {record.getMessage()}", err=True)
+
+    quiet = {"MLFLOW_LOGGING_LEVEL": "WARNING", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    saved_env = {name: os.environ.get(name) for name in quiet}
+    for name, value in quiet.items():
+        os.environ.setdefault(name, value)  # read by MLflow when it is imported
+    ours = logging.getLogger("churnmodel")
+    theirs = [logging.getLogger(name) for name in ("mlflow", "alembic")]
+    saved = (ours.level, ours.propagate, [t.level for t in theirs])
+    handler = Stage(logging.INFO)
+    ours.addHandler(handler)
+    ours.setLevel(logging.INFO)
+    ours.propagate = False
+    level = logging.getLevelName(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
+    for logger in theirs:  # when MLflow was imported already (notebooks, tests)
+        logger.setLevel(level if isinstance(level, int) else logging.WARNING)
+    try:
+        yield
+    finally:
+        ours.removeHandler(handler)
+        ours.setLevel(saved[0])
+        ours.propagate = saved[1]
+        for logger, before in zip(theirs, saved[2], strict=True):
+            logger.setLevel(before)
+        for var, before_value in saved_env.items():
+            if before_value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = before_value
 
 
 def _echo_stage_counts(counts: dict[str, int]) -> None:
@@ -126,18 +321,24 @@ def features(
     ],
     data: Annotated[
         str | None,
-        typer.Option("--data", help="CSV, Parquet file or folder; omit for bundled CDNOW."),
+        typer.Option(
+            "--data", help="CSV, Parquet file or folder.", show_default="the bundled CDNOW log"
+        ),
     ] = None,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Cut-off date [default: last date].")
-    ] = None,
+    as_of: AsOfOpt = None,
     time_unit: Annotated[
-        str | None, typer.Option("--time-unit", help="Unit of recency and T: D or W.")
+        str | None,
+        typer.Option(
+            "--time-unit",
+            help="Unit of recency and T: D, W or M (365.25/12 days).",
+            show_default="D",
+        ),
     ] = None,
     customer_col: CustomerCol = None,
     date_col: DateCol = None,
     amount_col: AmountCol = None,
     order_col: OrderCol = None,
+    dedupe: DedupeOpt = None,
     timezone: TimezoneOpt = None,
     date_format: DateFormatOpt = None,
     decimal: DecimalOpt = None,
@@ -164,6 +365,7 @@ def features(
             delimiter,
             encoding,
             max_quarantine_share,
+            dedupe,
         ),
         {"time_unit": time_unit},
     )
@@ -203,14 +405,23 @@ def simulate(
     ),
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     start: Annotated[
-        str | None, typer.Option("--start", help="First day of the log [default: 2021-01-01].")
+        str | None,
+        typer.Option(
+            "--start",
+            help=f"First day of the log, {DATE_FORM}.",
+            parser=_iso_date("--start"),
+            metavar=DATE_FORM,
+            show_default="2021-01-01",
+        ),
     ] = None,
     end: Annotated[
         str | None,
         typer.Option(
             "--end",
-            help="Last day of the log; with --scenario the serving day [default: 2023-12-31; "
-            "scenario: 2025-06-30].",
+            help=f"Last day of the log, {DATE_FORM}; with --scenario the serving day.",
+            parser=_iso_date("--end"),
+            metavar=DATE_FORM,
+            show_default="2023-12-31; with --scenario 2025-06-30",
         ),
     ] = None,
     scenario: Annotated[
@@ -219,6 +430,7 @@ def simulate(
             "--scenario",
             help="A named scenario whose next season is known (seasonal_retailer: a log to "
             "2025-06-30 and the truth of the next 184 days).",
+            show_default="none: a plain simulated log",
         ),
     ] = None,
 ) -> None:
@@ -257,7 +469,9 @@ def simulate(
 
 DataOpt = Annotated[
     str | None,
-    typer.Option("--data", help="CSV, Parquet file or folder; omit for bundled CDNOW."),
+    typer.Option(
+        "--data", help="CSV, Parquet file or folder.", show_default="the bundled CDNOW log"
+    ),
 ]
 HostOpt = Annotated[
     str, typer.Option("--host", help="Interface to bind; 0.0.0.0 exposes it to the network.")
@@ -285,25 +499,31 @@ def train_command(
         str | None,
         typer.Option(
             "--cutoff",
-            help="End of calibration [default: CDNOW 1997-09-30, else last date - horizon].",
+            help=f"End of calibration, {DATE_FORM}; the holdout follows it.",
+            parser=_iso_date("--cutoff"),
+            metavar=DATE_FORM,
+            show_default="CDNOW: 1997-09-30; other logs: the last date - the horizon",
         ),
     ] = None,
     horizon_days: Annotated[
         int | None,
         typer.Option(
-            "--horizon-days", help="Holdout length in days [default: to the end of the log]."
+            "--horizon-days",
+            help="Holdout length in days, and the horizon the served model forecasts.",
+            show_default="from --cutoff to the end of the log; without --cutoff 90 (CDNOW: 273)",
         ),
     ] = None,
     experiment: Annotated[
-        str | None, typer.Option("--experiment", help="MLflow experiment [default: churnmodel].")
+        str | None,
+        typer.Option("--experiment", help="MLflow experiment.", show_default="churnmodel"),
     ] = None,
     refit: Annotated[
         bool | None,
         typer.Option(
             "--refit/--no-refit",
             help="Refit on every row up to the end of the log after evaluating, and register "
-            "that model [default: --refit]; --no-refit registers the model evaluated at the "
-            "cut-off.",
+            "that model; --no-refit registers the model evaluated at the cut-off.",
+            show_default="--refit",
         ),
     ] = None,
     registered_model: Annotated[
@@ -311,15 +531,17 @@ def train_command(
         typer.Option(
             "--registered-model",
             help="Registered model to add the version to; naming it lets a run on other data "
-            "compete for its champion [default: churnmodel, or churnmodel-<data name> when "
-            "churnmodel's champion was trained on other data].",
+            "compete for its champion.",
+            show_default="churnmodel, or churnmodel-<data name> when churnmodel's champion was "
+            "trained on other data",
         ),
     ] = None,
     register: Annotated[
         bool | None,
         typer.Option(
             "--register/--no-register",
-            help="Register the model (and maybe promote it) [default: --register].",
+            help="Register the model (and maybe promote it).",
+            show_default="--register",
         ),
     ] = None,
     promote: Annotated[
@@ -328,12 +550,14 @@ def train_command(
             "--promote",
             help="Let this run compete for the champion of a model trained on other data (the "
             "promotion rules still decide).",
+            show_default="off",
         ),
     ] = None,
     customer_col: CustomerCol = None,
     date_col: DateCol = None,
     amount_col: AmountCol = None,
     order_col: OrderCol = None,
+    dedupe: DedupeOpt = None,
     timezone: TimezoneOpt = None,
     date_format: DateFormatOpt = None,
     decimal: DecimalOpt = None,
@@ -359,6 +583,7 @@ def train_command(
                 delimiter,
                 encoding,
                 max_quarantine_share,
+                dedupe,
             ),
             "model": {"cutoff": cutoff, "horizon_days": horizon_days, "refit": refit},
             "tracking": {
@@ -369,8 +594,11 @@ def train_command(
             },
         },
     )
-    r = train_job(settings, data=data)
+    with _stages():
+        r = train_job(settings, data=data)
     p = r.profile
+    if r.report is not None:
+        typer.echo(r.report.summary() + "\n")
     typer.echo(
         f"data:     {p['source']}: {p['rows']['rows_read']:,} rows, {p['customers']:,} customers, "
         f"{p['first_date']} .. {p['last_date']}\n          fingerprint {p['fingerprint']}\n"
@@ -439,15 +667,16 @@ def score_command(
     data: DataOpt = None,
     model: Annotated[
         str | None,
-        typer.Option("--model", help="Model URI or folder [default: models:/churnmodel@champion]."),
+        typer.Option(
+            "--model", help="Model URI or folder.", show_default="models:/churnmodel@champion"
+        ),
     ] = None,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Scoring date [default: last date].")
-    ] = None,
+    as_of: AsOfOpt = None,
     customer_col: CustomerCol = None,
     date_col: DateCol = None,
     amount_col: AmountCol = None,
     order_col: OrderCol = None,
+    dedupe: DedupeOpt = None,
     timezone: TimezoneOpt = None,
     date_format: DateFormatOpt = None,
     decimal: DecimalOpt = None,
@@ -475,6 +704,7 @@ def score_command(
             delimiter,
             encoding,
             max_quarantine_share,
+            dedupe,
         ),
     )
     check_engine(engine)
@@ -485,7 +715,8 @@ def score_command(
             settings, data=data, output=output, model_uri=model, as_of=as_of, master=spark_master
         )
     else:
-        r = score_job(settings, data=data, output=output, model_uri=model, as_of=as_of)
+        with _stages():
+            r = score_job(settings, data=data, output=output, model_uri=model, as_of=as_of)
     typer.echo(r.report.summary())
     typer.echo(
         f"\nscored {r.n_customers:,} customers at {r.as_of} with {r.model.label} "
@@ -507,7 +738,9 @@ def score_command(
 def serve_command(
     model: Annotated[
         str | None,
-        typer.Option("--model", help="Model URI or folder [default: models:/churnmodel@champion]."),
+        typer.Option(
+            "--model", help="Model URI or folder.", show_default="models:/churnmodel@champion"
+        ),
     ] = None,
     port: PortOpt = 5001,
     host: HostOpt = "127.0.0.1",
@@ -554,7 +787,9 @@ def plan_command(
     ],
     budget: Annotated[
         float | None,
-        typer.Option("--budget", help="Most the contacts may cost in total [default: no limit]."),
+        typer.Option(
+            "--budget", help="Most the contacts may cost in total.", show_default="no limit"
+        ),
     ] = None,
     data: Annotated[
         str | None,
@@ -625,10 +860,63 @@ def _report_error(exc: ChurnModelError) -> None:
             typer.echo(f"hint: {exc.hint}", err=True)
 
 
+def _usage_errors() -> tuple[type[Exception], type[Exception]]:
+    """Return click's ``UsageError`` and ``ClickException`` as the installed typer raises them.
+
+    typer 0.29 vendors click as ``typer._click``; earlier releases use click itself. Both
+    export ``typer.BadParameter``, a subclass of the two, so its MRO names the right classes.
+    """
+    by_name = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
+    return by_name["UsageError"], by_name["ClickException"]
+
+
+def _closest(word: str, choices: list[str]) -> str | None:
+    found = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def _usage_line(exc: Exception, argv: list[str]) -> str:
+    """One line for a usage error: what was wrong, and the closest valid option or command."""
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        path = ctx.command_path
+    else:  # an option without its value fails before the command's context exists
+        names = getattr(typer.main.get_command(app), "commands", {})
+        path = " ".join(["churnmodel", *[a for a in argv if a in names][:1]])
+    message = " ".join(getattr(exc, "format_message", lambda: str(exc))().split())
+    command = ctx.command if ctx is not None else None
+    option = getattr(exc, "option_name", None)  # NoSuchOption
+    if option and command is not None:
+        prefix = "--" if option.startswith("--") else "-"
+        flags = sorted(
+            {
+                o
+                for p in command.params
+                for o in (*p.opts, *p.secondary_opts)
+                if o.startswith(prefix) and (prefix == "-") != o.startswith("--")
+            }
+        )
+        near = _closest(option, flags)
+        message = f"no such option {option}" + (
+            f"; did you mean {near}?" if near else f"; see {path} --help"
+        )
+    elif message.startswith("No such command") and command is not None:
+        names = sorted(getattr(command, "commands", {}))
+        wrong = message.split("'")[1] if message.count("'") >= 2 else ""
+        near = _closest(wrong, names)
+        message = f"no such command {wrong!r}; " + (
+            f"did you mean {near!r}?" if near else f"the commands are {', '.join(names)}"
+        )
+    elif not message.endswith(("?", ".")) or "--help" not in message:
+        message = f"{message.rstrip('.')} (see {path} --help)"
+    return f"{path}: error: {message}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit code (0 ok, 2 user error)."""
+    """Run the command line; return the exit code (0 ok, 2 user error or usage error)."""
+    usage_error, click_exception = _usage_errors()
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=False, prog_name="churnmodel")
     except ChurnModelError as exc:
         _report_error(exc)
         return 2
@@ -637,13 +925,12 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.echo("aborted", err=True)
         return 130
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return 2
-        raise
+    except usage_error as exc:
+        typer.echo(_usage_line(exc, sys.argv[1:] if argv is None else argv), err=True)
+        return 2
+    except click_exception as exc:
+        typer.echo(f"churnmodel: error: {' '.join(str(exc).split())}", err=True)
+        return 2
     return 0
 
 

@@ -52,6 +52,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from churnmodel.dates import parse_date
 from churnmodel.exceptions import ConfigError
 
 __all__ = [
@@ -69,31 +70,55 @@ __all__ = [
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The docstring under each field is its description (docs/configuration.md shows it).
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class DataSettings(_Section):
     """How to read the transaction log (see :func:`churnmodel.read_transactions`)."""
 
     customer_col: str = "customer_id"
+    """Column of the customer id (read as text: leading zeros are kept)."""
     date_col: str = "timestamp"
+    """Column of the transaction timestamp."""
     amount_col: str = "amount"
+    """Column of the amount; negative amounts are returns."""
     order_col: str | None = None
+    """Column of the order id; rows repeating an order id and its fields are duplicates."""
     timezone: str = "UTC"
+    """Business time zone (IANA name): timestamps with an offset are converted to it."""
     date_format: str | None = None
+    """strptime format of the timestamps inside the file when they are not ISO 8601."""
     decimal: Literal[".", ","] = "."
+    """Decimal mark of amounts written as text (the other mark is the thousands separator)."""
     delimiter: str | None = None
+    """CSV field separator; sniffed from the file when not set."""
     encoding: str = "utf-8"
+    """CSV text encoding."""
     dedupe: Literal["auto", "all", "none"] = "auto"
+    """Repeated rows: auto drops exact duplicates when order_col is set and keeps identical
+    rows without it; all drops rows identical in every column; none keeps every row."""
     max_quarantine_share: float = Field(default=0.01, ge=0.0, le=1.0)
+    """Stop when more than this share of the rows is quarantined (bad)."""
 
 
 class FeatureSettings(_Section):
-    """How to turn transactions into customer features."""
+    """How to turn transactions into customer features.
 
-    time_unit: Literal["D", "W"] = "D"
+    A customer-day is a purchase when its net amount is above ``min_net_amount``; with
+    ``free_orders_are_purchases`` (default) also when it holds only $0 orders (net 0, nothing
+    returned), as in lifetimes and the papers; with ``zero_net_is_purchase`` when it nets to
+    0 for any reason (:class:`~churnmodel.features.PurchaseRule`).
+    """
+
+    time_unit: Literal["D", "W", "M"] = "D"
+    """Unit of recency and T: days (D), weeks (W) or months (M, 365.25/12 days)."""
     min_net_amount: float = 0.0
+    """A customer-day is a purchase when its net amount is above this."""
     zero_net_is_purchase: bool = False
+    """Count a day whose net amount is exactly zero for any reason as a purchase."""
+    free_orders_are_purchases: bool = True
+    """Count a day of only $0 orders (net 0, nothing returned) as a purchase, as lifetimes does."""
 
 
 class ModelSettings(_Section):
@@ -127,17 +152,38 @@ class ModelSettings(_Section):
     """
 
     cutoff: date | None = None
+    """End of calibration (YYYY-MM-DD); the holdout follows it. Default: CDNOW 1997-09-30,
+    other logs the last date less the horizon."""
     horizon_days: int | None = Field(default=None, gt=0)
+    """Holdout length and forecast horizon in days. Default: from the cut-off to the end of
+    the log; 90 when no cut-off is set (CDNOW: 273)."""
     clv_horizon_days: int = Field(default=365, gt=0)
+    """Horizon of the customer lifetime value, in days."""
     annual_discount_rate: float = Field(default=0.1, ge=0.0, lt=1.0)
+    """Yearly discount rate of future spend in the CLV."""
     seed: int = 0
+    """Random seed of the models and the bootstrap."""
     threads: int = Field(default=1, ge=1)
+    """OpenMP threads of the gradient-boosting models while training."""
     refit: bool = True
+    """Refit on every row to the end of the log after evaluating, and serve that model."""
     aligned_evaluation: bool = True
+    """Also run the whole flow one year before the served window (season-aligned scorecard)."""
     same_window_years: int = Field(default=2, ge=0, le=5)
+    """Training snapshots whose label windows are the served window 1..N years earlier."""
     season_days: int | None = Field(default=None, gt=0, le=365)
+    """Days covered by the season features. Default: the horizon, at most 365."""
     monotonic: bool = True
+    """Constrain the lapse and spend models to be monotone in staleness features."""
     season_level: bool = True
+    """Set the level of the lapse probabilities on the snapshot one year before the served
+    window."""
+
+    @field_validator("cutoff", mode="before")
+    @classmethod
+    def _iso_cutoff(cls, value: Any) -> Any:
+        """Text must be ISO 8601 (``2024-03-31``): ``01/06/2024`` is refused, not guessed."""
+        return value if value is None else parse_date(value, "cutoff")
 
 
 #: Holdout length when neither a cut-off nor a horizon is set (logs other than CDNOW).
@@ -170,14 +216,24 @@ class TrackingSettings(_Section):
     """
 
     uri: str | None = None
+    """Tracking store. Default: MLFLOW_TRACKING_URI when set, else sqlite:///mlflow.db."""
     artifact_root: str = "mlartifacts"
+    """Folder of the run artifacts of a SQLite store (relative to the store's folder)."""
     experiment: str = "churnmodel"
+    """MLflow experiment of the training runs."""
     registered_model: str = "churnmodel"
+    """Registered model that new versions go to (a run on other data: churnmodel-<data>)."""
     alias: str = "champion"
+    """Alias that the promoted version takes."""
     register_model: bool = True
+    """Register the trained model (and maybe promote it); false only logs the run."""
     promote_other_data: bool = False
+    """Let a run on other data than the champion's compete for its alias."""
     promotion_rules: tuple[str, ...] = DEFAULT_PROMOTION_RULES
+    """Comparisons that must all hold for promotion, e.g. "lapse_roc_auc >
+    champion_lapse_roc_auc"."""
     promotion_scorecard: Literal["auto", "holdout", "aligned"] = "auto"
+    """Scorecard the rules read: auto (season-aligned when there is one), holdout, aligned."""
 
 
 class ScoringSettings(_Section):
@@ -190,8 +246,11 @@ class ScoringSettings(_Section):
     """
 
     chunk_customers: int = Field(default=200_000, gt=0)
+    """Customers scored at a time (memory bound of batch scoring)."""
     top_n: int = Field(default=10, ge=0)
+    """Customers listed in the summary, by value at risk."""
     threads: int | None = Field(default=None, ge=1)
+    """OpenMP threads of batch scoring. Default: every core."""
 
 
 _PLAN_ACTIONS = ("retain", "reward", "win_back", "seasonal_reminder", "nurture")
@@ -224,6 +283,8 @@ class PlanSettings(_Section):
             "nurture": 1.0,
         }
     )
+    """Cost of one contact by action (retain, reward, win_back, seasonal_reminder, nurture);
+    names left out keep their default."""
     response_rates: dict[str, float] = Field(
         default_factory=lambda: {
             "new": 0.10,
@@ -235,24 +296,45 @@ class PlanSettings(_Section):
             "inactive": 0.02,
         }
     )
+    """Assumed share of persuadable customers a contact turns into buyers, by life-cycle
+    stage; used without campaign history."""
     margin: float = Field(default=1.0, gt=0.0, le=1.0)
+    """Share of incremental revenue that counts as value (1.0: revenue)."""
     budget: float | None = Field(default=None, ge=0.0)
+    """Most the plan's contacts may cost in total; never exceeded. Default: no limit."""
     max_contacts: int = Field(default=2, ge=1)
+    """Contact cap: at most this many contacts per customer in contact_window_days."""
     contact_window_days: int = Field(default=90, gt=0)
+    """Days up to a contact date over which the contact cap counts contacts."""
     campaign_window_days: int = Field(default=90, gt=0, le=365)
+    """Days after a contact in which its response is counted."""
     contact_delay_days: int = Field(default=1, ge=0)
+    """Days after the scores' as_of when contacts that are not timed go out."""
     retain_min_p_churn: float = Field(default=0.3, ge=0.0, le=1.0)
+    """Active or loyal customers are contacted (retain) only at or above this p_churn."""
     reward_top_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    """Loyal customers whose CLV is in this top share of all customers get reward."""
     seasonal_lead_days: int = Field(default=21, ge=0, le=180)
+    """A seasonal customer is contacted this many days before their own season starts."""
     seasonal_min_concentration: float = Field(default=0.9, gt=0.0, le=1.0)
+    """Least concentration of purchase days in one time of year for a seasonal customer."""
     seasonal_min_span_days: int = Field(default=300, ge=0)
+    """Least days between first and last purchase for a seasonal customer."""
     nurture_after_days: int = Field(default=14, ge=0)
+    """New customers are nurtured this many days after their first purchase."""
     uplift_value: Literal["purchase", "spend"] = "purchase"
+    """How a measured response is valued: purchase (uplift in P(buy) x order value) or spend
+    (the incremental spend model)."""
     min_treated: int = Field(default=200, ge=1)
+    """Least treated contacts of an action for its uplift model (else the assumed rate)."""
     min_control: int = Field(default=50, ge=1)
+    """Least control-group contacts of an action for its uplift model."""
     holdout_share: float = Field(default=0.25, gt=0.0, lt=1.0)
+    """Share of the contact log (the latest campaigns) held out to evaluate the uplift models."""
     n_boot: int = Field(default=200, ge=0)
+    """Bootstrap resamples of the holdout Qini coefficient's interval."""
     seed: int = 0
+    """Seed of the uplift models and the bootstrap."""
 
     @field_validator("costs", mode="after")
     @classmethod

@@ -80,20 +80,22 @@ PLAN_COLUMNS: Final = (
     "as_of",
 )
 
-TimeUnit = Literal["D", "W"]
+TimeUnit = Literal["D", "W", "M"]
 
-_DAYS_PER_UNIT: Final = {"D": 1.0, "W": 7.0}
+#: Days in one time unit: a day, a week, and a month of 365.25 / 12 = 30.4375 days (the mean
+#: Julian month; continuous periods, like the week of 7 days).
+_DAYS_PER_UNIT: Final = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
 
 
 def days_per_unit(time_unit: str) -> float:
-    """Return the number of days in one ``time_unit`` ("D" or "W").
+    """Return the number of days in one ``time_unit``: "D" (1), "W" (7) or "M" (365.25 / 12).
 
     Raises
     ------
     ConfigError
-        If the unit is not one of "D" or "W".
+        If the unit is not one of "D", "W" or "M".
     """
     try:
         return _DAYS_PER_UNIT[time_unit]
     except KeyError:
-        raise ConfigError(f"'time_unit' must be 'D' or 'W', got {time_unit!r}") from None
+        raise ConfigError(f"'time_unit' must be 'D', 'W' or 'M', got {time_unit!r}") from None

@@ -22,9 +22,7 @@ def _lifetimes_summary_file() -> Path:
 
 def test_cdnow_sample_summary_is_reproduced_from_the_raw_file(cdnow_sample: pd.DataFrame) -> None:
     published = pd.read_csv(_lifetimes_summary_file(), dtype={"ID": str}).set_index("ID")
-    ours = rfm_summary(
-        cdnow_sample, "1997-09-30", "W", purchase=PurchaseRule(zero_net_is_purchase=True)
-    )
+    ours = rfm_summary(cdnow_sample, "1997-09-30", "W")  # the default rule counts $0 orders
     assert len(ours) == len(published) == 2357
     ours = ours.reindex(published.index)
     assert (ours["frequency"] == published["x"]).all()
@@ -36,9 +34,51 @@ def test_cdnow_sample_summary_is_reproduced_from_the_raw_file(cdnow_sample: pd.D
     assert ours.attrs["time_unit"] == "W"
 
 
-def test_zero_dollar_days_are_not_purchases_by_default(cdnow_sample: pd.DataFrame) -> None:
+def test_zero_dollar_orders_are_purchases_unless_the_rule_says_otherwise(
+    cdnow_sample: pd.DataFrame,
+) -> None:
     default = rfm_summary(cdnow_sample, "1997-09-30", "W")
-    assert len(default) == 2357 - 8  # 8 customers whose only calibration order cost $0
+    old = rfm_summary(
+        cdnow_sample, "1997-09-30", "W", purchase=PurchaseRule(free_orders_are_purchases=False)
+    )
+    assert len(default) == 2357
+    assert len(old) == 2357 - 8  # 8 customers whose only calibration orders cost $0
+
+
+def test_a_zero_dollar_first_order_starts_the_customer() -> None:
+    from churnmodel.datasets import load_cdnow
+
+    master = load_cdnow()
+    assert isinstance(master, pd.DataFrame)
+    default = rfm_summary(master, "1997-09-30", "W")
+    old_rule = PurchaseRule(free_orders_are_purchases=False)
+    old = rfm_summary(master, "1997-09-30", "W", purchase=old_rule)
+    assert (len(default), len(old)) == (23_570, 23_500)
+    # Customer 02703's first order (1997-01-11) cost $0: the old rule started them at their
+    # second order, four weeks later, as a one-time buyer.
+    assert default.loc["02703", ["frequency", "T"]].tolist() == pytest.approx([1, 262 / 7])
+    assert old.loc["02703", ["frequency", "T"]].tolist() == pytest.approx([0, 233 / 7])
+
+
+def test_rfm_equals_lifetimes_with_zero_dollar_orders(cdnow_sample: pd.DataFrame) -> None:
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    log = cdnow_sample.loc[cdnow_sample["timestamp"] <= "1997-09-30"]
+    assert (log["amount"] == 0).sum() > 0
+    ours = rfm_summary(log, "1997-09-30", "D")
+    ref = summary_data_from_transaction_data(
+        log,
+        "customer_id",
+        "timestamp",
+        monetary_value_col="amount",
+        observation_period_end="1997-09-30",
+        freq="D",
+    )
+    ref.index = ref.index.astype(str)
+    ref = ref.reindex(ours.index)
+    assert len(ours) == len(ref) == 2357
+    for col in ("frequency", "recency", "T", "monetary_value"):
+        np.testing.assert_allclose(ours[col], ref[col], rtol=1e-12, atol=1e-9, err_msg=col)
 
 
 @pytest.mark.parametrize(("time_unit", "multiplier"), [("D", 1), ("W", 7)])
@@ -79,13 +119,20 @@ def test_returns_are_netted_into_the_customer_day() -> None:
     )
     f = customer_features(log, "2024-01-31")
     row = f.loc["a"]
-    assert row["frequency"] == 1  # Jan 20 nets to 0: not a purchase
+    assert row["frequency"] == 1  # Jan 20 nets to 0 by a return: not a purchase
     assert row["recency"] == 9 and row["T"] == 30
     assert row["monetary_value"] == 30.0
     assert row["first_purchase_spend"] == 30.0  # 50 - 20 on Jan 1
     assert row["return_share"] == pytest.approx(30.0 / 90.0)
-    zero = customer_features(log, "2024-01-31", purchase=PurchaseRule(zero_net_is_purchase=True))
-    assert zero.loc["a", "frequency"] == 2
+    free = pd.DataFrame(
+        {"customer_id": ["a"], "timestamp": [pd.Timestamp("2024-01-25")], "amount": [0.0]}
+    )
+    with_free = pd.concat([log, free], ignore_index=True)
+    assert customer_features(with_free, "2024-01-31").loc["a", "frequency"] == 2  # a $0 order
+    old = PurchaseRule(free_orders_are_purchases=False)
+    assert customer_features(with_free, "2024-01-31", purchase=old).loc["a", "frequency"] == 1
+    any_zero = PurchaseRule(zero_net_is_purchase=True)  # Jan 20 too
+    assert customer_features(with_free, "2024-01-31", purchase=any_zero).loc["a", "frequency"] == 3
 
 
 def test_customers_with_returns_only_are_left_out_and_counted() -> None:

@@ -94,7 +94,12 @@ def test_numpy_aggregate_equals_the_sql_on_random_logs(seed: int, rfm_only: bool
     tx = _log(seed, 300 + 200 * seed)
     # The season window follows the forecast horizon (up to a year).
     windows = FeatureWindows(season=(90, 184, 273, 365, 1, 30)[seed])
-    for purchase in (PurchaseRule(), PurchaseRule(zero_net_is_purchase=True)):
+    rules = (
+        PurchaseRule(),
+        PurchaseRule(free_orders_are_purchases=False),
+        PurchaseRule(zero_net_is_purchase=True),
+    )
+    for purchase in rules:
         got, got_none = aggregate_frame(
             tx, AS_OF, purchase=purchase, rfm_only=rfm_only, windows=windows
         )

@@ -26,6 +26,7 @@ from churnmodel.features import (
 )
 from churnmodel.features.queries import (
     YEAR_RADIANS_PER_DAY,
+    calendar_rfm_sql,
     customer_features_sql,
     labels_sql,
     ledger_sql,
@@ -42,7 +43,14 @@ AS_OF = date(2023, 9, 30)
 def sim_log() -> pd.DataFrame:
     tx = simulate(n_customers=20_000, seed=7).transactions
     assert len(tx) >= 200_000
-    return tx
+    # $0 orders, which the simulator never makes and the default purchase rule counts: some
+    # on days of their own, some beside a purchase or a return.
+    rng = np.random.default_rng(7)
+    zero = tx.iloc[rng.choice(len(tx), 400, replace=False)].copy()
+    zero["amount"] = 0.0
+    zero["timestamp"] += pd.to_timedelta(np.where(np.arange(400) < 200, 3, 0), unit="D")
+    zero["order_id"] = [f"zero-{k}" for k in range(400)]
+    return pd.concat([tx, zero], ignore_index=True).sort_values("timestamp", kind="stable")
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +94,12 @@ def test_feature_sql_transpiles_without_unknown_functions() -> None:
         ledger_sql("tx"),
         customer_features_sql("ledger", AS_OF),
         customer_features_sql("ledger", AS_OF, purchase=PurchaseRule(zero_net_is_purchase=True)),
+        customer_features_sql(
+            "ledger", AS_OF, purchase=PurchaseRule(free_orders_are_purchases=False)
+        ),
         labels_sql("ledger", AS_OF, 90),
+        calendar_rfm_sql("ledger", AS_OF, "W"),
+        calendar_rfm_sql("ledger", AS_OF, "M"),
     ]
     types = {"c": "VARCHAR", "t": "VARCHAR", "a": "VARCHAR", "o": "VARCHAR"}
     parsed = parse_rows_sql(

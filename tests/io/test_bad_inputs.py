@@ -7,6 +7,7 @@ line, never a traceback), or a successful load whose quarantine reasons and coun
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,8 @@ class Case:
     column: str | None = None  # the column the error must name
     quarantined: dict[str, int] = field(default_factory=dict)
     check: Callable[[pd.DataFrame, Any], None] | None = None
+    # regex the CLI's one line must match when the load succeeds but the run cannot
+    cli_error: str | None = None
 
 
 def _amounts(expected: list[float]) -> Callable[[pd.DataFrame, Any], None]:
@@ -240,6 +243,53 @@ CASES = [
         check=_check_returns_only,
     ),
     Case(
+        "exact duplicates without an order id, dropped on request",
+        _csv(HEADER + "a,2024-01-01,5\na,2024-01-01,5\na,2024-01-02,5\n"),
+        kwargs={"dedupe": "all"},
+        check=lambda tx, r: (len(tx), r.duplicates_removed, r.identical_rows_kept) == (2, 1, 0),
+    ),
+    Case(
+        "returns only: no customer has a purchase",
+        _csv(HEADER + "a,2024-01-01,-10\nb,2024-01-02,-5\n"),
+        check=lambda tx, r: len(tx) == 2,
+        cli_error=r"no customer to build features for at the as-of date 2024-01-02: the log's 2 "
+        r"usable rows \(from 2024-01-01 to 2024-01-02, UTC\) hold no purchase",
+    ),
+    Case(
+        "as-of date before the first purchase",
+        _csv(HEADER + "a,2024-01-01,10\nb,2024-03-02,5\n"),
+        kwargs={"as_of": "2023-12-31"},
+        check=lambda tx, r: (len(tx), r.rows_after_as_of) == (0, 2),  # the load accounts
+        cli_error=r"no transaction on or before the as-of date 2023-12-31: the log's 2 usable "
+        r"rows run from 2024-01-01 to 2024-03-02",
+    ),
+    Case(
+        "two columns of the same name (CSV)",
+        _csv("customer_id,timestamp,amount,amount\na,2024-01-01,5,6\n"),
+        error=r"duplicate column names in .*log.csv: 'amount' \(columns 3 and 4\)",
+        column="amount",
+    ),
+    Case(
+        "two columns of the same name (Parquet)",
+        _parquet(
+            pa.Table.from_arrays(
+                [pa.array(["a"]), pa.array(["2024-01-01"]), pa.array([5.0]), pa.array(["x"])],
+                names=["customer_id", "timestamp", "amount", "customer_id"],
+            )
+        ),
+        error=r"duplicate column names in .*log.parquet: 'customer_id' \(columns 1 and 4\)",
+        column="customer_id",
+    ),
+    Case(
+        "two columns of the same name (DataFrame)",
+        lambda tmp: pd.DataFrame(
+            [["a", "2024-01-01", 5.0, "x"]],
+            columns=["customer_id", "timestamp", "amount", "timestamp"],
+        ),
+        error=r"duplicate column names in DataFrame: 'timestamp' \(columns 2 and 4\)",
+        column="timestamp",
+    ),
+    Case(
         "a single customer",
         _csv(HEADER + "solo,2024-01-01,1\nsolo,2024-02-01,2\nsolo,2024-03-01,3\n"),
         check=_check_single,
@@ -378,6 +428,7 @@ FLAGS = {
     "encoding": "--encoding",
     "timezone": "--timezone",
     "order_col": "--order-col",
+    "dedupe": "--dedupe",
 }
 
 
@@ -390,6 +441,8 @@ def test_cli_never_shows_a_traceback_for_bad_input(
     case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = case.build(tmp_path)
+    if isinstance(source, pd.DataFrame):
+        pytest.skip("the command line reads files")
     args = ["features", "--data", str(source), "--output", str(tmp_path / "out" / "f.parquet")]
     for key, value in case.kwargs.items():
         if key in FLAGS:
@@ -401,9 +454,11 @@ def test_cli_never_shows_a_traceback_for_bad_input(
     code = main(args)
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
-    if case.error is not None:
+    if case.error is not None or case.cli_error is not None:
         assert code == 2
         assert captured.err.startswith("churnmodel: error: ")
+        assert re.search(case.cli_error or case.error or "", captured.err), captured.err
+        assert not (tmp_path / "out" / "f.parquet").exists()
     elif code == 2:  # a load that fails only at the CLI's default settings still says why
         assert captured.err.startswith("churnmodel: error: ")
     else:

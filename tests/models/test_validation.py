@@ -68,8 +68,8 @@ def test_time_unit_must_be_known() -> None:
     mismatch = r"time_unit='D' was passed but summary.attrs\['time_unit'\] is 'W'"
     with pytest.raises(DataValidationError, match=mismatch):
         BetaGeoModel().fit(summary_frame(GOOD, unit="W"), time_unit="D")
-    with pytest.raises(DataValidationError, match="'D' or 'W', got 'M'"):
-        BetaGeoModel().fit(frame, time_unit="M")
+    with pytest.raises(DataValidationError, match="'D', 'W' or 'M', got 'Y'"):
+        BetaGeoModel().fit(frame, time_unit="Y")
 
 
 def test_spend_must_not_be_negative_for_repeat_buyers() -> None:

@@ -63,7 +63,8 @@ def test_dates_outside_the_log_are_named() -> None:
 @pytest.mark.parametrize(
     ("row", "match"),
     [
-        (("A", "not a date", "win_back", False), "not dates"),
+        (("A", "not a date", "win_back", False), "not ISO 8601 dates"),
+        (("A", "01/03/2024", "win_back", False), "not ISO 8601 dates"),
         (("A", "2024-03-01", "discount", False), "unknown actions"),
         (("A", "2024-03-01", "win_back", "maybe"), "not true/false"),
     ],
@@ -71,6 +72,16 @@ def test_dates_outside_the_log_are_named() -> None:
 def test_bad_values_are_named(row: tuple, match: str) -> None:
     with pytest.raises(DataValidationError, match=match):
         check(log([row]))
+
+
+def test_contact_dates_are_iso_text_or_datetimes() -> None:
+    frame = log([("A", "2024-03-01", "win_back", False), ("B", "03/01/2024", "retain", False)])
+    with pytest.raises(DataValidationError, match="YYYY-MM-DD") as info:
+        check(frame)
+    assert info.value.rows["row_number"].tolist() == [2]
+    typed = log([("A", pd.Timestamp("2024-03-01 10:30"), "win_back", False)])
+    typed["contact_date"] = pd.to_datetime(typed["contact_date"])
+    assert check(typed)["contact_date"].tolist() == [pd.Timestamp("2024-03-01")]
 
 
 def test_missing_columns() -> None:

@@ -129,7 +129,7 @@ def test_bad_requests_raise_clear_errors_without_the_rows(
     assert "max_quarantine_share" not in str(dirty.value)
     assert "First failing rows" not in str(dirty.value)
     _no_rows_in(str(dirty.value), bad)
-    with pytest.raises(ConfigError, match="'as_of' must be a date"):
+    with pytest.raises(ConfigError, match="'as_of' must be an ISO 8601 date, YYYY-MM-DD"):
         model.predict(None, request_frame, params={"as_of": "yesterday"})
 
 

@@ -75,6 +75,8 @@ MALFORMED: dict[str, Any] = {
     "bad timestamps": lambda f: {"dataframe_split": _split(f.assign(timestamp="31/12/1997 noon"))},
     "bad amounts": lambda f: {"dataframe_split": _split(f.assign(amount="twelve"))},
     "bad as_of": lambda f: {"dataframe_split": _split(f), "params": {"as_of": "last tuesday"}},
+    # 1 February or 2 January? Refused, not guessed (was: 200 with no rows).
+    "ambiguous as_of": lambda f: {"dataframe_split": _split(f), "params": {"as_of": "01/02/1998"}},
     "as_of not a string": lambda f: {"dataframe_split": _split(f), "params": {"as_of": 19980630}},
     "as_of a list of ids": lambda f: {
         "dataframe_split": _split(f),
@@ -182,6 +184,11 @@ def test_served_model_scores_like_in_process_and_refuses_bad_requests(
         # The model's own messages come through: they name the column, never a row.
         status, text = _post(url, MALFORMED["missing column"](customers))
         assert "request lacks column(s) 'amount'" in json.loads(text)["message"]
+        for as_of in ("01/02/1998", "13/02/1998", "1998-2-1"):
+            body = {"dataframe_split": _split(customers), "params": {"as_of": as_of}}
+            status, text = _post(url, body)
+            assert status == 400, text
+            assert "ISO 8601 date, YYYY-MM-DD" in json.loads(text)["message"], text
         assert refused["not JSON"] == refused["empty body"] == 400
         assert refused["CSV content type"] == refused["latin-1 charset"] == 415
 

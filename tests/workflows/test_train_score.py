@@ -165,3 +165,12 @@ def test_schema_mismatch_and_unknown_model_are_clear(trained: TrainedStore, tmp_
         )
     with pytest.raises(ConfigError, match=r"must end in \.parquet or \.csv"):
         score_job(_settings(trained), data=trained.data, output=tmp_path / "s.xlsx")  # type: ignore[arg-type]
+
+
+def test_the_run_logs_the_tracking_plot(trained: TrainedStore) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=trained.tracking_uri)
+    plots = {item.path for item in client.list_artifacts(trained.run_id, "plots")}
+    assert "plots/purchase_model_tracking.png" in plots
+    assert "plots/purchase_model_calibration_vs_holdout.png" in plots

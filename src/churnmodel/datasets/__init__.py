@@ -1,10 +1,11 @@
-"""Bundled and simulated transaction logs."""
+"""Bundled and simulated transaction logs, and the donations table (BG/BB)."""
 
 from churnmodel.datasets.cdnow import (
     CDNOW_CALIBRATION_END,
     CDNOW_END,
     load_cdnow,
 )
+from churnmodel.datasets.donations import load_donations
 from churnmodel.datasets.scenarios import SCENARIOS, Scenario, seasonal_retailer
 from churnmodel.datasets.simulate import (
     SimulatedLog,
@@ -21,6 +22,7 @@ __all__ = [
     "SimulatedLog",
     "SimulatedParquet",
     "load_cdnow",
+    "load_donations",
     "seasonal_retailer",
     "simulate",
     "simulate_to_parquet",

@@ -31,6 +31,7 @@ __all__ = [
     "CDNOW_END",
     "cdnow_path",
     "cdnow_raw",
+    "lifetimes_data_folder",
     "load_cdnow",
 ]
 
@@ -47,15 +48,20 @@ CDNOW_COLUMNS: dict[str, str] = {
 }
 
 
-def cdnow_path(sample: bool = False) -> Path:
-    """Return the path of the CDNOW file inside the installed lifetimes package."""
+def lifetimes_data_folder() -> Path:
+    """Return the data folder of the installed lifetimes package (found without importing it)."""
     spec = importlib.util.find_spec("lifetimes")
     if spec is None or not spec.submodule_search_locations:
         raise ChurnModelError(
-            "the CDNOW data ship with the 'lifetimes' package, which is not installed; "
-            "install churnmodel's dependencies (make setup)"
+            "the CDNOW and donations data ship with the 'lifetimes' package, which is not "
+            "installed; install churnmodel's dependencies (make setup)"
         )
-    folder = Path(next(iter(spec.submodule_search_locations))) / "datasets"
+    return Path(next(iter(spec.submodule_search_locations))) / "datasets"
+
+
+def cdnow_path(sample: bool = False) -> Path:
+    """Return the path of the CDNOW file inside the installed lifetimes package."""
+    folder = lifetimes_data_folder()
     path = folder / ("CDNOW_sample.txt" if sample else "CDNOW_master.txt")
     if not path.exists():
         raise ChurnModelError(f"lifetimes is installed but {path} is missing; reinstall lifetimes")

@@ -129,11 +129,12 @@ class Scenario:
         """Return the true state and next-window behaviour of every customer known at ``end``.
 
         A customer-day is a purchase day when its net amount (purchases minus same-day
-        refunds) is > 0, churnmodel's default
-        :class:`~churnmodel.features.queries.PurchaseRule`. The customers are those with a
-        purchase day on or before ``end``, the ones churnmodel's features score; a customer
-        whose only day by then nets to 0 or less (a same-day full refund) is left out, as in
-        the features.
+        refunds) is > 0: churnmodel's default
+        :class:`~churnmodel.features.queries.PurchaseRule` on these logs, which have no $0
+        orders (a day netting 0 is a same-day full refund, which that rule does not count).
+        The customers are those with a purchase day on or before ``end``, the ones
+        churnmodel's features score; a customer whose only day by then nets to 0 or less (a
+        same-day full refund) is left out, as in the features.
 
         Returns
         -------

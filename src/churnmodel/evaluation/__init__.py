@@ -10,11 +10,14 @@ Pure functions on in-memory data; nothing here trains a model or touches MLflow 
 * :mod:`~churnmodel.evaluation.plots`: plots that take ``ax=None`` and return the Axes.
 * :mod:`~churnmodel.evaluation.diagnostics`: diagnostic plots of the BG/NBD-family purchase
   models (frequency, calibration vs holdout, frequency x recency matrices, holdout tracking).
+* :mod:`~churnmodel.evaluation.tracking`: the tracking plot over calendar time (actual vs
+  expected repeat purchases, calibration and holdout) and a customer's P(alive) path.
 
 Definitions, tie handling and the metric naming rule: ``docs/evaluation.md``.
 """
 
 from churnmodel.evaluation.diagnostics import (
+    holdout_by_frequency,
     plot_calibration_vs_holdout,
     plot_cumulative_purchases,
     plot_expected_purchases_matrix,
@@ -49,8 +52,16 @@ from churnmodel.evaluation.plots import (
     plot_value_risk_matrix,
 )
 from churnmodel.evaluation.scorecard import Prediction, Scorecard, scorecard
+from churnmodel.evaluation.tracking import (
+    TRACKING_COLUMNS,
+    plot_probability_alive_path,
+    plot_transaction_tracking,
+    probability_alive_path,
+    transaction_tracking,
+)
 
 __all__ = [
+    "TRACKING_COLUMNS",
     "Prediction",
     "RevenueTotals",
     "Scorecard",
@@ -59,6 +70,7 @@ __all__ = [
     "cumulative_gains",
     "decile_mape",
     "decile_table",
+    "holdout_by_frequency",
     "log_loss",
     "normalized_gini",
     "plot_calibration",
@@ -70,9 +82,12 @@ __all__ = [
     "plot_lift",
     "plot_permutation_importance",
     "plot_probability_alive_matrix",
+    "plot_probability_alive_path",
     "plot_roc",
+    "plot_transaction_tracking",
     "plot_value_risk_matrix",
     "pr_auc",
+    "probability_alive_path",
     "revenue_totals",
     "roc_auc",
     "roc_auc_interval",
@@ -81,5 +96,6 @@ __all__ = [
     "spearman_interval",
     "top_decile_capture",
     "top_decile_lift",
+    "transaction_tracking",
     "value_risk_matrix",
 ]

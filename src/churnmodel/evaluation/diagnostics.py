@@ -31,6 +31,7 @@ from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.models import PurchaseModel
 
 __all__ = [
+    "holdout_by_frequency",
     "plot_calibration_vs_holdout",
     "plot_cumulative_purchases",
     "plot_expected_purchases_matrix",
@@ -38,7 +39,7 @@ __all__ = [
     "plot_probability_alive_matrix",
 ]
 
-_UNIT_NAMES = {"D": "days", "W": "weeks"}
+_UNIT_NAMES = {"D": "days", "W": "weeks", "M": "months"}
 _ACTUAL = "actual"
 
 
@@ -122,15 +123,14 @@ def plot_frequency(
     return ax
 
 
-def plot_calibration_vs_holdout(
+def holdout_by_frequency(
     model: PurchaseModel,
     calibration: pd.DataFrame,
     holdout: pd.DataFrame,
     *,
     max_frequency: int = 7,
     time_unit: str | None = None,
-    ax: Axes | None = None,
-) -> Axes:
+) -> pd.DataFrame:
     """Mean holdout purchases by calibration frequency: actual vs the model's conditional mean.
 
     Parameters
@@ -141,17 +141,18 @@ def plot_calibration_vs_holdout(
         The calibration RFM summary.
     holdout
         Indexed like ``calibration``: ``frequency_holdout`` (purchases in the holdout period)
-        and ``duration_holdout`` (its length, in the summary's time unit).
+        and ``duration_holdout`` (its length, in the summary's time unit), as
+        :func:`churnmodel.features.calibration_and_holdout_summary` gives them.
     max_frequency
         Groups ``0 .. max_frequency - 1`` and ``max_frequency+``.
     time_unit
         Unit of the summary if ``calibration.attrs`` has no ``"time_unit"``.
-    ax
-        Axes to draw on; a new Figure's Axes when None.
 
     Returns
     -------
-    matplotlib.axes.Axes
+    pandas.DataFrame
+        Index ``frequency`` (``"0"``, ``"1"``, ... ``"7+"``); columns ``customers``,
+        ``actual`` and ``expected`` (mean holdout purchases per customer of the group).
     """
     _check_model(model)
     top = _check_count("max_frequency", max_frequency)
@@ -180,14 +181,64 @@ def plot_calibration_vs_holdout(
         {
             "group": group,
             _ACTUAL: aligned["frequency_holdout"].to_numpy(dtype=np.float64),
-            "model": predicted,
+            "expected": predicted,
         }
     )
-    means = frame.groupby("group")[[_ACTUAL, "model"]].mean()
-    labels = [str(k) if k < top else f"{top}+" for k in means.index]
+    table = frame.groupby("group").agg(
+        customers=(_ACTUAL, "size"), actual=(_ACTUAL, "mean"), expected=("expected", "mean")
+    )
+    table.index = pd.Index(
+        [str(k) if k < top else f"{top}+" for k in table.index], name="frequency"
+    )
+    return table
+
+
+def plot_calibration_vs_holdout(
+    model: PurchaseModel,
+    calibration: pd.DataFrame,
+    holdout: pd.DataFrame,
+    *,
+    max_frequency: int = 7,
+    time_unit: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Mean holdout purchases by calibration frequency: actual vs the model's conditional mean.
+
+    The table is :func:`holdout_by_frequency` (same arguments).
+
+    Parameters
+    ----------
+    model
+        A purchase model fitted on ``calibration``.
+    calibration
+        The calibration RFM summary.
+    holdout
+        Indexed like ``calibration``: ``frequency_holdout`` (purchases in the holdout period)
+        and ``duration_holdout`` (its length, in the summary's time unit).
+    max_frequency
+        Groups ``0 .. max_frequency - 1`` and ``max_frequency+``.
+    time_unit
+        Unit of the summary if ``calibration.attrs`` has no ``"time_unit"``.
+    ax
+        Axes to draw on; a new Figure's Axes when None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    means = holdout_by_frequency(
+        model, calibration, holdout, max_frequency=max_frequency, time_unit=time_unit
+    )
+    labels = list(means.index)
     ax = _axes(ax)
     ax.plot(labels, means[_ACTUAL].to_numpy(), marker="o", label=_ACTUAL)
-    ax.plot(labels, means["model"].to_numpy(), marker="s", linestyle="--", label=_model_name(model))
+    ax.plot(
+        labels,
+        means["expected"].to_numpy(),
+        marker="s",
+        linestyle="--",
+        label=_model_name(model),
+    )
     ax.set_xlabel("repeat purchases in the calibration period")
     ax.set_ylabel("mean purchases in the holdout period")
     ax.set_title("Calibration vs holdout purchases")

@@ -11,6 +11,12 @@ from churnmodel.features.customer import (
     rfm_summary,
 )
 from churnmodel.features.engine import DuckDBEngine
+from churnmodel.features.holdout import (
+    HOLDOUT_COLUMNS,
+    calibration_and_holdout_summary,
+    daily_repeat_purchases,
+    purchase_days,
+)
 from churnmodel.features.lifecycle import LifecycleRules, assign_lifecycle_stage
 from churnmodel.features.queries import FeatureWindows, PurchaseRule
 from churnmodel.features.season import season_calendar
@@ -18,6 +24,7 @@ from churnmodel.features.snapshots import LABEL_COLUMNS, build_snapshots, snapsh
 
 __all__ = [
     "BEHAVIOUR_COLUMNS",
+    "HOLDOUT_COLUMNS",
     "LABEL_COLUMNS",
     "DuckDBEngine",
     "FeatureWindows",
@@ -26,7 +33,10 @@ __all__ = [
     "assign_lifecycle_stage",
     "build_ledger",
     "build_snapshots",
+    "calibration_and_holdout_summary",
     "customer_features",
+    "daily_repeat_purchases",
+    "purchase_days",
     "rfm_summary",
     "season_calendar",
     "snapshot_cutoffs",

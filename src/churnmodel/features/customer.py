@@ -7,11 +7,16 @@ RFM follows lifetimes' definitions exactly (Fader, Hardie and Lee 2005):
 * ``T``: time from the first purchase day to the cut-off;
 * ``monetary_value``: mean spend of the repeat purchase days (0 for one-time buyers).
 
-``recency`` and ``T`` are in ``time_unit``: days (``"D"``) or weeks (``"W"`` = days / 7, as in
-the published CDNOW summary). The unit travels with the frame in ``df.attrs["time_unit"]``.
+``recency`` and ``T`` are in ``time_unit``: days (``"D"``), weeks (``"W"`` = days / 7, as in the
+published CDNOW summary) or months (``"M"`` = days / (365.25 / 12)). The unit travels with the
+frame in ``df.attrs["time_unit"]``. These are continuous periods: a purchase is a day, and
+times are day counts divided by the unit's length. :func:`rfm_summary` also offers calendar
+periods (``periods="calendar"``, lifetimes' ``freq="W"``): a purchase is a calendar week or
+month with a purchase day, and times are whole periods.
 A purchase day is a customer-day whose net amount (purchases minus same-day returns) meets the
-:class:`~churnmodel.features.PurchaseRule` (above 0 by default); a day of returns only is not
-a purchase.
+:class:`~churnmodel.features.PurchaseRule`: by default above 0, or exactly 0 with nothing
+returned ($0 orders count, as in lifetimes and the papers); a day of returns only is not a
+purchase.
 
 References
 ----------
@@ -30,12 +35,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churnmodel.dates import parse_date
 from churnmodel.exceptions import ConfigError
 from churnmodel.features.engine import DuckDBEngine, TransactionsLike, check_canonical
 from churnmodel.features.lifecycle import STAGE_DTYPE, LifecycleRules, lifecycle_codes
 from churnmodel.features.queries import (
     FeatureWindows,
     PurchaseRule,
+    calendar_rfm_sql,
     customer_features_sql,
     ledger_sql,
 )
@@ -80,14 +87,14 @@ BEHAVIOUR_COLUMNS = (
 
 
 def to_date(value: str | date | datetime | pd.Timestamp, name: str = "as_of") -> date:
-    """Return ``value`` as a ``datetime.date``; raise ConfigError if it is not a date."""
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{name!r} must be a date such as '2024-03-31', got {value!r}") from exc
-    if pd.isna(ts):
-        raise ConfigError(f"{name!r} must be a date such as '2024-03-31', got {value!r}")
-    return ts.date()
+    """Return ``value`` as a ``datetime.date``; text must be ISO 8601 (:func:`parse_date`).
+
+    Raises
+    ------
+    ConfigError
+        If it is not a date, or text in another form than ``YYYY-MM-DD``.
+    """
+    return parse_date(value, name)
 
 
 @dataclass(frozen=True)
@@ -291,7 +298,7 @@ def customer_features(
     time_unit
         ``"D"`` or ``"W"``: unit of ``recency`` and ``T``.
     purchase
-        When a customer-day counts as a purchase (default: net amount above 0).
+        When a customer-day counts as a purchase (default: net amount above 0, or $0 orders).
     rules
         Life-cycle stage thresholds (:class:`~churnmodel.features.LifecycleRules`).
     windows
@@ -306,8 +313,8 @@ def customer_features(
         ``as_of``. Columns ``frequency``, ``recency``, ``T``, ``monetary_value``, then
         :data:`BEHAVIOUR_COLUMNS`, ``first_purchase``, ``last_purchase`` and
         ``lifecycle_stage``. ``attrs`` holds ``as_of``, ``time_unit`` and
-        ``customers_without_purchase`` (customers whose days on or before ``as_of`` are all
-        returns or zero-net: left out, and counted here).
+        ``customers_without_purchase`` (customers none of whose days on or before ``as_of``
+        is a purchase, e.g. returns only: left out, and counted here).
     """
     return customer_feature_columns(
         transactions,
@@ -497,16 +504,76 @@ def rfm_summary(
     time_unit: str = "D",
     *,
     purchase: PurchaseRule | None = None,
+    periods: str = "continuous",
 ) -> pd.DataFrame:
     """Return lifetimes' RFM summary (frequency, recency, T, monetary_value) at ``as_of``.
 
-    Equal to ``lifetimes.utils.summary_data_from_transaction_data(..., freq="D",
+    With the default ``purchase`` rule, equal to
+    ``lifetimes.utils.summary_data_from_transaction_data(..., freq="D",
     observation_period_end=as_of, monetary_value_col=...)`` for ``time_unit="D"``, and with
-    ``freq_multiplier=7`` for ``"W"``; computed in DuckDB in one aggregation, far faster.
-    The values equal the RFM columns of :func:`customer_features` (same SQL, same
-    conversion), which also gives the parameters.
+    ``freq_multiplier=7`` for ``"W"``, on any log without negative amounts ($0 orders
+    included: they are purchases); computed in DuckDB in one aggregation, far faster.
+    lifetimes has no notion of returns, so where a log has them the two differ by design:
+    here same-day returns are netted into the day, and a day whose net is negative (or
+    exactly 0 because of returns) is not a purchase. The values equal the RFM columns of
+    :func:`customer_features` (same SQL, same conversion), which also gives the parameters.
+
+    Parameters
+    ----------
+    transactions
+        Canonical transactions or a :class:`~churnmodel.io.TransactionTable`.
+    as_of
+        The cut-off day (inclusive).
+    time_unit
+        Unit of ``recency`` and ``T``: ``"D"`` (days), ``"W"`` (weeks) or ``"M"`` (months).
+    purchase
+        When a customer-day counts as a purchase; default :class:`PurchaseRule` ``()``
+        ($0 orders count; ``PurchaseRule(free_orders_are_purchases=False)`` leaves them out).
+    periods
+        ``"continuous"`` (default): a purchase is a purchase day, and ``recency`` and ``T``
+        are day counts divided by the unit's length (7 days, 365.25 / 12 days), so they keep
+        day resolution. ``"calendar"``: lifetimes' ``freq="W"`` (or ``"M"``): the purchase days
+        of a calendar week (Monday to Sunday) or month are one purchase worth their net total,
+        ``frequency`` counts the periods after the first, and ``recency`` and ``T`` are whole
+        periods between period starts. Calendar periods merge a frequent buyer's purchases
+        within a period (fewer, larger purchases) and give every customer acquired in the
+        same period the same age; choose them to reproduce weekly or monthly reports, and
+        continuous periods otherwise (the models are continuous-time). With ``"D"`` the two
+        are the same.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``customer_id``; ``frequency``, ``recency``, ``T``, ``monetary_value``;
+        ``attrs`` ``as_of``, ``time_unit``, ``customers_without_purchase``.
+
+    Examples
+    --------
+    The CDNOW 1/10 sample at the end of the published calibration period gives the published
+    summary (2,357 customers, 946 repeat buyers) with no extra argument:
+
+    >>> from churnmodel.datasets import load_cdnow
+    >>> summary = rfm_summary(load_cdnow(sample=True), "1997-09-30", "W")  # doctest: +SKIP
+    >>> len(summary), int((summary["frequency"] > 0).sum())  # doctest: +SKIP
+    (2357, 946)
     """
     as_of_date = to_date(as_of)
+    unit_days = days_per_unit(time_unit)  # validates
+    if periods not in ("continuous", "calendar"):
+        raise ConfigError(f"'periods' must be 'continuous' or 'calendar', got {periods!r}")
+    if periods == "calendar" and unit_days != 1.0:
+        summary, no_purchase = _calendar_rfm(
+            transactions, as_of_date, time_unit, purchase or PurchaseRule()
+        )
+        summary.attrs.update(
+            {
+                "as_of": as_of_date.isoformat(),
+                "time_unit": time_unit,
+                "customers_without_purchase": no_purchase,
+                "periods": "calendar",
+            }
+        )
+        return summary
     raw, no_purchase = _aggregate(
         transactions, as_of_date, purchase=purchase, windows=FeatureWindows(), rfm_only=True
     )
@@ -519,6 +586,30 @@ def rfm_summary(
         }
     )
     return summary
+
+
+def _calendar_rfm(
+    transactions: TransactionsLike, as_of: date, time_unit: str, purchase: PurchaseRule
+) -> tuple[pd.DataFrame, int]:
+    """Return the calendar-period RFM summary and the number of customers without a purchase.
+
+    The summary is :func:`calendar_rfm_sql`'s, as :func:`rfm_summary` returns it.
+    """
+    engine, table = DuckDBEngine.for_transactions(transactions)
+    sql = calendar_rfm_sql(f"({ledger_sql(table)})", as_of, time_unit, purchase=purchase)
+    raw = engine.to_pandas(f"SELECT * FROM ({sql}) ORDER BY {CUSTOMER_ID}")
+    bought = raw["n_periods"].to_numpy() > 0
+    raw = raw.loc[bought]
+    frame = _owned_frame(
+        {
+            "frequency": _column(raw, "frequency", "int64"),
+            "recency": _column(raw, "recency_periods", "int64").astype(np.float64),
+            "T": _column(raw, "age_periods", "int64").astype(np.float64),
+            "monetary_value": _column(raw, "monetary_value", "float64"),
+        },
+        _customer_index(raw),
+    )
+    return frame, int((~bought).sum())
 
 
 def _customer_index(raw: pd.DataFrame | Mapping[str, Any]) -> pd.Index:

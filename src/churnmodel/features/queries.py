@@ -25,6 +25,8 @@ __all__ = [
     "YEAR_RADIANS_PER_DAY",
     "FeatureWindows",
     "PurchaseRule",
+    "calendar_period",
+    "calendar_rfm_sql",
     "customer_features_sql",
     "labels_sql",
     "ledger_sql",
@@ -68,19 +70,34 @@ class PurchaseRule:
     """When a customer-day counts as a purchase.
 
     A day is a purchase when its net amount (purchases minus same-day returns) is above
-    ``min_net_amount``; with ``zero_net_is_purchase`` a day netting exactly zero counts too
-    (free orders: the CDNOW papers count $0 orders as purchases). A day of returns only is
-    never a purchase under the defaults.
+    ``min_net_amount``, or
+
+    * with ``free_orders_are_purchases`` (the default), when it holds only $0 orders: net
+      amount exactly 0 and nothing returned. lifetimes, BTYD, CLVTools, PyMC-Marketing and
+      the papers count $0 orders as purchases (the CDNOW 1/10 sample has 8 customers whose
+      only calibration orders cost $0, and in the full CDNOW log a $0 first order dates a
+      customer's start);
+    * with ``zero_net_is_purchase``, when its net amount is exactly 0 for any reason, a day
+      whose returns cancel its purchases included (off by default).
+
+    A day whose net is negative (returns only, or returns beyond the day's purchases) is never
+    a purchase. lifetimes' ``summary_data_from_transaction_data`` knows no returns (every row
+    is a purchase), so on a log without negative amounts the default rule gives its summary
+    exactly. ``PurchaseRule(free_orders_are_purchases=False)`` is the default of earlier
+    churnmodel releases (net above 0 only).
     """
 
     min_net_amount: float = 0.0
     zero_net_is_purchase: bool = False
+    free_orders_are_purchases: bool = True
 
-    def sql(self, net: str = "net_amount") -> str:
-        """Return the SQL condition on the ledger's net amount column."""
+    def sql(self, net: str = "net_amount", returned: str = "returned_amount") -> str:
+        """Return the SQL condition on the ledger's net and returned amount columns."""
         cond = f"{net} > {float(self.min_net_amount)!r}"
         if self.zero_net_is_purchase:
             cond = f"({cond} OR {net} = 0)"
+        elif self.free_orders_are_purchases:
+            cond = f"({cond} OR ({net} = 0 AND {returned} = 0))"
         return cond
 
 
@@ -269,6 +286,79 @@ def _behaviour_aggregates(
         ("gross_amount", "sum(gross_amount)"),
         ("returned_amount", "sum(returned_amount)"),
     ]
+
+
+#: The Monday that numbers calendar weeks (Monday to Sunday, pandas' and lifetimes' "W").
+_WEEK_ORIGIN = date(1970, 1, 5)
+
+
+def calendar_period(day: date, time_unit: str) -> int:
+    """Return the number of the calendar period holding ``day``.
+
+    Days since 1970-01-01, Monday-to-Sunday weeks counted from 1970-01-05, or months
+    (``12 * year + month``).
+    """
+    if time_unit == "D":
+        return (day - date(1970, 1, 1)).days
+    if time_unit == "W":
+        return (day - _WEEK_ORIGIN).days // 7
+    if time_unit == "M":
+        return 12 * day.year + day.month
+    raise ConfigError(f"'time_unit' must be 'D', 'W' or 'M', got {time_unit!r}")
+
+
+def _calendar_period_sql(column: str, time_unit: str) -> str:
+    """Return the SQL of :func:`calendar_period` for a DATE column."""
+    if time_unit == "D":
+        return f"date_diff('day', DATE '1970-01-01', {column})"
+    if time_unit == "W":
+        days = f"date_diff('day', {_d(_WEEK_ORIGIN)}, {column})"
+        return f"CAST(floor({days} / 7.0) AS BIGINT)"
+    if time_unit == "M":
+        return f"(12 * year({column}) + month({column}))"
+    raise ConfigError(f"'time_unit' must be 'D', 'W' or 'M', got {time_unit!r}")
+
+
+def calendar_rfm_sql(
+    ledger: str, as_of: date, time_unit: str, *, purchase: PurchaseRule = PurchaseRule()
+) -> str:
+    """Return SQL for the RFM summary in calendar periods (lifetimes' ``freq="W"`` or ``"M"``).
+
+    A customer's purchase days are grouped by calendar period (day, Monday-to-Sunday week or
+    month); a period with a purchase day is one purchase, worth the net amount of its purchase
+    days. ``frequency`` counts the periods after the first, ``recency`` and ``T`` are the
+    numbers of whole periods from the first period to the last one and to the period of
+    ``as_of``, and ``monetary_value`` is the mean worth of the repeat periods. Every customer
+    with a ledger day on or before ``as_of`` gets a row; ``n_periods = 0`` marks those
+    without a purchase day.
+    """
+    period = _calendar_period_sql(DATE, time_unit)
+    now = calendar_period(as_of, time_unit)
+    return f"""
+WITH days AS (
+  SELECT {CUSTOMER_ID}, {DATE}, net_amount, {purchase.sql()} AS is_purchase
+  FROM {ledger}
+  WHERE {DATE} <= {_d(as_of)}
+),
+periods AS (
+  SELECT {CUSTOMER_ID}, {period} AS period, sum(net_amount) AS spend
+  FROM days
+  WHERE is_purchase
+  GROUP BY {CUSTOMER_ID}, {period}
+),
+customers AS (
+  SELECT DISTINCT {CUSTOMER_ID} FROM days
+)
+SELECT c.{CUSTOMER_ID},
+       count(p.period) AS n_periods,
+       count(p.period) - 1 AS frequency,
+       max(p.period) - min(p.period) AS recency_periods,
+       {now} - min(p.period) AS age_periods,
+       coalesce((sum(p.spend) - arg_min(p.spend, p.period)) /
+                CAST(nullif(count(p.period) - 1, 0) AS DOUBLE), 0.0) AS monetary_value
+FROM customers AS c LEFT JOIN periods AS p USING ({CUSTOMER_ID})
+GROUP BY c.{CUSTOMER_ID}
+"""
 
 
 def labels_sql(

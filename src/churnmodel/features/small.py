@@ -111,6 +111,10 @@ def aggregate_columns(
     is_purchase = net > float(purchase.min_net_amount)
     if purchase.zero_net_is_purchase:
         is_purchase |= net == 0
+    elif purchase.free_orders_are_purchases:
+        # $0 orders: a day netting exactly 0 on which nothing was returned.
+        day_returns = np.add.reduceat(np.minimum(amounts, 0.0), starts) if len(starts) else net
+        is_purchase |= (net == 0) & (day_returns == 0)
     n_all = len(names)
 
     p_code, p_day, p_net = l_code[is_purchase], l_day[is_purchase], net[is_purchase]

@@ -6,6 +6,7 @@ from churnmodel.io.transactions import (
     LoadResult,
     TransactionTable,
     connect,
+    empty_load_error,
     load_transactions,
     read_transactions,
 )
@@ -15,6 +16,7 @@ __all__ = [
     "LoadResult",
     "TransactionTable",
     "connect",
+    "empty_load_error",
     "load_transactions",
     "read_transactions",
     "write_table",

@@ -35,6 +35,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from churnmodel.dates import parse_date
 from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.schemas import AMOUNT, CUSTOMER_ID, ORDER_ID, ROW_NUMBER, TIMESTAMP
 
@@ -46,6 +47,7 @@ __all__ = [
     "TransactionTable",
     "after_as_of_sql",
     "connect",
+    "empty_load_error",
     "group_rows_sql",
     "load_counts_sql",
     "load_report",
@@ -271,6 +273,7 @@ def _register_source(
 ) -> list[tuple[str, str]]:
     """Create view ``src`` with the input's columns plus a row number; return (name, type)s."""
     if isinstance(source, pd.DataFrame):
+        _fail_duplicate_columns([str(c) for c in source.columns], "DataFrame")
         missing = [c for c in columns if c not in source.columns]
         _fail_missing(missing, [str(c) for c in source.columns], "DataFrame")
         keep = list(source.columns) if all_columns else list(dict.fromkeys(columns))
@@ -369,9 +372,62 @@ def _register_source(
     described = con.execute("DESCRIBE SELECT * FROM src").fetchall()
     found = [(str(r[0]), str(r[1])) for r in described if r[0] != _ROW]
     names = [n for n, _ in found]
+    if not isinstance(source, pd.DataFrame) and _renamed_duplicates(names):
+        # DuckDB reads a second 'amount' as 'amount_1': check the names as the file has them.
+        _fail_duplicate_columns(
+            _file_header(con, Path(source), delimiter=delimiter, encoding=encoding),
+            _source_label(source),
+        )
     missing = [c for c in columns if c not in names]
     _fail_missing(missing, names, _source_label(source))
     return found
+
+
+def _renamed_duplicates(names: Sequence[str]) -> bool:
+    """Whether DuckDB may have renamed a repeated column (``amount``, ``amount_1``)."""
+    present = set(names)
+    return any(n.rpartition("_")[0] in present and n.rpartition("_")[2].isdigit() for n in names)
+
+
+def _file_header(
+    con: duckdb.DuckDBPyConnection, path: Path, *, delimiter: str | None, encoding: str
+) -> list[str]:
+    """Return the column names as written in the file (or each Parquet file, in turn)."""
+    if path.is_dir() or path.suffix.lower() in _PARQUET_SUFFIXES:
+        import pyarrow.parquet as pq
+
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in _PARQUET_SUFFIXES)
+        for file in files or [path]:
+            names = [str(n) for n in pq.read_schema(file).names]
+            if len(set(names)) < len(names):
+                return names
+        return []
+    opts = ["header = false", "all_varchar = true", f"encoding = {_literal(encoding)}"]
+    if delimiter is not None:
+        opts.append(f"delim = {_literal(delimiter)}")
+    row = con.execute(
+        f"SELECT * FROM read_csv({_literal(str(path))}, {', '.join(opts)}) LIMIT 1"
+    ).fetchone()
+    return [str(v).strip() for v in row or ()]
+
+
+def _fail_duplicate_columns(names: Sequence[str], where: str) -> None:
+    """Raise if two columns share a name: which one holds the amount would be a guess."""
+    counts: dict[str, list[int]] = {}
+    for i, name in enumerate(names, start=1):
+        counts.setdefault(name, []).append(i)
+    repeated = {n: at for n, at in counts.items() if len(at) > 1}
+    if not repeated:
+        return
+    which = "; ".join(
+        f"{n!r} (columns {', '.join(map(str, at[:-1]))} and {at[-1]})" for n, at in repeated.items()
+    )
+    raise DataValidationError(
+        f"duplicate column names in {where}: {which}",
+        column=next(iter(repeated)),
+        hint="rename the columns so that every name is unique, then map them with "
+        "--customer-col, --date-col, --amount-col",
+    )
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
@@ -606,6 +662,34 @@ def load_transactions(
         columns=(customer_col, date_col, amount_col),
     )
     return TransactionTable(con=con, view="clean", rows=report.rows_used), report
+
+
+def empty_load_error(table: TransactionTable, report: LoadReport) -> DataValidationError:
+    """Return the error for a load of :func:`load_transactions` that left no row to use.
+
+    A job that needs rows raises it: every good row lies after the as-of date (the message
+    names the log's dates and the as-of date), or every row was quarantined. The load
+    itself is not an error: its report accounts for every row.
+    """
+    if report.rows_after_as_of:
+        first, last = _one(
+            table.con,
+            f"SELECT min(CAST({TIMESTAMP} AS DATE)), max(CAST({TIMESTAMP} AS DATE)) "
+            "FROM parsed WHERE reason IS NULL",
+        )
+        return DataValidationError(
+            f"no transaction on or before the as-of date {report.as_of}: the log's "
+            f"{report.rows_after_as_of:,} usable rows run from {first} to {last} "
+            f"({report.timezone})",
+            hint=f"pick an as-of date on or after {first} (--as-of YYYY-MM-DD), or drop it to "
+            f"use the last date, {last}",
+        )
+    return DataValidationError(  # every row quarantined, with max_quarantine_share = 1
+        f"no usable row in {report.source}: all {report.rows_read:,} rows were quarantined "
+        f"({', '.join(f'{r}: {n:,}' for r, n in sorted(report.quarantine_by_reason.items()))})",
+        hint="see the quarantine file for the rows and their reasons",
+        rows=report.quarantine,
+    )
 
 
 def _customer_sql(col: str) -> str:
@@ -901,13 +985,7 @@ def _quarantine_hint(reason: str, column: str) -> str:
 
 
 def _to_date(value: str | date | datetime | pd.Timestamp, name: str) -> date:
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{name!r} must be a date such as '2024-03-31', got {value!r}") from exc
-    if pd.isna(ts):
-        raise ConfigError(f"{name!r} must be a date such as '2024-03-31', got {value!r}")
-    return ts.date()
+    return parse_date(value, name)
 
 
 def read_transactions(

@@ -3,12 +3,16 @@
 The only part of churnmodel that imports lifetimes (lazily, inside ``fit``). Estimators follow
 scikit-learn's contract (keyword-only hyperparameters stored by ``__init__``, validation in
 ``fit``, fitted state ending in ``_``, no training data kept) and take lifetimes' RFM summary
-frame, whose ``attrs["time_unit"]`` ("D" or "W") gives the unit of ``recency`` and ``T``.
+frame, whose ``attrs["time_unit"]`` ("D", "W" or "M") gives the unit of ``recency`` and ``T``.
 
-Purchase models (:class:`BetaGeoModel`, :class:`ModifiedBetaGeoModel`, :class:`ParetoNBDModel`):
-``expected_purchases(summary, horizon)``, ``probability_alive(summary)``,
+Purchase models (:class:`BetaGeoModel`, :class:`ModifiedBetaGeoModel`, :class:`ParetoNBDModel`,
+and :class:`BetaGeoBetaBinomModel` for discrete opportunities):
+``expected_purchases(summary, horizon)``, ``probability_alive(summary, horizon=0)``,
 ``probability_no_purchase(summary, horizon)`` (the lapse score; ``1 - P(alive)`` is not one),
-``expected_cumulative_purchases(summary, times)``, ``frequency_distribution(summary)``.
+``probability_of_purchases(summary, n, horizon)``, ``dert(summary, discount_rate)``,
+``expected_cumulative_purchases(summary, times)``, ``frequency_distribution(summary)``, the new
+customer's ``probability_of_purchases_new_customer`` and ``expected_purchases_new_customer``,
+``log_likelihood(summary)``, ``from_params(params)`` and ``summary_``.
 Spend model (:class:`GammaGammaModel`): ``expected_spend(summary)``. Every model:
 ``to_dict``/``from_dict``, ``save``/``load`` (JSON, no pickle), ``sample_params``.
 
@@ -30,6 +34,7 @@ from churnmodel.models._base import (
 from churnmodel.models._purchase import PurchaseModel
 from churnmodel.models._simulate import simulate_bgnbd_summary
 from churnmodel.models.beta_geo import BetaGeoModel
+from churnmodel.models.beta_geo_beta_binom import BetaGeoBetaBinomModel
 from churnmodel.models.bundle import SCORE_COLUMNS, ChurnBundle
 from churnmodel.models.clv import customer_lifetime_value, discount_schedule
 from churnmodel.models.design import TrainingCutoffs, TrainingDesign
@@ -52,6 +57,7 @@ __all__ = [
     "FEATURE_COLUMNS",
     "PROBABILISTIC_COLUMNS",
     "SCORE_COLUMNS",
+    "BetaGeoBetaBinomModel",
     "BetaGeoModel",
     "ChurnBundle",
     "DegenerateFitWarning",

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator
 
 from churnmodel.exceptions import ConfigError, DataValidationError, ModelFitError, NotFittedError
@@ -48,6 +49,8 @@ __all__ = [
 
 FORMAT = "churnmodel.models/1"
 _FALLBACK_PENALIZER = 1e-3
+# Standard normal quantile of the 95 % intervals in ``summary_``.
+_Z95 = 1.959963984540054
 # A shape parameter beyond these bounds has run off to the edge of the parameter space.
 _SHAPE_BOUNDS = (1e-4, 1e4)
 
@@ -331,6 +334,76 @@ class ProbabilisticModel(BaseEstimator, ABC):
     def _param_array(self) -> np.ndarray:
         return np.array([self.params_[k] for k in self._param_names])
 
+    def _estimates(self) -> tuple[tuple[str, ...], np.ndarray, int]:
+        """Return (names, values, how many lead on a log scale) of what ``covariance_`` covers."""
+        return self._param_names, self._param_array(), len(self._param_names)
+
+    @property
+    def summary_(self) -> pd.DataFrame:
+        """Parameters with standard errors and 95 % confidence intervals.
+
+        The covariance is that of the log-parameters (``covariance_``), so the standard error
+        of a parameter is the delta method's ``theta * se(log theta)`` and the interval is
+        ``theta * exp(+-1.96 se(log theta))``: always positive, and asymmetric like the
+        likelihood of a scale or shape parameter. Covariate coefficients (purchase models with
+        covariates) follow, with ``estimate +- 1.96 se``. NaN where the fit has no covariance
+        (a singular Hessian, or a model built by :meth:`from_params` without one).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``param_names``; columns ``estimate``, ``std_error``, ``ci_low``,
+            ``ci_high``; ``attrs["level"] = 0.95``.
+        """
+        self._check_fitted()
+        names, estimate, n_log = self._estimates()
+        if self.covariance_ is None:
+            se = np.full(estimate.size, np.nan)
+        else:
+            se = np.sqrt(np.maximum(np.diag(self.covariance_), 0.0))
+        # Parameters: log-normal (delta method); covariate coefficients: normal.
+        log = np.arange(estimate.size) < n_log
+        table = pd.DataFrame(
+            {
+                "estimate": estimate,
+                "std_error": np.where(log, estimate * se, se),
+                "ci_low": np.where(log, estimate * np.exp(-_Z95 * se), estimate - _Z95 * se),
+                "ci_high": np.where(log, estimate * np.exp(_Z95 * se), estimate + _Z95 * se),
+            },
+            index=pd.Index(list(names), name="parameter"),
+        )
+        table.attrs["level"] = 0.95
+        return table
+
+    @classmethod
+    def _from_params_state(
+        cls,
+        params: Mapping[str, float],
+        covariance: Any = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Return the :meth:`to_dict` state of a model with given parameters (no fit behind it)."""
+        given = dict(params)
+        if set(given) != set(cls._param_names):
+            raise ConfigError(
+                f"'params' must have exactly the keys {list(cls._param_names)}, got {sorted(given)}"
+            )
+        for key, value in given.items():
+            if not isinstance(value, int | float) or not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"'params[{key!r}]' must be a number > 0, got {value!r}")
+        return {
+            "format": FORMAT,
+            "model": cls.__name__,
+            "hyperparameters": {},
+            "param_names": list(cls._param_names),
+            "params": {k: float(given[k]) for k in cls._param_names},
+            "covariance": None if covariance is None else np.asarray(covariance).tolist(),
+            "log_likelihood": None,
+            "n_customers": 0,
+            "fit_strategy": "given",
+            **extra,
+        }
+
     def sample_params(
         self, n_draws: int, seed: int | np.random.Generator | None = None
     ) -> np.ndarray:
@@ -388,7 +461,8 @@ class ProbabilisticModel(BaseEstimator, ABC):
             "param_names": list(self._param_names),
             "params": dict(self.params_),
             "covariance": None if cov is None else np.asarray(cov).tolist(),
-            "log_likelihood": self.log_likelihood_,
+            # NaN (a model built from known parameters) is written as null: JSON has no NaN.
+            "log_likelihood": self.log_likelihood_ if math.isfinite(self.log_likelihood_) else None,
             "n_customers": self.n_customers_,
             "fit_strategy": self.fit_strategy_,
             **self._extra_state(),
@@ -463,9 +537,15 @@ def model_from_dict(state: Mapping[str, Any]) -> ProbabilisticModel:
         known = sorted(ProbabilisticModel._registry)
         raise DataValidationError(f"unknown model {name!r}; known: {known}", hint=hint)
     try:
-        model = target(**dict(state.get("hyperparameters", {})))
+        # JSON has no tuples: lists (the covariate names) come back as the tuples they were.
+        hyperparameters = {
+            k: tuple(v) if isinstance(v, list) else v
+            for k, v in dict(state.get("hyperparameters", {})).items()
+        }
+        model = target(**hyperparameters)
         params = {k: float(state["params"][k]) for k in target._param_names}
-        log_likelihood = float(state["log_likelihood"])
+        saved = state["log_likelihood"]
+        log_likelihood = math.nan if saved is None else float(saved)
         n_customers = int(state["n_customers"])
     except (KeyError, TypeError, ValueError) as exc:
         raise DataValidationError(f"the saved {name} is incomplete: {exc!r}", hint=hint) from None
@@ -476,7 +556,7 @@ def model_from_dict(state: Mapping[str, Any]) -> ProbabilisticModel:
     covariance = None
     if cov is not None:
         covariance = np.asarray(cov, dtype=np.float64)
-        k = len(target._param_names)
+        k = len(model.param_names)
         if covariance.shape != (k, k) or not np.all(np.isfinite(covariance)):
             raise DataValidationError(
                 f"the saved {name} has a covariance of shape {covariance.shape}, expected {(k, k)}",

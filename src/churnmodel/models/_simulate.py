@@ -46,7 +46,7 @@ def simulate_bgnbd_summary(
     seed
         Seed or generator.
     time_unit
-        "D" or "W"; stored in ``attrs["time_unit"]``.
+        "D", "W" or "M"; stored in ``attrs["time_unit"]``.
     discrete
         Record recency at day resolution: purchase times are floored to whole days (and then
         expressed in ``time_unit``), as a summary built from dated transactions would be. ``T``

@@ -3,7 +3,7 @@
 Every model in this package takes lifetimes' RFM summary (one row per customer; ``frequency`` =
 repeat purchases, ``recency`` = time from first to last purchase, ``T`` = time from first
 purchase to the cut-off, ``monetary_value`` = mean spend of the repeat purchases). ``recency`` and
-``T`` are in the unit named by ``summary.attrs["time_unit"]`` ("D" or "W"), which
+``T`` are in the unit named by ``summary.attrs["time_unit"]`` ("D", "W" or "M"), which
 :mod:`churnmodel.features` sets. This module turns such a frame into plain float arrays once,
 with errors that name the failing rows, the column and the fix.
 """
@@ -19,7 +19,15 @@ import pandas as pd
 from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.schemas import days_per_unit
 
-__all__ = ["RFMData", "check_positive", "read_summary", "resolve_time_unit"]
+__all__ = [
+    "RFMData",
+    "check_positive",
+    "read_covariates",
+    "read_discrete_summary",
+    "read_summary",
+    "read_weights",
+    "resolve_time_unit",
+]
 
 _PURCHASE_COLUMNS = ("frequency", "recency", "T")
 _BUILD_HINT = (
@@ -33,7 +41,8 @@ class RFMData:
     """Validated RFM columns as float64 arrays in ``time_unit``.
 
     ``frequency`` holds whole numbers stored as floats so that the formulas broadcast without
-    casts. ``monetary_value`` is ``None`` unless it was asked for.
+    casts. ``monetary_value`` is ``None`` unless it was asked for; ``covariates`` (one column per
+    name of ``covariate_names``) unless a model with covariates read the summary.
     """
 
     frequency: np.ndarray
@@ -42,6 +51,8 @@ class RFMData:
     time_unit: str
     index: pd.Index
     monetary_value: np.ndarray | None = None
+    covariates: np.ndarray | None = None
+    covariate_names: tuple[str, ...] = ()
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -59,11 +70,14 @@ class RFMData:
             time_unit=time_unit,
             index=self.index,
             monetary_value=self.monetary_value,
+            covariates=self.covariates,
+            covariate_names=self.covariate_names,
         )
 
     def take(self, rows: np.ndarray | slice) -> RFMData:
         """Return the customers at ``rows`` (positions), without the cache."""
         money = None if self.monetary_value is None else self.monetary_value[rows]
+        covariates = None if self.covariates is None else self.covariates[rows]
         return RFMData(
             frequency=self.frequency[rows],
             recency=self.recency[rows],
@@ -71,6 +85,8 @@ class RFMData:
             time_unit=self.time_unit,
             index=self.index[rows],
             monetary_value=money,
+            covariates=covariates,
+            covariate_names=self.covariate_names,
         )
 
     def groups(self, *names: str) -> tuple[np.ndarray, np.ndarray]:
@@ -85,6 +101,39 @@ class RFMData:
             self._cache[key] = _distinct_rows([getattr(self, name) for name in names])
         first, inverse = self._cache[key]
         return first, inverse
+
+
+def read_covariates(summary: pd.DataFrame, names: tuple[str, ...]) -> np.ndarray:
+    """Return the covariate columns ``names`` of ``summary`` as a float matrix (rows x names).
+
+    Raises
+    ------
+    DataValidationError
+        For a missing column, a column that is not numeric (booleans are 0/1), or a missing or
+        infinite value (the message names the rows).
+    """
+    out = np.empty((len(summary), len(names)))
+    for j, name in enumerate(names):
+        if name not in summary.columns:
+            raise DataValidationError(
+                f"the summary has no covariate column {name!r} "
+                f"(columns present: {list(map(str, summary.columns))})",
+                column=name,
+                hint="add the customer's covariate values to the summary, one column each",
+            )
+        column = summary[name]
+        if pd.api.types.is_bool_dtype(column):
+            column = column.astype(np.float64)
+        if not pd.api.types.is_numeric_dtype(column):
+            raise DataValidationError(
+                f"covariate {name!r} must be numeric, got dtype {column.dtype}",
+                column=name,
+                hint="encode a category as 0/1 columns (e.g. pd.get_dummies(..., drop_first=True))",
+            )
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        _fail_rows(summary, ~np.isfinite(values), name, "is missing or infinite", "fill them")
+        out[:, j] = values
+    return out
 
 
 def _distinct_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -108,7 +157,7 @@ def resolve_time_unit(summary: pd.DataFrame, time_unit: str | None) -> str:
     Raises
     ------
     DataValidationError
-        If neither names a unit, if the two disagree, or if the unit is not "D" or "W".
+        If neither names a unit, if the two disagree, or if the unit is not "D", "W" or "M".
     """
     attr = summary.attrs.get("time_unit") if hasattr(summary, "attrs") else None
     if attr is None and time_unit is None:
@@ -124,10 +173,11 @@ def resolve_time_unit(summary: pd.DataFrame, time_unit: str | None) -> str:
             hint="drop the time_unit argument, or fix summary.attrs['time_unit']",
         )
     unit = str(attr if attr is not None else time_unit)
-    if unit not in ("D", "W"):
+    if unit not in ("D", "W", "M"):
         raise DataValidationError(
-            f"'time_unit' must be 'D' or 'W', got {unit!r}",
-            hint="recency and T must be in days ('D') or weeks ('W')",
+            f"'time_unit' must be 'D', 'W' or 'M', got {unit!r}",
+            hint="recency and T must be in days ('D'), weeks ('W') or months of 365.25 / 12 "
+            "days ('M')",
         )
     return unit
 
@@ -265,8 +315,8 @@ def read_summary(
                 rows=summary.loc[negative, shown],
                 hint="monetary_value is the mean spend of the repeat purchases and cannot be "
                 "< 0: check how returns were netted (by default churnmodel.features.rfm_summary "
-                "counts only days with a positive net amount as purchases), or drop those "
-                "customers",
+                "counts days with a positive net amount and $0 orders as purchases), or drop "
+                "those customers",
             )
         money = np.where(frequency > 0, money, 0.0)
     return RFMData(
@@ -277,6 +327,118 @@ def read_summary(
         index=summary.index,
         monetary_value=money,
     )
+
+
+def read_discrete_summary(summary: pd.DataFrame) -> RFMData:
+    """Validate a discrete-time summary (BG/BB) and return its columns as arrays.
+
+    ``frequency`` = x, the number of transaction opportunities after the first with a
+    transaction; ``recency`` = t_x, the opportunity of the last one (0 without one); ``T`` = n,
+    the number of opportunities observed. All whole numbers with ``0 <= x <= t_x <= n``. The
+    time unit is the opportunity (``"P"``, whatever ``summary.attrs`` says).
+
+    Raises
+    ------
+    DataValidationError
+        Naming the column, the failing rows and the fix.
+    """
+    if isinstance(summary, pd.DataFrame) and "T" not in summary.columns:
+        for other in ("periods", "n_periods", "n.cal", "n_cal"):
+            if other in summary.columns:
+                raise DataValidationError(
+                    f"the summary has no column 'T' but has {other!r}",
+                    column="T",
+                    hint=f"rename {other!r} (lifetimes' or BTYD's name for the number of "
+                    "transaction opportunities) to 'T'",
+                )
+    plain = summary
+    if isinstance(summary, pd.DataFrame) and summary.attrs.get("time_unit") is not None:
+        plain = summary.copy(deep=False)
+        plain.attrs = {}
+    data = read_summary(plain, time_unit="D")
+    for name, values in (("recency", data.recency), ("T", data.T)):
+        _fail_rows(
+            summary,
+            values != np.round(values),
+            name,
+            "is not a whole number",
+            "BG/BB counts transaction opportunities: recency is the opportunity of the last "
+            "transaction and T the number of opportunities",
+        )
+    _fail_rows(
+        summary,
+        data.frequency > data.recency,
+        "frequency",
+        "is larger than recency",
+        "x transactions in different opportunities end at opportunity t_x >= x",
+    )
+    return RFMData(
+        frequency=data.frequency,
+        recency=data.recency,
+        T=data.T,
+        time_unit="P",
+        index=data.index,
+    )
+
+
+def read_weights(summary: pd.DataFrame, weights: Any) -> np.ndarray | None:
+    """Return the customers each summary row stands for, or None (one each).
+
+    ``weights`` is a column name of ``summary`` or an array of its length: finite, >= 0 and
+    not all 0 (lifetimes' ``weights``, BTYD's ``custs``).
+
+    Raises
+    ------
+    DataValidationError
+        Naming the rows whose weight is missing, infinite or negative, or a column that is
+        not there.
+    """
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        if weights not in summary.columns:
+            raise DataValidationError(
+                f"the summary has no weights column {weights!r} "
+                f"(columns present: {list(map(str, summary.columns))})",
+                column=weights,
+                hint="pass the name of the column that counts the customers of each row",
+            )
+        column = summary[weights]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            raise DataValidationError(
+                f"the weights column {weights!r} must be numeric, got dtype {column.dtype}",
+                column=weights,
+            )
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        name = weights
+    else:
+        try:
+            values = np.asarray(weights, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            raise DataValidationError(
+                f"'weights' must be numbers, got {type(weights).__name__}"
+            ) from None
+        if values.size != len(summary):
+            raise DataValidationError(
+                f"'weights' has {values.size} values but the summary has {len(summary)} rows",
+                hint="pass one weight per summary row",
+            )
+        name = "weights"
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        first = summary.index[np.flatnonzero(bad)[0]]
+        raise DataValidationError(
+            f"{name!r} is missing, infinite or negative in {int(bad.sum())} row(s) (first at "
+            f"index {first!r}, value {float(values[bad][0])!r})",
+            column=name,
+            hint="a weight counts the customers a row stands for: a number >= 0",
+        )
+    if not np.any(values > 0):
+        raise DataValidationError(
+            f"every weight in {name!r} is 0: no customer to fit on",
+            column=name,
+        )
+    return values
 
 
 def _fail_rows(summary: pd.DataFrame, mask: np.ndarray, column: str, what: str, hint: str) -> None:

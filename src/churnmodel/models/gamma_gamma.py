@@ -265,7 +265,8 @@ class GammaGammaModel(ProbabilisticModel):
 
     # ------------------------------------------------------------------------ persistence
     def _extra_state(self) -> dict[str, Any]:
-        return {"spend_frequency_correlation": self.spend_frequency_correlation_}
+        corr = self.spend_frequency_correlation_
+        return {"spend_frequency_correlation": corr if math.isfinite(corr) else None}
 
     def _load_extra_state(self, state: Mapping[str, Any]) -> None:
         if self.params_["q"] <= 1:
@@ -273,7 +274,31 @@ class GammaGammaModel(ProbabilisticModel):
                 f"the saved GammaGammaModel has q = {self.params_['q']} <= 1, for which expected "
                 "spend is undefined"
             )
-        self.spend_frequency_correlation_ = float(state.get("spend_frequency_correlation", 0.0))
+        corr = state.get("spend_frequency_correlation", 0.0)
+        self.spend_frequency_correlation_ = math.nan if corr is None else float(corr)
+
+    @classmethod
+    def from_params(
+        cls, params: Mapping[str, float], *, covariance: np.ndarray | None = None
+    ) -> Self:
+        """Return a model with known parameters, as if fitted (no data behind it).
+
+        Parameters
+        ----------
+        params
+            ``{"p", "q", "v"}``, all > 0 and ``q > 1`` (for ``q <= 1`` expected spend is
+            undefined).
+        covariance
+            Covariance of the log-parameters (3 x 3), for intervals; none by default.
+
+        Returns
+        -------
+        GammaGammaModel
+            ``log_likelihood_`` and ``spend_frequency_correlation_`` are NaN,
+            ``n_customers_`` is 0 and ``fit_strategy_`` is ``"given"``.
+        """
+        state = cls._from_params_state(params, covariance, spend_frequency_correlation=None)
+        return cls.from_dict(state)
 
     def sample_params(
         self, n_draws: int, seed: int | np.random.Generator | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 import numpy as np
 from scipy.special import betaln, gammaln
@@ -40,6 +41,7 @@ class ModifiedBetaGeoModel(BetaGeoModel):
     _param_names = ("r", "alpha", "a", "b")
     _lifetimes_fitter = "ModifiedBetaGeoFitter"
     _dropout_offset = 1
+    _coefficient_groups: ClassVar[tuple[tuple[str, str, str, float], ...]] = ()
 
     def __init__(
         self, *, penalizer: float = 0.0, initial_params: Mapping[str, float] | None = None

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar
 
 import numpy as np
 from scipy.special import expit, gammaln, hyp2f1, roots_legendre, xlogy
 
 from churnmodel.models._base import FitProblem, import_lifetimes
-from churnmodel.models._numerics import expm1_ratio, log1mexp
+from churnmodel.models._numerics import expm1_ratio, log1mexp, log_sinh_trapezoid
 from churnmodel.models._purchase import Params, PurchaseModel
 from churnmodel.models._summary import RFMData
 
@@ -48,11 +48,20 @@ class ParetoNBDModel(PurchaseModel):
         L2 penalty on the parameters, as lifetimes' ``penalizer_coef`` (0: maximum likelihood).
     initial_params
         Starting values ``{"r", "alpha", "s", "beta"}``; default: derived from the data.
+    purchase_covariates
+        Names of summary columns (static customer covariates, numeric; 0/1 for a category)
+        that scale the purchase rate: ``alpha_i = alpha * exp(-gamma . z)`` (a coefficient > 0
+        means more purchases), as in CLVTools and Fader and Hardie's note 019.
+    dropout_covariates
+        Columns that scale the dropout rate: ``beta_i = beta * exp(-delta . z)`` (a coefficient
+        > 0 means a higher dropout rate, shorter lifetimes).
 
     Attributes
     ----------
     params_ : dict
-        ``r``, ``alpha``, ``s``, ``beta``.
+        ``r``, ``alpha``, ``s``, ``beta`` (with covariates: at covariates 0).
+    coefficients_ : dict
+        With covariates: ``purchase[name]`` and ``dropout[name]``.
     log_likelihood_ : float
         Total log-likelihood on the original data (comparable with published values).
     covariance_ : numpy.ndarray or None
@@ -87,16 +96,30 @@ class ParetoNBDModel(PurchaseModel):
 
     Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005), "'Counting Your Customers' the Easy
     Way: An Alternative to the Pareto/NBD Model", Marketing Science 24(2), 275-284.
+
+    Fader, P. S. and Hardie, B. G. S. (2007), "Incorporating Time-Invariant Covariates into the
+    Pareto/NBD and BG/NBD Models", http://brucehardie.com/notes/019/.
     """
 
     _param_names = ("r", "alpha", "s", "beta")
     _scale_params: ClassVar[tuple[str, ...]] = ("alpha", "beta")
+    _coefficient_groups: ClassVar[tuple[tuple[str, str, str, float], ...]] = (
+        ("purchase", "purchase_covariates", "alpha", -1.0),
+        ("dropout", "dropout_covariates", "beta", -1.0),
+    )
 
     def __init__(
-        self, *, penalizer: float = 0.0, initial_params: Mapping[str, float] | None = None
+        self,
+        *,
+        penalizer: float = 0.0,
+        initial_params: Mapping[str, float] | None = None,
+        purchase_covariates: Sequence[str] = (),
+        dropout_covariates: Sequence[str] = (),
     ) -> None:
         self.penalizer = penalizer
         self.initial_params = initial_params
+        self.purchase_covariates = purchase_covariates
+        self.dropout_covariates = dropout_covariates
 
     # ------------------------------------------------------------------ shared closed forms
     @staticmethod
@@ -169,6 +192,30 @@ class ParetoNBDModel(PurchaseModel):
         )
         return np.asarray(base + self._log_d(params, data))
 
+    def _log_likelihood_row_params(self, row_params: list[np.ndarray], data: RFMData) -> np.ndarray:
+        # As _log_likelihood_rows, with alpha and beta per row (covariates): log D per row.
+        r_rows, alpha, s_rows, beta = row_params
+        r, s = float(r_rows[0]), float(s_rows[0])
+        x, t_x, T = data.frequency, data.recency, data.T
+        base = (
+            gammaln(r + x)
+            - gammaln(r)
+            + r * np.log(alpha)
+            + s * np.log(beta)
+            - (r + x) * np.log(alpha + T)
+            - s * np.log(beta + T)
+        )
+        log_h_tx = _log_h_rows(r, alpha, s, beta, x, t_x)
+        log_h_t = _log_h_rows(r, alpha, s, beta, x, T)
+        u = (
+            (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+            + s * (np.log(beta + T) - np.log(beta + t_x))
+            + log_h_tx
+        )
+        log_a0 = u + log1mexp(u - log_h_t)
+        log_d = np.logaddexp(0.0, np.log(s) - np.log(r + s + x) + log_a0)
+        return np.asarray(base + log_d)
+
     def _start(self, problem: FitProblem) -> np.ndarray:
         w = problem.weights
         mean_x = float(np.average(problem.data.frequency, weights=w))
@@ -200,18 +247,17 @@ class ParetoNBDModel(PurchaseModel):
     def _p_alive(self, params: Params, data: RFMData) -> np.ndarray:
         return np.asarray(np.exp(-self._log_d(params, data)))
 
-    def _purchases_if_alive(
-        self, params: Params, x: np.ndarray, T: np.ndarray, times: np.ndarray, weights: np.ndarray
+    def _cumulative_if_alive(
+        self, params: Params, x: np.ndarray, T: np.ndarray, times: np.ndarray
     ) -> np.ndarray:
         # E[Y(t) | alive] = (r + x) (beta + T) / ((alpha + T) (s - 1))
         #                  * [1 - ((beta + T) / (beta + T + t))^(s - 1)]
         r, alpha, s, beta = _unpack(params)
-        t = np.asarray(times, dtype=np.float64)[None, :]
+        t = np.asarray(times, dtype=np.float64)
+        t = t[None, :] if t.ndim == 1 else t
         log_growth = np.log1p(t / (beta + T)[:, None])
         shape = ((r + x) * (beta + T) / (alpha + T))[:, None]
-        cumulative = shape * expm1_ratio(1.0 - s, log_growth)
-        increments = np.diff(cumulative, axis=1, prepend=0.0)
-        return np.asarray(increments @ np.asarray(weights, dtype=np.float64))
+        return np.asarray(shape * expm1_ratio(1.0 - s, log_growth))
 
     def _no_purchase_if_alive(
         self, params: Params, x: np.ndarray, T: np.ndarray, horizon: float
@@ -227,6 +273,47 @@ class ParetoNBDModel(PurchaseModel):
         h_later = np.exp(log_rho + self._log_h(r, alpha, s, beta, x, T + horizon))
         value = np.exp(log_rho) + s / (r + s + x) * np.maximum(h_now - h_later, 0.0)
         return np.asarray(np.clip(value, 0.0, 1.0))
+
+    def _alive_survival(
+        self, params: Params, x: np.ndarray, T: np.ndarray, horizon: float
+    ) -> np.ndarray:
+        # Given alive at T, mu ~ Gamma(s, beta + T): P(alive at T + h) = E[exp(-mu h)].
+        _, _, s, beta = _unpack(params)
+        return np.asarray(np.exp(-s * np.log1p(horizon / (beta + T))))
+
+    def _counts_if_alive(
+        self, params: Params, x: np.ndarray, T: np.ndarray, horizon: float, counts: np.ndarray
+    ) -> np.ndarray:
+        # Given alive at T the future is a new customer's at (r + x, alpha + T, s, beta + T):
+        #   P(Y(h) = k) = NBD(k; h) (B / (B + h))^s + int_0^h s B^s (B + u)^-(s+1) NBD(k; u) du.
+        # k = 0 is the closed form of _no_purchase_if_alive; for k > 0 the integral is taken
+        # in q = u / (A + u), where it is s C A B^s int q^k (1 - q)^(n + s - 1)
+        # (B (1 - q) + A q)^-(s + 1) dq (A = alpha + T, n = r + x, C the NBD constant), by a
+        # trapezoid rule in logit(q / q_h) around the integrand's mode.
+        r, alpha, s, beta = _unpack(params)
+        k = np.asarray(counts, dtype=np.float64)
+        out = np.empty((x.size, k.size))
+        for j, kj in enumerate(k):
+            if kj == 0:
+                out[:, j] = self._no_purchase_if_alive(params, x, T, horizon)
+            else:
+                out[:, j] = _pareto_count_if_alive(r + x, alpha + T, s, beta + T, horizon, kj)
+        return np.asarray(np.clip(out, 0.0, 1.0))
+
+    def _dert_kernel(
+        self, params: Params, x: np.ndarray, T: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+        # DERT(alive) = E[lambda] int exp(-delta u) E[exp(-mu u)] du, lambda and mu independent
+        # given alive: (r + x) / (alpha + T) int exp(-delta u) (B / (B + u))^s du, B = beta + T
+        # (= FHL 2005b eq. 2 with Tricomi's U(s, s; delta B)).
+        r, alpha, s, beta = _unpack(params)
+        big_b = beta + T
+        rate = (r + x) / (alpha + T)
+
+        def survival(u: np.ndarray) -> np.ndarray:
+            return np.asarray(np.exp(-s * np.log1p(u / big_b[:, None])))
+
+        return rate, big_b / (s + 1.0), survival
 
     def _count_distribution(self, params: Params, T: np.ndarray, max_count: int) -> np.ndarray:
         # P(X(t) = k) = NBD(k; t) (beta/(beta+t))^s + int_0^t f(tau) NBD(k; tau) dtau, where
@@ -250,6 +337,102 @@ class ParetoNBDModel(PurchaseModel):
         probs = survive * nbd(t) + integral
         rest = np.clip(1.0 - probs.sum(axis=1, keepdims=True), 0.0, 1.0)
         return np.asarray(np.hstack([probs, rest]))
+
+
+def _log_h_rows(
+    r: float,
+    alpha: np.ndarray,
+    s: float,
+    beta: np.ndarray,
+    x: np.ndarray,
+    t: np.ndarray,
+) -> np.ndarray:
+    """:meth:`ParetoNBDModel._log_h` with ``alpha`` and ``beta`` per row (same shape as ``x``).
+
+    The same two series and the same quadrature where ``hyp2f1``'s argument is above 0.9 or
+    its value is not usable, chosen row by row (``alpha >= beta`` or not; ``alpha = beta``
+    gives 0).
+    """
+    alpha = np.asarray(alpha, dtype=np.float64)
+    beta = np.asarray(beta, dtype=np.float64)
+    out = np.zeros(x.shape)
+    active = alpha != beta
+    greater = alpha > beta
+    c = r + s + x + 1.0
+    with np.errstate(all="ignore"):
+        z = np.where(greater, (alpha - beta) / (alpha + t), (beta - alpha) / (beta + t))
+        b = np.where(greater, r + x, s + 1.0)
+        prefix = np.where(greater, 0.0, np.log(alpha + t) - np.log(beta + t))
+    easy = active & (z <= _HYP2F1_MAX_Z)
+    value = hyp2f1(1.0, b[easy], c[easy], z[easy])
+    good = np.isfinite(value) & (value >= 1.0)
+    easy[easy] = good
+    out[easy] = prefix[easy] + np.log(value[good])
+    hard = active & ~easy
+    if np.any(hard):
+        log_kappa = np.log(beta[hard] + t[hard]) - np.log(alpha[hard] + t[hard])
+        out[hard] = _log_h_by_quadrature(r + x[hard], s, log_kappa)
+    return out
+
+
+def _pareto_count_if_alive(
+    n: np.ndarray, big_a: np.ndarray, s: float, big_b: np.ndarray, h: float, k: float
+) -> np.ndarray:
+    """P(k purchases in h) of a new Pareto/NBD customer at (n, A, s, B), for k > 0, per row.
+
+    ``NBD(k; n, A, h) (B / (B + h))^s`` (alive throughout) plus the integral over the dropout
+    time u in (0, h] described in :meth:`ParetoNBDModel._counts_if_alive`: in
+    ``y = logit(q / q_h)``, ``q = u / (A + u)``, its log-integrand is
+    ``phi(y) = k log q + (n + s - 1) log(1 - q) - (s + 1) log(B (1 - q) + A q) + log v +
+    log(1 - v)``, ``v = q / q_h``, which rises like ``e^((k + 1) y)`` and falls like ``e^-y``
+    with one peak; :func:`log_sinh_trapezoid` integrates it around that peak.
+    """
+    log_const = gammaln(n + k) - gammaln(n) - gammaln(k + 1.0)
+    log_qh = np.log(h) - np.log(big_a + h)
+    alive = np.exp(log_const - n * np.log1p(h / big_a) + k * log_qh - s * np.log1p(h / big_b))
+    m = n + s - 1.0
+    q_h = np.exp(log_qh)
+
+    def slope(rows: np.ndarray, y: np.ndarray) -> np.ndarray:
+        v = expit(y)
+        q = q_h[rows, None] * v
+        a_, b_ = big_a[rows, None], big_b[rows, None]
+        dq = q * (1.0 - v)  # dq / dy
+        return np.asarray(
+            (k + 1.0) * (1.0 - v)
+            - v
+            - m[rows, None] * dq / (1.0 - q)
+            - (s + 1.0) * (a_ - b_) * dq / (b_ * (1.0 - q) + a_ * q)
+        )
+
+    def log_f(rows: np.ndarray, y: np.ndarray) -> np.ndarray:
+        log_v = -np.logaddexp(0.0, -y)
+        log_1mv = -np.logaddexp(0.0, y)
+        log_q = log_qh[rows, None] + log_v
+        q = np.exp(log_q)
+        a_, b_ = big_a[rows, None], big_b[rows, None]
+        return np.asarray(
+            k * log_q
+            + m[rows, None] * np.log1p(-q)
+            - (s + 1.0) * np.log(b_ * (1.0 - q) + a_ * q)
+            + log_v
+            + log_1mv
+        )
+
+    rows = np.arange(n.size)
+    lo = np.full(n.size, -60.0)
+    hi = np.full(n.size, 60.0)
+    for _ in range(_BISECTIONS + 20):
+        mid = 0.5 * (lo + hi)
+        rising = slope(rows, mid[:, None])[:, 0] > 0.0
+        lo, hi = np.where(rising, mid, lo), np.where(rising, hi, mid)
+    mode = 0.5 * (lo + hi)
+    step = 1e-4
+    curvature = (slope(rows, (mode + step)[:, None]) - slope(rows, (mode - step)[:, None]))[:, 0]
+    scale = np.clip(1.0 / np.sqrt(np.maximum(-curvature / (2 * step), 1e-8)), 1e-4, 50.0)
+    log_integral = log_sinh_trapezoid(log_f, mode, scale, np.full(n.size, 70.0))
+    log_front = np.log(s) + log_const + np.log(big_a) + s * np.log(big_b) + log_qh
+    return np.asarray(alive + np.exp(log_front + log_integral))
 
 
 def _log_h_by_quadrature(n: np.ndarray, s: float, log_kappa: np.ndarray) -> np.ndarray:

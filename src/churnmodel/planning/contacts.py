@@ -24,7 +24,8 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from churnmodel.exceptions import DataValidationError
+from churnmodel.dates import DATE_FORM, parse_date
+from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.features import BEHAVIOUR_COLUMNS, customer_features
 from churnmodel.features.engine import TransactionsLike
 from churnmodel.features.queries import FeatureWindows, PurchaseRule
@@ -102,6 +103,27 @@ def _control_flags(values: pd.Series) -> pd.Series:
     return flags
 
 
+def _contact_dates(values: pd.Series) -> pd.Series:
+    """Return the contact dates as datetimes; text must be ISO 8601 (NaT where it is not).
+
+    Dates typed into a CSV are read as :func:`churnmodel.dates.parse_date` reads every date a
+    person gives: ``01/06/2024`` is refused rather than guessed (which day is it?).
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        when = values
+    else:
+        parsed: dict[Any, Any] = {}
+        for value in values.dropna().unique():
+            try:
+                parsed[value] = pd.Timestamp(parse_date(value, "contact_date"))
+            except ConfigError:
+                parsed[value] = pd.NaT
+        when = pd.to_datetime(values.map(parsed), errors="coerce")
+    if getattr(when.dtype, "tz", None) is not None:
+        when = when.dt.tz_localize(None)
+    return when
+
+
 def validate_contacts(
     contacts: pd.DataFrame,
     *,
@@ -142,16 +164,14 @@ def validate_contacts(
         )
     frame = contacts.loc[:, list(CONTACT_COLUMNS)].reset_index(drop=True)
     frame[CUSTOMER_ID] = frame[CUSTOMER_ID].astype("str")
-    when = pd.to_datetime(frame["contact_date"], errors="coerce", format="mixed")
-    if getattr(when.dtype, "tz", None) is not None:
-        when = when.dt.tz_localize(None)
+    when = _contact_dates(frame["contact_date"])
     bad = when.isna()
     if bad.any():
         raise _fail(
-            "contact dates that are not dates",
+            f"contact dates that are not ISO 8601 dates ({DATE_FORM})",
             frame[bad],
             "contact_date",
-            "write dates as YYYY-MM-DD",
+            f"write dates as {DATE_FORM}, e.g. 2024-06-30 (01/06/2024 could be either day)",
         )
     frame["contact_date"] = when.dt.normalize()
     frame["action"] = frame["action"].astype("str")

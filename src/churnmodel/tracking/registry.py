@@ -7,7 +7,9 @@ used (MLflow 3 deprecates them).
 from __future__ import annotations
 
 import contextlib
+import io
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,6 +100,9 @@ def _client(client: MlflowClient | None = None) -> MlflowClient:
     return MlflowClient()
 
 
+_REGISTRY_CHATTER = ("Successfully registered model", "Registered model", "Created version")
+
+
 def register_version(
     model_uri: str,
     name: str,
@@ -110,7 +115,14 @@ def register_version(
     import mlflow
 
     c = _client(client)
-    version = mlflow.register_model(model_uri, name, tags=tags)
+    # MLflow prints "Successfully registered model ..." and "Created version ..." itself;
+    # the caller reports the version. Anything else it prints is passed on.
+    printed = io.StringIO()
+    with contextlib.redirect_stderr(printed):
+        version = mlflow.register_model(model_uri, name, tags=tags)
+    for line in printed.getvalue().splitlines():
+        if not line.startswith(_REGISTRY_CHATTER):
+            print(line, file=sys.stderr)
     if description:
         c.update_model_version(name, version.version, description=description)
     return RegisteredVersion(name=name, version=str(version.version), source=str(version.source))

@@ -131,8 +131,8 @@ def ui_command(
     """Return the command (and environment) that starts the MLflow UI on the store.
 
     Light settings for a laptop: one worker, no job runner, bound to ``host`` (loopback by
-    default). New experiments created through the UI keep their artifacts in
-    ``artifact_root``.
+    default), and quiet (no line per request, MLflow's own log at WARNING). New experiments
+    created through the UI keep their artifacts in ``artifact_root``.
     """
     resolved = resolve_tracking_uri(uri)
     command = [
@@ -148,6 +148,11 @@ def ui_command(
         str(port),
         "--workers",
         "1",
+        "--registry-store-uri",
+        resolved,
+        # Quiet: no line per HTTP request; warnings and errors still show.
+        "--uvicorn-opts",
+        "--no-access-log --log-level warning",
     ]
     if resolved.startswith("sqlite:"):
         command += ["--default-artifact-root", _local_artifact_location(resolved, artifact_root)]
@@ -156,4 +161,7 @@ def ui_command(
     # MLflow 3's server also starts a job runner with several worker processes (GenAI
     # evaluation jobs); reviewing runs does not need it.
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    env.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    # MLflow 3.17's server imports a deprecated Starlette module; nothing a user can act on.
+    env.setdefault("PYTHONWARNINGS", "ignore:starlette.middleware.wsgi is deprecated:UserWarning")
     return command, env

@@ -17,6 +17,7 @@ See ``docs/lapse-and-spend.md`` for the design and the numbers measured on CDNOW
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -62,6 +63,10 @@ from churnmodel.models import (
 )
 from churnmodel.models.training import as_frame, until
 from churnmodel.schemas import CUSTOMER_ID
+
+# Stage progress ("fitting the lapse classifier"): the churnmodel command shows these lines
+# while it trains; as a library nothing is printed unless the caller configures logging.
+_log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -264,6 +269,7 @@ def fit_bundle(
     windows = settings.feature_windows(int(horizon_days), windows)
     past = until(as_frame(transactions), day)
     if training_set is None:
+        _log.info("%s: training snapshots", day)
         training_set = build_training_set(
             past,
             scoring_date=day,
@@ -288,6 +294,7 @@ def fit_bundle(
         raise ConfigError(
             f"the features were computed at {features.attrs.get('as_of')}, not at {day}"
         )
+    _log.info("%s: fitting %s and Gamma-Gamma", day, settings.purchase_model)
     probabilistic = settings.probabilistic().fit(features)
     # One-time buyers' stages are judged by the default gap at the cut-off, not by the median
     # of whoever is scored with them (LifecycleRules.frozen_at).
@@ -295,6 +302,14 @@ def fit_bundle(
     fit_warnings = dict(training_set.fit_warnings)
     if probabilistic.fit_warnings_:
         fit_warnings[day.isoformat()] = probabilistic.fit_warnings_
+    _log.info("%s: fitting the lapse classifier (%s)", day, settings.classifier)
+    classifier = _fit_classifier(
+        settings.lapse_classifier(), training_set, season_level=settings.season_level
+    )
+    _log.info("%s: fitting the spend model (%s)", day, settings.spend_model)
+    spend_model = _fit_spend(
+        settings.spend_regressor(), training_set, season_level=settings.season_level
+    )
     return ChurnBundle(
         cutoff=day,
         horizon_days=int(horizon_days),
@@ -304,12 +319,8 @@ def fit_bundle(
         rules=rules,
         windows=windows,
         probabilistic=probabilistic,
-        classifier=_fit_classifier(
-            settings.lapse_classifier(), training_set, season_level=settings.season_level
-        ),
-        spend_model=_fit_spend(
-            settings.spend_regressor(), training_set, season_level=settings.season_level
-        ),
+        classifier=classifier,
+        spend_model=spend_model,
         clv_method=settings.clv_method,
         training_summary=training_set.summary(),
         fit_warnings=fit_warnings,
@@ -508,6 +519,7 @@ def evaluate_holdout(
     settings = settings or BundleSettings()
     day = to_date(cutoff, "cutoff")
     windows = settings.feature_windows(int(horizon_days), windows)
+    _log.info("%s: holdout labels, training snapshots and features", day)
     frame = as_frame(transactions)
     # Holdout truth from the full log (refused if the window runs past the data end).
     holdout = build_snapshots(
@@ -545,6 +557,7 @@ def evaluate_holdout(
         training_set=training,
         features=features,
     )
+    _log.info("%s: scoring the holdout", day)
     scores = bundle.predict(features, include_baselines=True)
     scores["lapsed"] = holdout["lapsed"].reindex(scores.index).astype("int64")
     scores["spend_next"] = holdout["spend_next"].reindex(scores.index).astype(np.float64)
@@ -559,6 +572,7 @@ def evaluate_holdout(
     lapse: dict[str, Any] = {key: scores[columns[key]] for key in list(columns)[:2]}
     spend: dict[str, Any] = {SPEND_MODEL: scores["expected_spend"]}
     for model in alternative_classifiers:
+        _log.info("%s: fitting the %s classifier for comparison", day, model)
         alt = _fit_classifier(
             replace(settings, classifier=model).lapse_classifier(),
             training,
@@ -570,6 +584,7 @@ def evaluate_holdout(
     if alternative_spend_models:
         X_h, factor = bundle.spend_inputs(features)
     for model in alternative_spend_models:
+        _log.info("%s: fitting the %s spend model for comparison", day, model)
         regressor = _fit_spend(
             replace(settings, spend_model=model).spend_regressor(),
             training,
@@ -592,6 +607,7 @@ def evaluate_holdout(
         lapse[column] = Prediction(scores[column], kind="baseline")
     for column in spend_baselines:
         spend[column] = Prediction(scores[column], kind="baseline")
+    _log.info("%s: scorecard with bootstrap intervals", day)
     card = scorecard(
         lapse_label=scores["lapsed"],
         lapse_scores=lapse,
@@ -889,11 +905,17 @@ def train_and_evaluate(
     from churnmodel.workflows.train import TrainingOutcome
 
     frame = as_frame(transactions)
+    first, last = _first_day(frame), _last_day(frame)
+    if rfm_summary(frame, last, purchase=purchase_rule(settings, cdnow=cdnow)).empty:
+        raise DataValidationError(
+            f"no customer to train on at the as-of date {last}: the log's {len(frame):,} rows "
+            f"(from {first} to {last}) hold no purchase, only returns or amounts that net to zero",
+            hint="check --amount-col (purchases are positive amounts)",
+        )
     bundle_settings = bundle_settings_for(
         settings, frame, cutoff=cutoff, horizon_days=horizon_days, cdnow=cdnow
     )
     model = settings.model
-    first, last = _first_day(frame), _last_day(frame)
     kwargs: dict[str, Any] = {
         "horizon_days": horizon_days,
         "time_unit": settings.features.time_unit,
@@ -910,6 +932,7 @@ def train_and_evaluate(
         notes[key] = note
         if bundle is None:
             return {}
+        _log.info("%s: scoring the champion, %s", day, note)
         past = until(frame, day)
         try:
             scores = bundle.predict(past, as_of=day)
@@ -925,6 +948,7 @@ def train_and_evaluate(
             frame, cutoff=day, compare=champion_scores(day, key), **kwargs, **extra
         )
 
+    _log.info("holdout evaluation: calibration to %s, %d-day holdout", cutoff, horizon_days)
     result = evaluate(cutoff, "champion")
     aligned: EvaluationResult | None = None
     day, why = (
@@ -938,6 +962,7 @@ def train_and_evaluate(
         if "champion" in notes:
             notes["aligned_champion"] = notes["champion"]
     elif day is not None:
+        _log.info("season-aligned evaluation: the same flow at %s", day)
         aligned = evaluate(
             day,
             "aligned_champion",
@@ -946,6 +971,7 @@ def train_and_evaluate(
             importance_repeats=0,
         )
     if model.refit and last > cutoff:
+        _log.info("refit on every row to %s: the served model", last)
         served = fit_bundle(
             frame,
             cutoff=last,
@@ -956,6 +982,7 @@ def train_and_evaluate(
         )
     else:
         served = result.bundle
+    _log.info("plots and tables")
     figures = {
         "plots/roc.png": _figure(result.plot_roc()),
         "plots/calibration.png": _figure(result.plot_calibration()),

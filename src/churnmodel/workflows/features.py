@@ -16,7 +16,7 @@ from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.features import PurchaseRule, customer_features
 from churnmodel.features.customer import to_date
 from churnmodel.features.engine import TransactionsLike
-from churnmodel.io import LoadReport, connect, load_transactions, write_table
+from churnmodel.io import LoadReport, connect, empty_load_error, load_transactions, write_table
 from churnmodel.io.tables import table_format
 from churnmodel.schemas import LIFECYCLE_STAGES, QUARANTINE_COLUMNS
 
@@ -82,10 +82,16 @@ def quarantine_path(output: str | Path) -> Path:
 
 
 def purchase_rule(settings: Settings, *, cdnow: bool = False) -> PurchaseRule:
-    """Return the purchase rule from settings (CDNOW counts $0 orders, as its papers do)."""
+    """Return the purchase rule from settings.
+
+    ``cdnow`` has no effect: CDNOW needs no rule of its own now that the default counts $0
+    orders, as its papers do (kept so that callers need not change).
+    """
+    del cdnow
     return PurchaseRule(
         min_net_amount=settings.features.min_net_amount,
-        zero_net_is_purchase=settings.features.zero_net_is_purchase or cdnow,
+        zero_net_is_purchase=settings.features.zero_net_is_purchase,
+        free_orders_are_purchases=settings.features.free_orders_are_purchases,
     )
 
 
@@ -125,7 +131,7 @@ def load_log(
     d = settings.data
     con = connect(timezone=d.timezone)
     if data is None or str(data) == CDNOW:
-        return load_transactions(
+        table, report = load_transactions(
             con,
             cdnow_raw(sample=False),
             customer_col=CDNOW_COLUMNS["customer_col"],
@@ -137,22 +143,45 @@ def load_log(
             source_name="CDNOW (lifetimes' CDNOW_master.txt)",
             materialize=materialize,
         )
-    return load_transactions(
-        con,
-        data,
-        customer_col=d.customer_col,
-        date_col=d.date_col,
-        amount_col=d.amount_col,
-        order_col=d.order_col,
-        as_of=as_of,
-        timezone=d.timezone,
-        date_format=d.date_format,
-        decimal=d.decimal,
-        delimiter=d.delimiter,
-        encoding=d.encoding,
-        dedupe=d.dedupe,
-        max_quarantine_share=d.max_quarantine_share,
-        materialize=materialize,
+    else:
+        table, report = load_transactions(
+            con,
+            data,
+            customer_col=d.customer_col,
+            date_col=d.date_col,
+            amount_col=d.amount_col,
+            order_col=d.order_col,
+            as_of=as_of,
+            timezone=d.timezone,
+            date_format=d.date_format,
+            decimal=d.decimal,
+            delimiter=d.delimiter,
+            encoding=d.encoding,
+            dedupe=d.dedupe,
+            max_quarantine_share=d.max_quarantine_share,
+            materialize=materialize,
+        )
+    if report.rows_used == 0:  # nothing on or before the as-of date: say which dates there are
+        raise empty_load_error(table, report)
+    return table, report
+
+
+def no_customers(report: LoadReport, as_of: date, action: str) -> DataValidationError:
+    """Return the error for a run that would produce zero customers.
+
+    It names the log's date range and the as-of date: the rows that were used hold no
+    purchase day on or before ``as_of`` (returns only, or amounts that net to zero).
+    """
+    span = (
+        f"from {report.first_date} to {report.last_date}"
+        if report.first_date is not None
+        else "with no dates"
+    )
+    return DataValidationError(
+        f"no customer to {action} at the as-of date {as_of}: the log's {report.rows_used:,} "
+        f"usable rows ({span}, {report.timezone}) hold no purchase on or before it, only "
+        "returns or amounts that net to zero",
+        hint="check --amount-col (purchases are positive amounts) and --as-of",
     )
 
 
@@ -196,6 +225,8 @@ def features_job(
         time_unit=settings.features.time_unit,
         purchase=purchase_rule(settings, cdnow=data is None or str(data) == CDNOW),
     )
+    if features.empty:
+        raise no_customers(report, effective, "build features for")
     frame = features.reset_index()
     frame["lifecycle_stage"] = frame["lifecycle_stage"].astype(str)
     write_table(frame, out)

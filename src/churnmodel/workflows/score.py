@@ -42,7 +42,12 @@ from churnmodel.features.customer import to_date
 from churnmodel.io import LoadReport, TransactionTable, write_table
 from churnmodel.io.tables import table_format
 from churnmodel.schemas import AMOUNT, CUSTOMER_ID, LIFECYCLE_STAGES, TIMESTAMP
-from churnmodel.workflows.features import load_log, load_quarantined, quarantine_path
+from churnmodel.workflows.features import (
+    load_log,
+    load_quarantined,
+    no_customers,
+    quarantine_path,
+)
 
 if TYPE_CHECKING:
     from churnmodel.serving import ChurnPyfuncModel
@@ -244,6 +249,8 @@ def score_job(
             chunk_customers=settings.scoring.chunk_customers,
             progress=progress,
         )
+    if scores.empty:
+        raise no_customers(report, effective, "score")
     write_table(scores, out, metadata=score_file_metadata(loaded.model, resolved, effective))
     counts = scores["lifecycle_stage"].value_counts()
     top = scores.nlargest(settings.scoring.top_n, "value_at_risk").loc[
@@ -269,24 +276,38 @@ def run_foreground(command: list[str], env: dict[str, str]) -> int:
     """Run a server in the foreground until it exits; return its exit code.
 
     Ctrl-C or SIGTERM to this process stops the server too, so no server outlives the command
-    that started it.
+    that started it. The server runs in a process group of its own, which this process stops
+    with one SIGTERM: a terminal's Ctrl-C would send SIGINT to every process of the
+    foreground group, and uvicorn, after shutting down cleanly on SIGINT, raises it again
+    inside asyncio, which prints a ``CancelledError`` traceback. Ctrl-C ends with exit code 0.
     """
     import signal
     import subprocess
     import threading
 
-    process = subprocess.Popen(command, env=env)
+    process = subprocess.Popen(command, env=env, start_new_session=True)
     main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, lambda *_: process.terminate()) if main else None
+
+    def stop(*_: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, stop) if main else None
     try:
         return process.wait()
     except KeyboardInterrupt:
-        process.terminate()
+        stop()
+        deadline = time.monotonic() + 15
         try:
-            return process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            return process.wait()
+            while time.monotonic() < deadline:  # the server's own children (uvicorn) too
+                process.poll()  # reap the leader: a zombie would keep the group alive
+                os.killpg(process.pid, 0)
+                time.sleep(0.1)
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        code = process.wait()
+        return 0 if code in (-signal.SIGTERM, -signal.SIGINT) else code
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import subprocess
 import tempfile
@@ -59,6 +60,9 @@ if TYPE_CHECKING:
     from churnmodel.evaluation import Scorecard
     from churnmodel.tracking import Champion, PromotionDecision, RegisteredVersion
     from churnmodel.workflows.evaluate import ChampionFits
+
+# Stage progress, shown by the churnmodel command while it trains (evaluate.py logs the fits).
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "TrainResult",
@@ -139,6 +143,7 @@ class TrainResult:
     champion: str | None = None
     notes: Mapping[str, str] = field(default_factory=dict)
     registered_note: str | None = None
+    report: LoadReport | None = None
 
     @property
     def promoted(self) -> bool:
@@ -284,6 +289,8 @@ def fit_and_evaluate(
         plot_calibration_vs_holdout,
         plot_frequency,
         plot_probability_alive_matrix,
+        plot_transaction_tracking,
+        transaction_tracking,
     )
     from churnmodel.features import build_snapshots
     from churnmodel.workflows.evaluate import train_and_evaluate
@@ -324,6 +331,15 @@ def fit_and_evaluate(
             ),
             "plots/purchase_model_p_alive_matrix.png": plot_probability_alive_matrix(
                 purchase_model, T=float(summary["T"].max())
+            ),
+            "plots/purchase_model_tracking.png": plot_transaction_tracking(
+                transaction_tracking(
+                    purchase_model,
+                    transactions,
+                    cutoff,
+                    cutoff + timedelta(days=horizon_days),
+                    purchase=purchase_rule(settings, cdnow=cdnow),
+                )
             ),
         }
         figures.update({path: _figure(ax) for path, ax in diagnostics.items()})
@@ -507,15 +523,25 @@ def train_job(settings: Settings, *, data: str | Path | None = None) -> TrainRes
     if not rules:
         raise ConfigError("'tracking.promotion_rules' is empty; give at least one rule")
     cdnow = data is None or str(data) == CDNOW
+    _log.info("loading %s", _dataset_label(data))
     table, report = load_log(data, settings, materialize=False)
     if report.first_date is None or report.last_date is None:
         raise DataValidationError("no usable transactions: nothing to train on")
+    _log.info(
+        "loaded %s rows (%s quarantined), %s customers, %s .. %s",
+        f"{report.rows_used:,}",
+        f"{report.rows_quarantined:,}",
+        f"{report.customers or 0:,}",
+        report.first_date,
+        report.last_date,
+    )
     cutoff, horizon = resolve_split(
         settings, first=report.first_date, last=report.last_date, cdnow=cdnow
     )
     transactions = table.to_pandas() if isinstance(table, TransactionTable) else table
     served_through = report.last_date if settings.model.refit else cutoff
     profile = _profile(report, data, cutoff, horizon, served=served_through)
+    _log.info("opening the MLflow store and finding the champion")
     store = tracking.open_store(t.uri, experiment=t.experiment, artifact_root=t.artifact_root)
     label = _dataset_label(data)
     # Without registering, the run is still compared with the champion it would compete with.
@@ -673,6 +699,7 @@ def _log_and_register(
     if outcome.aligned is not None:
         metrics.update({f"aligned_{k}": v for k, v in outcome.aligned.to_metrics_dict().items()})
     run_name = f"{label} cutoff {cutoff.isoformat()} holdout {horizon}d"
+    _log.info("logging the run to MLflow (%s)", store.uri)
     git = _git_commit()
     tags: dict[str, str] = {
         "churnmodel_version": churnmodel.__version__,
@@ -729,6 +756,7 @@ def _log_and_register(
                 "dataset": label,
             },
         )
+        _log.info("logging the served model")
         bundle_file = serving.save_payload(payload, workdir / f"{serving.BUNDLE_ARTIFACT}.pkl")
         files = serving.model_files(workdir / "code")
         logged = tracking.log_pyfunc_model(
@@ -754,6 +782,7 @@ def _log_and_register(
         registered: RegisteredVersion | None = None
         previous = target.champion.version if target.champion is not None else None
         if t.register_model:
+            _log.info("registering it as %s", target.name)
             registered = tracking.register_version(
                 logged.uri,
                 target.name,
@@ -831,6 +860,7 @@ def _log_and_register(
         champion=target.champion.label if target.champion is not None else None,
         notes=dict(outcome.notes),
         registered_note=target.note if registered is not None else None,
+        report=report,
     )
 
 
