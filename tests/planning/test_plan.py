@@ -109,6 +109,60 @@ def test_on_rhythm_customers_are_left_alone() -> None:
     assert plan.loc["rising", "action"] == "retain"
 
 
+class _StubPersuadable:
+    def transform(self, features: pd.DataFrame) -> pd.DataFrame:
+        ones = np.ones(len(features))
+        return pd.DataFrame(
+            {"p_no_purchase_long": 0.1 * ones, "p_persuadable": 0.5 * ones}, index=features.index
+        )
+
+
+class _StubResponse:
+    """A measured response of retain only: 'keen' customers respond, the others barely."""
+
+    actions_ = ("retain",)
+    persuadable_ = _StubPersuadable()
+
+    def predict(self, action: str, design: pd.DataFrame) -> pd.DataFrame:
+        assert action == "retain"
+        rate = np.where(design.index.str.startswith("keen"), 0.5, 0.001)
+        return pd.DataFrame({"uplift_purchase": rate, "uplift_spend": rate * 40.0}, design.index)
+
+
+def test_a_measured_retain_response_decides_instead_of_the_p_churn_threshold() -> None:
+    days = pd.date_range("2025-01-10", "2025-06-10", freq="MS") + pd.Timedelta(days=9)
+    ids = ("keen_calm", "dull_calm", "dull_rising")
+    tx = pd.DataFrame(
+        [(cid, day, 40.0) for cid in ids for day in days],
+        columns=["customer_id", "timestamp", "amount"],
+    )
+    features = customer_features(tx, AS_OF)
+    assert set(features["lifecycle_stage"]) == {"active"}
+    scores = frame(
+        score("keen_calm", "active", p_churn=0.1),
+        score("dull_calm", "active", p_churn=0.1),
+        score("dull_rising", "active", p_churn=0.6),
+    )
+    policy = RetentionPolicy(reward_top_share=0.0)
+    measured = by_id(
+        plan_retention(scores, policy, features=features, response=_StubResponse())  # type: ignore[arg-type]
+    )
+    # 0.5 x order value 40 = 20 >= cost 2: contacted though p_churn is below the threshold
+    assert measured.loc["keen_calm", "action"] == "retain"
+    assert measured.loc["keen_calm", "response_source"] == "measured"
+    assert "measured response pays" in measured.loc["keen_calm", "reason"]
+    assert measured.loc["keen_calm", "expected_incremental_value"] == pytest.approx(20.0)
+    # 0.001 x 40 = 0.04 < 2: not contacted, whether its p_churn is high or low
+    for cid in ("dull_calm", "dull_rising"):
+        assert measured.loc[cid, "action"] == "do_not_contact"
+        assert "below the cost 2.00 of retain" in measured.loc[cid, "reason"]
+    # without a measured response the threshold decides
+    assumed = by_id(plan_retention(scores, generous(), features=features))
+    assert assumed.loc["keen_calm", "action"] == "do_not_contact"
+    assert "on rhythm" in assumed.loc["keen_calm", "reason"]
+    assert assumed.loc["dull_rising", "action"] == "retain"
+
+
 def test_expected_value_below_cost_is_do_not_contact() -> None:
     # persuadable = p_alive + p_churn - 1 = 0.05: 0.1 * 0.05 * 50 = 0.25 < cost 3 of win_back
     scores = frame(

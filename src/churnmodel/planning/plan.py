@@ -4,7 +4,11 @@
 
 1. **Candidate action by stage.** ``new`` -> ``nurture``; ``loyal`` with a CLV among the top
    ``reward_top_share`` of all customers -> ``reward``; ``active`` or ``loyal`` with ``p_churn
-   >= retain_min_p_churn`` (risk rising) -> ``retain``, otherwise left alone (on rhythm);
+   >= retain_min_p_churn`` (risk rising) -> ``retain``, otherwise left alone (on rhythm),
+   unless the response of ``retain`` is measured: then every active or loyal customer is a
+   candidate and the measured value (step 3) decides (the threshold is a stand-in for a
+   response nobody has measured; on the simulated campaigns it cost 6-12 % of the learned
+   plan's net revenue, ``docs/planning.md``);
    ``lapsed_seasonal`` -> ``seasonal_reminder``; ``lapsed_short``, ``lapsed_long`` and
    ``inactive`` -> ``win_back``.
 2. **Contact date.** ``as_of + contact_delay_days``, except: a seasonal customer (stage
@@ -208,8 +212,13 @@ def _stage_actions(
     day: date,
     *,
     warn: bool,
+    retain_gate: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return each customer's action, reason and date (steps 1 and 2, module docstring)."""
+    """Return each customer's action, reason and date (steps 1 and 2, module docstring).
+
+    ``retain_gate=False``: every active or loyal customer outside ``reward`` is a ``retain``
+    candidate, whatever their ``p_churn`` (the measured response decides, step 3).
+    """
     n = len(frame)
     ids = frame.index
     stage = frame["lifecycle_stage"].to_numpy()
@@ -227,6 +236,9 @@ def _stage_actions(
         top[order[:k]] = True
     on_rhythm = np.isin(stage, ("active", "loyal"))
     rising = p_churn >= policy.retain_min_p_churn
+    below_gate = on_rhythm & ~rising
+    if not retain_gate:
+        rising = np.ones(n, dtype=bool)
     reward = (stage == "loyal") & top
     action[stage == "new"] = "nurture"
     reason[stage == "new"] = "new customer: nurture towards a second purchase"
@@ -237,6 +249,13 @@ def _stage_actions(
             stage[on_rhythm & rising & ~reward], p_churn[on_rhythm & rising & ~reward], strict=True
         )
     ]
+    if not retain_gate:
+        measured_only = below_gate & ~reward
+        reason[measured_only] = [
+            f"{s}, p_churn {p:.2f} (below {policy.retain_min_p_churn:.2f}): retain if its "
+            "measured response pays"
+            for s, p in zip(stage[measured_only], p_churn[measured_only], strict=True)
+        ]
     action[reward] = "reward"
     reason[reward] = f"loyal, CLV in the top {policy.reward_top_share:.0%} of customers"
     idle = on_rhythm & ~rising & ~reward
@@ -412,7 +431,12 @@ def plan_retention(
     ids = frame.index
     p_churn = frame["p_churn"].to_numpy(dtype=float)
     clv = frame["clv"].to_numpy(dtype=float)
-    action, reason, contact = _stage_actions(frame, policy, features, seasons, day, warn=True)
+    # With a measured response for retain, the measured value decides which active and loyal
+    # customers to contact; the p_churn threshold stands in for it only when it is assumed.
+    retain_gate = response is None or "retain" not in response.actions_
+    action, reason, contact = _stage_actions(
+        frame, policy, features, seasons, day, warn=True, retain_gate=retain_gate
+    )
 
     # 3. value and cost
     order_value = _order_value(frame, features)
