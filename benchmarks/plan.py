@@ -15,7 +15,10 @@
 5. every targeting rule contacts the same number of customers as the learned plan, each
    with the action and date the life-cycle rules give them: the learned plan, ranking by
    ``value_at_risk``, by ``p_churn``, at random (the mean of 20 draws), and the **oracle**
-   (ranking by the true net value of the contact: the ceiling). Each is scored by the true
+   (ranking by the true net value of the contact: the ceiling), and the **observable
+   ceiling** (ranking by the true net value as a gradient-boosting model learns it from the
+   features, scores and contact history, cross-fitted: the best any model of these inputs
+   could do, however much campaign history it had). Each is scored by the true
    expected incremental revenue of its contacts minus their cost
    (``CampaignScenario.true_effect``).
 
@@ -36,6 +39,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 RESULTS = Path(__file__).parent / "results"
@@ -149,6 +153,8 @@ def run_seed(
         response=response,
     ).set_index("customer_id")
     cost = ungated["action"].astype("str").map(lambda a: policy.cost(a))
+    ceiling = observable_ceiling(scores, features, seasons, contacts, policy, cs, seed)
+    tick("observable ceiling")
     rules = compare_rules(
         learned,
         scores,
@@ -157,7 +163,10 @@ def run_seed(
         features=features,
         seasons=seasons,
         assumed=assumed,
-        rankings={"measured value, no gates": ungated["expected_incremental_value"] - cost},
+        rankings={
+            "measured value, no gates": ungated["expected_incremental_value"] - cost,
+            "observable ceiling (true effect learned from the features)": ceiling,
+        },
         seed=seed,
     )
     checks = plan_checks(learned, cs, contacts, policy)
@@ -185,8 +194,68 @@ def run_seed(
             "holdout": holdout,
             "qini": qini,
             "factors": response.factors(),
+            "scores": scores,
+            "features": features,
+            "seasons": seasons,
+            "contacts": contacts,
+            "response": response,
+            "ungated": ungated,
+            "ceiling": ceiling,
+            "campaigns": cs,
         },
     }
+
+
+def observable_ceiling(
+    scores: pd.DataFrame,
+    features: pd.DataFrame,
+    seasons: pd.DataFrame,
+    contacts: pd.DataFrame,
+    policy: Any,
+    cs: Any,
+    seed: int,
+) -> pd.Series:
+    """Rank by the true net value as predicted from what a model can see (2-fold cross-fit).
+
+    A gradient-boosting regressor learns the true net value of each customer's stage action
+    (the simulation's truth, no campaign noise) from the features, the scores, the seasonal
+    timing and the contact history: the best any model of these inputs could rank, however
+    much campaign history it had. Each half is predicted by the model fitted on the other.
+    """
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from churnmodel.planning import stage_actions
+    from churnmodel.planning.contacts import contact_history, days_to_season, design_matrix
+
+    base = stage_actions(scores, policy, features=features, seasons=seasons)
+    base = base[base["action"] != "do_not_contact"].reset_index(drop=True)
+    ids = base["customer_id"].to_numpy()
+    effect = cs.true_effect(ids.tolist(), base["action"].tolist(), base["contact_date"].tolist())
+    cost = base["action"].map(policy.cost).to_numpy(dtype=float)
+    y = policy.margin * effect["uplift_spend"].to_numpy() - cost
+    f = features.reindex(ids)
+    history = contact_history(
+        contacts, ids, base["contact_date"].to_numpy(), window_days=policy.contact_window_days
+    )
+    design = design_matrix(
+        f, seasons, history, days_to_season(seasons, ids, base["contact_date"].to_numpy())
+    )
+    s = scores.set_index("customer_id").reindex(ids)
+    x = np.column_stack(
+        [
+            design.to_numpy(dtype=float),
+            s[["p_churn", "p_alive", "clv", "expected_spend", "value_at_risk"]].to_numpy(float),
+            pd.Categorical(base["action"]).codes,
+        ]
+    )
+    x = x[:, ~np.isnan(x).all(axis=0)]  # the state columns are left empty here
+    fold = np.random.default_rng(seed).integers(0, 2, len(y))
+    pred = np.empty(len(y))
+    for k in (0, 1):
+        model = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, random_state=seed)
+        model.fit(x[fold != k], y[fold != k])
+        pred[fold == k] = model.predict(x[fold == k])
+    return pd.Series(pred, index=pd.Index(ids, name="customer_id"))
 
 
 def plan_checks(plan: pd.DataFrame, cs: Any, contacts: pd.DataFrame, policy: Any) -> dict:
