@@ -67,8 +67,19 @@ def test_plan_command_learns_from_the_contact_log_and_logs_a_run(
     assert run.data.params["plan.budget"] == "500.0"
     assert run.data.metrics["plan_cost"] == pytest.approx(plan["cost"].sum())
     assert "qini_spend" in run.data.metrics and "qini_spend_ci_low" in run.data.metrics
-    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "plots")}
+    m = run.data.metrics
+    assert m["qini_spend_ci_low"] <= m["qini_spend_ci_high"]
+    client = mlflow.MlflowClient()
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert "plots/qini.png" in artifacts
+    # the rule table: the holdout Qini of the uplift model beside value_at_risk and p_churn
+    tables = {a.path for a in client.list_artifacts(run.info.run_id, "plan")}
+    assert {"plan/holdout_rules.json", "plan/actions.json"} <= tables
+    rules = mlflow.load_table("plan/holdout_rules.json", run_ids=[run.info.run_id])
+    assert set(rules["rule"]) == {"uplift model", "value_at_risk", "p_churn"}
+    assert (rules["ci_low"] <= rules["ci_high"]).all()
+    model = rules.set_index("rule").loc["uplift model"]
+    assert model["qini_spend"] == pytest.approx(m["qini_spend"])
 
 
 def test_plan_command_errors_name_the_problem(

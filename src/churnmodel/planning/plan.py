@@ -7,7 +7,7 @@
    >= retain_min_p_churn`` (risk rising) -> ``retain``, otherwise left alone (on rhythm),
    unless the response of ``retain`` is measured: then every active or loyal customer is a
    candidate and the measured value (step 3) decides (the threshold is a stand-in for a
-   response nobody has measured; on the simulated campaigns it cost 6-12 % of the learned
+   response nobody has measured; on the simulated campaigns it cost 7-11 % of the learned
    plan's net revenue, ``docs/planning.md``);
    ``lapsed_seasonal`` -> ``seasonal_reminder``; ``lapsed_short``, ``lapsed_long`` and
    ``inactive`` -> ``win_back``.
