@@ -82,6 +82,14 @@ def test_plan_command_learns_from_the_contact_log_and_logs_a_run(
     assert model["qini_spend"] == pytest.approx(m["qini_spend"])
 
 
+def test_csv_customer_ids_keep_their_leading_zeros(tmp_path: Path) -> None:
+    from churnmodel.workflows.plan import read_table
+
+    path = tmp_path / "contacts.csv"
+    path.write_text("customer_id,contact_date,action,control\n007,2024-03-01,win_back,false\n")
+    assert read_table(path, "contact log")["customer_id"].tolist() == ["007"]
+
+
 def test_plan_command_errors_name_the_problem(
     files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

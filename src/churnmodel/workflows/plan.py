@@ -64,12 +64,18 @@ __all__ = [
 
 
 def read_table(path: str | Path, what: str) -> pd.DataFrame:
-    """Read a Parquet or CSV table; a missing file or another extension is one clear error."""
+    """Read a Parquet or CSV table; a missing file or another extension is one clear error.
+
+    A CSV's ``customer_id`` is read as text, as the transaction log's is: ``007`` stays
+    ``007`` and matches the log.
+    """
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"{what} file not found: {p}")
     kind = table_format(p)
-    return pd.read_parquet(p) if kind == "parquet" else pd.read_csv(p)
+    if kind == "parquet":
+        return pd.read_parquet(p)
+    return pd.read_csv(p, dtype={CUSTOMER_ID: "str"})
 
 
 def _customer_ids(transactions: TransactionsLike) -> pd.Index:
