@@ -28,11 +28,13 @@ WRONG_TYPE = {
     "score": ("--max-quarantine-share", "x"),
     "serve": ("--port", "http"),
     "ui": ("--port", "5000a"),
+    "plan": ("--budget", "plenty"),
 }
 # command -> its required option (commands without one are absent)
 REQUIRED = {"features": "--output", "simulate": "--output", "score": "--output"}
 # What the required option needs so that a wrong-type case fails on the type, not on it.
 REQUIRED_ARGS = {c: [o, "out.parquet"] for c, o in REQUIRED.items()}
+REQUIRED_ARGS["plan"] = ["--scores", "scores.parquet", "--output", "plan.parquet"]
 
 # Every date argument of the command line: command -> option.
 DATE_OPTIONS = {
@@ -92,6 +94,11 @@ def test_missing_required_option(command: str, capsys: pytest.CaptureFixture[str
     assert "Missing option '--output'" in line and f"churnmodel {command} --help" in line
 
 
+def test_plan_without_its_scores(capsys: pytest.CaptureFixture[str]) -> None:
+    line = _one_usage_line(*_run(["plan", "-o", "p.csv"], capsys)[::2], prefix="churnmodel plan")
+    assert "Missing option '--scores'" in line and "churnmodel plan --help" in line
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_wrong_type(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     option, value = WRONG_TYPE[command]
@@ -107,6 +114,7 @@ TYPOS = {
     "score": "scroe",
     "serve": "serv",
     "ui": "uii",
+    "plan": "paln",
 }
 
 

@@ -25,6 +25,8 @@ NOT_SETTINGS = {
     "--start",
     "--end",
     "--scenario",
+    "--scores",
+    "--contacts",
 }
 
 
