@@ -7,7 +7,7 @@ UV := $(BIN)/uv
 EXTRAS ?= dev,spark
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: help setup install-run lock-check upgrade run ui serve team-server notebook test lint bench forward-test fuzz load-test clean
+.PHONY: help setup install-run lock-check upgrade run ui serve team-server notebook test lint bench forward-test plan-benchmark fuzz load-test clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -107,6 +107,9 @@ SEEDS ?= 0 1 2
 VARIANTS ?= all
 forward-test: setup  ## train-then-score on the seasonal_retailer scenario, scored against its truth (VARIANTS, SEEDS)
 	$(BIN)/python -m benchmarks.served --seeds $(SEEDS) --variants $(VARIANTS)
+
+plan-benchmark: setup  ## retention plans on simulated campaigns, scored against the true effect (SEEDS)
+	$(BIN)/python -m benchmarks.plan --seeds $(SEEDS) --mlflow
 
 FUZZ_MINUTES ?= 10
 fuzz: setup  ## fuzz the transaction loader for FUZZ_MINUTES (default 10); not part of `make test`

@@ -30,11 +30,13 @@ WRONG_TYPE = {
     "serve": ("--port", "http"),
     "server": ("--workers", "many"),
     "ui": ("--port", "5000a"),
+    "plan": ("--budget", "plenty"),
 }
 # command -> its required option (commands without one are absent)
 REQUIRED = {"features": "--output", "simulate": "--output", "score": "--output"}
 # What the required option needs so that a wrong-type case fails on the type, not on it.
 REQUIRED_ARGS = {c: [o, "out.parquet"] for c, o in REQUIRED.items()}
+REQUIRED_ARGS["plan"] = ["--scores", "scores.parquet", "--output", "plan.parquet"]
 
 # Every date argument of the command line: command -> option.
 DATE_OPTIONS = {
@@ -95,6 +97,11 @@ def test_missing_required_option(command: str, capsys: pytest.CaptureFixture[str
     assert "Missing option '--output'" in line and f"churnmodel {command} --help" in line
 
 
+def test_plan_without_its_scores(capsys: pytest.CaptureFixture[str]) -> None:
+    line = _one_usage_line(*_run(["plan", "-o", "p.csv"], capsys)[::2], prefix="churnmodel plan")
+    assert "Missing option '--scores'" in line and "churnmodel plan --help" in line
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_wrong_type(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     option, value = WRONG_TYPE[command]
@@ -112,6 +119,7 @@ TYPOS = {
     "serve": "serv",
     "server": "servr",
     "ui": "uii",
+    "plan": "paln",
 }
 
 

@@ -26,6 +26,7 @@ NOT_SETTINGS = {
     "--end",
     "--scenario",
     "--scores",
+    "--contacts",
 }
 
 

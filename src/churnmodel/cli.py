@@ -66,6 +66,7 @@ SETTING_FLAGS: dict[str, str] = {
     "tracking.promote_other_data": "--promote",
     "server.backend_store_uri": "--backend-store-uri",
     "server.artifacts_destination": "--artifacts-destination",
+    "plan.budget": "--budget",
 }
 
 
@@ -937,6 +938,79 @@ def server_command(
         },
     )
     raise typer.Exit(run_team_server(settings, echo=typer.echo))
+
+
+@app.command("plan")
+def plan_command(
+    scores: Annotated[
+        Path, typer.Option("--scores", help="Scores from churnmodel score (.parquet or .csv).")
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="The plan: .parquet or .csv, one row per customer."),
+    ],
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            "--budget", help="Most the contacts may cost in total.", show_default="no limit"
+        ),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="The transaction log the scores came from: seasons, order values, and with "
+            "--contacts the measured response.",
+        ),
+    ] = None,
+    contacts: Annotated[
+        Path | None,
+        typer.Option(
+            "--contacts",
+            help="Contact log (customer_id, contact_date, action, control): learn the response "
+            "from past campaigns instead of the assumed rates (needs --data).",
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Turn scores into a retention plan: one action per customer, its value, cost and date."""
+    from churnmodel.workflows.plan import plan_job
+
+    r = plan_job(
+        load_settings(config),
+        scores=scores,
+        output=output,
+        data=data,
+        contacts=contacts,
+        budget=budget,
+    )
+    t = r.totals
+    typer.echo(f"plan at {r.as_of}: {t['contacted']:,} of {t['customers']:,} customers contacted")
+    for action in (
+        "retain",
+        "reward",
+        "win_back",
+        "seasonal_reminder",
+        "nurture",
+        "do_not_contact",
+    ):
+        if t.get(f"n_{action}"):
+            typer.echo(f"  {action:<18}{t[f'n_{action}']:>10,}")
+    left = "" if t["budget"] is None else f" of a budget of {t['budget']:,.2f}"
+    typer.echo(
+        f"cost {t['cost']:,.2f}{left}; expected incremental value "
+        f"{t['expected_incremental_value']:,.2f}, net {t['expected_net_value']:,.2f}"
+    )
+    if r.qini:
+        typer.echo(
+            f"holdout Qini (spend) {r.qini['qini_spend']:.3f} "
+            f"[{r.qini['qini_spend_ci_low']:.3f}, {r.qini['qini_spend_ci_high']:.3f}]"
+        )
+    for note in r.notes:
+        typer.echo(f"note: {note}")
+    typer.echo(f"\nplan: {r.output}")
+    if r.run_id:
+        typer.echo(f"run:  {r.run_id} (churnmodel ui)")
 
 
 def _report_error(exc: ChurnModelError) -> None:

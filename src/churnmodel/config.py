@@ -36,6 +36,10 @@ A config file mirrors the sections::
     [server]
     backend_store_uri = "postgresql://mlflow@db.internal/mlflow"   # better: the environment
 
+    [plan]                         # the retention policy: docs/planning.md
+    budget = 5000.0
+    costs = { win_back = 4.0, reward = 10.0 }
+
 The ``[tracking]`` store defaults to ``MLFLOW_TRACKING_URI`` when that is set (a team server)
 and to the project's SQLite file ``sqlite:///mlflow.db`` otherwise; ``uri`` set here (file,
 ``CHURNMODEL_TRACKING__URI`` or a flag) wins over both. See ``docs/mlflow.md``. ``[monitoring]``
@@ -68,6 +72,7 @@ __all__ = [
     "FeatureSettings",
     "ModelSettings",
     "MonitoringSettings",
+    "PlanSettings",
     "ScoringSettings",
     "ServerSettings",
     "Settings",
@@ -347,6 +352,114 @@ class ServerSettings(_Section):
     ``--allowed-hosts``), e.g. the name a reverse proxy serves it under."""
 
 
+_PLAN_ACTIONS = ("retain", "reward", "win_back", "seasonal_reminder", "nurture")
+_PLAN_STAGES = (
+    "new",
+    "active",
+    "loyal",
+    "lapsed_short",
+    "lapsed_long",
+    "lapsed_seasonal",
+    "inactive",
+)
+
+
+class PlanSettings(_Section):
+    """The retention policy of ``churnmodel plan`` (:class:`churnmodel.planning.RetentionPolicy`).
+
+    Every field is documented on :class:`~churnmodel.planning.RetentionPolicy` and in
+    ``docs/planning.md``. ``costs`` (per contact, by action) and ``response_rates`` (the
+    assumed incremental purchase probability of a contact, by life-cycle stage, used when no
+    campaign history is given) are merged over the defaults, so a file may name a few.
+    """
+
+    costs: dict[str, float] = Field(
+        default_factory=lambda: {
+            "retain": 2.0,
+            "reward": 8.0,
+            "win_back": 3.0,
+            "seasonal_reminder": 1.5,
+            "nurture": 1.0,
+        }
+    )
+    """Cost of one contact by action (retain, reward, win_back, seasonal_reminder, nurture);
+    names left out keep their default."""
+    response_rates: dict[str, float] = Field(
+        default_factory=lambda: {
+            "new": 0.10,
+            "active": 0.05,
+            "loyal": 0.04,
+            "lapsed_short": 0.10,
+            "lapsed_long": 0.06,
+            "lapsed_seasonal": 0.15,
+            "inactive": 0.02,
+        }
+    )
+    """Assumed share of persuadable customers a contact turns into buyers, by life-cycle
+    stage; used without campaign history."""
+    margin: float = Field(default=1.0, gt=0.0, le=1.0)
+    """Share of incremental revenue that counts as value (1.0: revenue)."""
+    budget: float | None = Field(default=None, ge=0.0)
+    """Most the plan's contacts may cost in total; never exceeded. Default: no limit."""
+    max_contacts: int = Field(default=2, ge=1)
+    """Contact cap: at most this many contacts per customer in contact_window_days."""
+    contact_window_days: int = Field(default=90, gt=0)
+    """Days up to a contact date over which the contact cap counts contacts."""
+    campaign_window_days: int = Field(default=90, gt=0, le=365)
+    """Days after a contact in which its response is counted."""
+    contact_delay_days: int = Field(default=1, ge=0)
+    """Days after the scores' as_of when contacts that are not timed go out."""
+    retain_min_p_churn: float = Field(default=0.3, ge=0.0, le=1.0)
+    """Active or loyal customers are contacted (retain) only at or above this p_churn."""
+    reward_top_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    """Loyal customers whose CLV is in this top share of all customers get reward."""
+    seasonal_lead_days: int = Field(default=21, ge=0, le=180)
+    """A seasonal customer is contacted this many days before their own season starts."""
+    seasonal_min_concentration: float = Field(default=0.9, gt=0.0, le=1.0)
+    """Least concentration of purchase days in one time of year for a seasonal customer."""
+    seasonal_min_span_days: int = Field(default=300, ge=0)
+    """Least days between first and last purchase for a seasonal customer."""
+    nurture_after_days: int = Field(default=14, ge=0)
+    """New customers are nurtured this many days after their first purchase."""
+    uplift_value: Literal["purchase", "spend"] = "purchase"
+    """How a measured response is valued: purchase (uplift in P(buy) x order value) or spend
+    (the incremental spend model)."""
+    min_treated: int = Field(default=200, ge=1)
+    """Least treated contacts of an action for its uplift model (else the assumed rate)."""
+    min_control: int = Field(default=50, ge=1)
+    """Least control-group contacts of an action for its uplift model."""
+    holdout_share: float = Field(default=0.25, gt=0.0, lt=1.0)
+    """Share of the contact log (the latest campaigns) held out to evaluate the uplift models."""
+    n_boot: int = Field(default=200, ge=0)
+    """Bootstrap resamples of the holdout Qini coefficient's interval."""
+    seed: int = 0
+    """Seed of the uplift models and the bootstrap."""
+
+    @field_validator("costs", mode="after")
+    @classmethod
+    def _costs(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(_PLAN_ACTIONS))
+        if unknown:
+            raise ValueError(f"unknown action(s) {unknown}; actions: {list(_PLAN_ACTIONS)}")
+        bad = {k: v for k, v in value.items() if not v >= 0}
+        if bad:
+            raise ValueError(f"costs must be >= 0, got {bad}")
+        defaults = cls.model_fields["costs"].get_default(call_default_factory=True)
+        return {**defaults, **value}
+
+    @field_validator("response_rates", mode="after")
+    @classmethod
+    def _rates(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(_PLAN_STAGES))
+        if unknown:
+            raise ValueError(f"unknown stage(s) {unknown}; stages: {list(_PLAN_STAGES)}")
+        bad = {k: v for k, v in value.items() if not 0 <= v <= 1}
+        if bad:
+            raise ValueError(f"response rates must be in [0, 1], got {bad}")
+        defaults = cls.model_fields["response_rates"].get_default(call_default_factory=True)
+        return {**defaults, **value}
+
+
 class Settings(BaseSettings):
     """All settings, by section."""
 
@@ -364,9 +477,18 @@ class Settings(BaseSettings):
     scoring: ScoringSettings = ScoringSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     server: ServerSettings = ServerSettings()
+    plan: PlanSettings = PlanSettings()
 
     @field_validator(
-        "data", "features", "model", "tracking", "scoring", "monitoring", "server", mode="before"
+        "data",
+        "features",
+        "model",
+        "tracking",
+        "scoring",
+        "monitoring",
+        "server",
+        "plan",
+        mode="before",
     )
     @classmethod
     def _none_is_default(cls, value: Any) -> Any:
@@ -415,7 +537,7 @@ def load_settings(
     ----------
     config_file
         TOML file with ``[data]``, ``[features]``, ``[model]``, ``[tracking]``,
-        ``[scoring]``, ``[monitoring]`` and ``[server]`` sections.
+        ``[scoring]``, ``[monitoring]``, ``[server]`` and ``[plan]`` sections.
     overrides
         Highest-precedence values by section (the CLI's flags); ``None`` values are ignored
         so an unset flag does not hide the file or the environment.

@@ -16,7 +16,9 @@ __all__ = [
     "DATE",
     "LIFECYCLE_STAGES",
     "ORDER_ID",
+    "PLAN_COLUMNS",
     "QUARANTINE_COLUMNS",
+    "RETENTION_ACTIONS",
     "RFM_COLUMNS",
     "ROW_NUMBER",
     "TIMESTAMP",
@@ -50,6 +52,32 @@ LIFECYCLE_STAGES: Final = (
     "lapsed_long",
     "lapsed_seasonal",
     "inactive",
+)
+
+# Retention plan (churnmodel.planning): one action per customer, the last one costs nothing.
+RETENTION_ACTIONS: Final = (
+    "retain",
+    "reward",
+    "win_back",
+    "seasonal_reminder",
+    "nurture",
+    "do_not_contact",
+)
+PLAN_COLUMNS: Final = (
+    CUSTOMER_ID,
+    "action",
+    "reason",
+    "contact_date",
+    "expected_incremental_value",
+    "cost",
+    "expected_net_value",
+    "response_source",
+    "priority",
+    "lifecycle_stage",
+    "p_churn",
+    "clv",
+    "value_at_risk",
+    "as_of",
 )
 
 TimeUnit = Literal["D", "W", "M"]

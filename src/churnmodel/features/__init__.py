@@ -19,6 +19,7 @@ from churnmodel.features.holdout import (
 )
 from churnmodel.features.lifecycle import LifecycleRules, assign_lifecycle_stage
 from churnmodel.features.queries import FeatureWindows, PurchaseRule
+from churnmodel.features.season import season_calendar
 from churnmodel.features.snapshots import LABEL_COLUMNS, build_snapshots, snapshot_cutoffs
 
 __all__ = [
@@ -37,5 +38,6 @@ __all__ = [
     "daily_repeat_purchases",
     "purchase_days",
     "rfm_summary",
+    "season_calendar",
     "snapshot_cutoffs",
 ]
