@@ -7,7 +7,7 @@ UV := $(BIN)/uv
 EXTRAS ?= dev,spark
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: help setup install-run lock-check upgrade run ui serve notebook test lint bench forward-test plan-benchmark fuzz load-test clean
+.PHONY: help setup install-run lock-check upgrade run ui serve team-server notebook test lint bench forward-test plan-benchmark fuzz load-test clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -66,6 +66,16 @@ ui: install-run  ## the MLflow UI on the project's store, http://127.0.0.1:5000
 
 serve: install-run  ## serve models:/churnmodel@champion over REST, http://127.0.0.1:5001/invocations
 	$(BIN)/churnmodel serve
+
+# The team's tracking server (docs/team-server.md): the runtime dependencies and the `server`
+# extra (MLflow's basic auth, the PostgreSQL driver); settings from [server] and the environment.
+$(VENV)/.installed-server: pyproject.toml uv.lock | $(BIN)/python
+	$(SYNC) --inexact --extra server
+	@touch $@
+
+SERVER_ARGS ?=
+team-server: $(VENV)/.installed-server  ## MLflow tracking server for a team: PostgreSQL, proxied artifacts, basic auth (docs/team-server.md)
+	$(BIN)/churnmodel server $(SERVER_ARGS)
 
 NOTEBOOK_DIR ?= notebooks
 NOTEBOOK_PORT ?= 8888

@@ -118,5 +118,9 @@ def test_train_flags_refit_register_and_the_compared_champion(
     assert "served:   fitted on data to 1997-09-30, forecasts 1997-10-01 .. 1998-06-30" in text
     assert "model:    logged, not registered (--no-register)" in text
     # Not registered, but compared with the champion it would have competed with.
-    assert "compared: churnmodel v1 (holdout fit, data to 1997-09-30) on the holdout" in text
+    champion = f"churnmodel v{store_env.version}"
+    assert f"compared: {champion} (holdout fit, data to 1997-09-30) on the holdout" in text
     assert "champion_lapse_roc_auc" in text
+    # where to review it, in the UI's model-training mode
+    assert "review:   churnmodel ui, then http://127.0.0.1:5000/#/experiments/" in text
+    assert "workflowType=machine_learning" in text and "viewStateShareKey=" in text

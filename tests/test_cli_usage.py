@@ -26,7 +26,9 @@ WRONG_TYPE = {
     "simulate": ("--customers", "ten"),
     "train": ("--horizon-days", "abc"),
     "score": ("--max-quarantine-share", "x"),
+    "monitor": ("--max-quarantine-share", "lots"),
     "serve": ("--port", "http"),
+    "server": ("--workers", "many"),
     "ui": ("--port", "5000a"),
     "plan": ("--budget", "plenty"),
 }
@@ -40,6 +42,7 @@ REQUIRED_ARGS["plan"] = ["--scores", "scores.parquet", "--output", "plan.parquet
 DATE_OPTIONS = {
     ("features", "--as-of"),
     ("score", "--as-of"),
+    ("monitor", "--as-of"),
     ("train", "--cutoff"),
     ("simulate", "--start"),
     ("simulate", "--end"),
@@ -112,7 +115,9 @@ TYPOS = {
     "simulate": "simulte",
     "train": "trian",
     "score": "scroe",
+    "monitor": "monitr",
     "serve": "serv",
+    "server": "servr",
     "ui": "uii",
     "plan": "paln",
 }
@@ -147,7 +152,8 @@ def test_every_date_option_is_iso_8601() -> None:
         for name, cmd in group.commands.items()  # type: ignore[attr-defined]
         for param in cmd.params
         for opt in param.opts
-        if any(w in opt for w in ("date", "as-of", "cutoff", "start", "end"))
+        # words of the flag, so that --backend-store-uri is not an "end"
+        if {"date", "as", "cutoff", "start", "end"} & set(opt.removeprefix("--").split("-"))
     }
     # --date-col and --date-format name a column and the form of the timestamps inside files.
     assert {opt for _, opt in dated - found} <= {"--date-col", "--date-format"}

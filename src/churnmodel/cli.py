@@ -64,6 +64,8 @@ SETTING_FLAGS: dict[str, str] = {
     "tracking.registered_model": "--registered-model",
     "tracking.register_model": "--register",
     "tracking.promote_other_data": "--promote",
+    "server.backend_store_uri": "--backend-store-uri",
+    "server.artifacts_destination": "--artifacts-destination",
     "plan.budget": "--budget",
 }
 
@@ -639,9 +641,10 @@ def train_command(
             typer.echo(
                 f"score:    churnmodel score --model models:/{r.registered.name}@{r.alias} ..."
             )
+    local = "" if r.tracking_uri.startswith(("http://", "https://")) else "churnmodel ui, then "
     typer.echo(
-        f"store:    {r.tracking_uri} (see the run: churnmodel ui, then "
-        f"http://127.0.0.1:5000/#/experiments/{r.experiment_id}/runs/{r.run_id})"
+        f"store:    {r.tracking_uri}\n"
+        f"review:   {local}{r.run_link}\n          all runs, headline metrics: {r.runs_link}"
     )
 
 
@@ -734,6 +737,105 @@ def score_command(
     typer.echo(f"quarantine: {r.quarantine} ({r.report.rows_quarantined:,} rows)")
 
 
+@app.command("monitor")
+def monitor_command(
+    data: DataOpt = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Model URI or folder [default: models:/churnmodel@champion]."),
+    ] = None,
+    scores: Annotated[
+        str | None,
+        typer.Option(
+            "--scores",
+            help="The forecast as sent: a Parquet file `churnmodel score` wrote with this model "
+            "[default: re-score at the as-of date].",
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help=f"Forecast date to judge, {DATE_FORM}.",
+            parser=_iso_date("--as-of"),
+            metavar=DATE_FORM,
+            show_default="the last day of the model's training data",
+        ),
+    ] = None,
+    customer_col: CustomerCol = None,
+    date_col: DateCol = None,
+    amount_col: AmountCol = None,
+    order_col: OrderCol = None,
+    timezone: TimezoneOpt = None,
+    date_format: DateFormatOpt = None,
+    decimal: DecimalOpt = None,
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
+    max_quarantine_share: QuarantineOpt = None,
+    dedupe: DedupeOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Judge the champion's forecast once its window has passed, and measure input drift.
+
+    Logs a monitoring run and tags the registered version. Exit code 3 when a limit of
+    [monitoring] is exceeded (drift or a realised drop), for a scheduled job to alert on.
+    """
+    from churnmodel.workflows.monitor import monitor_job
+
+    settings = _settings(
+        config,
+        _data_flags(
+            customer_col,
+            date_col,
+            amount_col,
+            order_col,
+            timezone,
+            date_format,
+            decimal,
+            delimiter,
+            encoding,
+            max_quarantine_share,
+            dedupe,
+        ),
+    )
+    r = monitor_job(settings, data=data, model_uri=model, scores=scores, as_of=as_of)
+    typer.echo(
+        f"model:    {r.model.label}, fitted on data to {r.fitted_through}\n"
+        f"forecast: made at {r.as_of} for {r.as_of + timedelta(days=1)} .. {r.window_end} "
+        f"({r.scores_source}); log to {r.data_end}"
+    )
+    if r.complete:
+        typer.echo(f"realised: (promised: the training run's {r.promised_scorecard} scorecard)")
+        for key in (
+            "lapse_roc_auc",
+            "lapse_brier",
+            "lapse_base_rate",
+            "lapse_mean_p_churn",
+            "spend_spearman",
+            "spend_total_relative_error",
+            "baseline_recency_roc_auc",
+        ):
+            if key in r.realised:
+                promised = r.promised.get(key)
+                shown = "" if promised is None else f"   promised {promised:.4f}"
+                typer.echo(f"  {key:<30}{r.realised[key]:>10.4f}{shown}")
+    else:
+        typer.echo(f"realised: not yet: the window ends on {r.window_end}, the log on {r.data_end}")
+    typer.echo("drift:    population stability index, training snapshot -> now (largest):")
+    for row in r.drift.head(5).itertuples():
+        held = "" if row.held_to_limit else "  (not held to the limit)"
+        typer.echo(f"  {row.feature:<30}{row.psi:>10.3f}{held}")
+    typer.echo(f"run:      {r.run_name!r} ({r.run_id})\n          {r.run_link}")
+    if r.version_tags:
+        status = r.version_tags["monitor_status"]
+        typer.echo(f"registry: {r.model.label} tagged with its record (monitor_status={status})")
+    if r.problems:
+        for problem in r.problems:
+            typer.echo(f"churnmodel: monitor: {problem}", err=True)
+        raise typer.Exit(3)
+    typer.echo("status:   ok, every limit holds")
+
+
 @app.command("serve")
 def serve_command(
     model: Annotated[
@@ -770,10 +872,72 @@ def ui_command(
     """Start the MLflow UI on the project's store (one worker)."""
     from churnmodel.workflows.score import run_foreground
     from churnmodel.workflows.train import ui_command as ui
+    from churnmodel.workflows.train import ui_links
 
-    uri, command, env = ui(_settings(config, {}), host=host, port=port)
+    settings = _settings(config, {})
+    uri, command, env = ui(settings, host=host, port=port)
     typer.echo(f"MLflow UI for {uri} on http://{host}:{port} (Ctrl-C stops it)")
+    for link in ui_links(settings, host=host, port=port):
+        typer.echo(f"  {link}")
     raise typer.Exit(run_foreground(command, env))
+
+
+@app.command("server")
+def server_command(
+    backend_store_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--backend-store-uri",
+            help="PostgreSQL database of runs, models and users: postgresql://user:password@"
+            "host:5432/db (better in CHURNMODEL_SERVER__BACKEND_STORE_URI: it holds a password).",
+            show_default="[server] backend_store_uri",
+        ),
+    ] = None,
+    artifacts_destination: Annotated[
+        str | None,
+        typer.Option(
+            "--artifacts-destination",
+            help="Where the server keeps the artifacts it proxies: a folder or s3://bucket/path.",
+            show_default="mlartifacts-server",
+        ),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            help="Interface to bind; 0.0.0.0 exposes it to the network (docs/team-server.md).",
+            show_default="127.0.0.1",
+        ),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port to listen on.", show_default="5000")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Server worker processes.", show_default="2"),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Start the team's MLflow tracking server: PostgreSQL, proxied artifacts, basic auth.
+
+    The admin's password comes from MLFLOW_AUTH_ADMIN_PASSWORD on the first start; clients
+    set MLFLOW_TRACKING_URI, MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD.
+    """
+    from churnmodel.workflows.server import run_team_server
+
+    settings = load_settings(
+        config,
+        {
+            "server": {
+                "backend_store_uri": backend_store_uri,
+                "artifacts_destination": artifacts_destination,
+                "host": host,
+                "port": port,
+                "workers": workers,
+            }
+        },
+    )
+    raise typer.Exit(run_team_server(settings, echo=typer.echo))
 
 
 @app.command("plan")
@@ -913,10 +1077,11 @@ def _usage_line(exc: Exception, argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit code (0 ok, 2 user error or usage error)."""
+    """Run the command line; return the exit code (0 ok, 2 user or usage error, 3 a problem)."""
     usage_error, click_exception = _usage_errors()
     try:
-        app(args=argv, standalone_mode=False, prog_name="churnmodel")
+        # Without standalone mode click returns a command's typer.Exit code instead of raising.
+        code = app(args=argv, standalone_mode=False, prog_name="churnmodel")
     except ChurnModelError as exc:
         _report_error(exc)
         return 2
@@ -931,7 +1096,7 @@ def main(argv: list[str] | None = None) -> int:
     except click_exception as exc:
         typer.echo(f"churnmodel: error: {' '.join(str(exc).split())}", err=True)
         return 2
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def run() -> None:

@@ -29,13 +29,23 @@ A config file mirrors the sections::
     [scoring]
     chunk_customers = 200000
 
+    [monitoring]
+    max_psi = 0.2
+    max_auc_drop = 0.05
+
+    [server]
+    backend_store_uri = "postgresql://mlflow@db.internal/mlflow"   # better: the environment
+
     [plan]                         # the retention policy: docs/planning.md
     budget = 5000.0
     costs = { win_back = 4.0, reward = 10.0 }
 
 The ``[tracking]`` store defaults to ``MLFLOW_TRACKING_URI`` when that is set (a team server)
 and to the project's SQLite file ``sqlite:///mlflow.db`` otherwise; ``uri`` set here (file,
-``CHURNMODEL_TRACKING__URI`` or a flag) wins over both. See ``docs/mlflow.md``.
+``CHURNMODEL_TRACKING__URI`` or a flag) wins over both. See ``docs/mlflow.md``. ``[monitoring]``
+sets the limits ``churnmodel monitor`` reports against (``docs/monitoring.md``), ``[server]`` the
+team server ``churnmodel server`` starts (``docs/team-server.md``); secrets (database password,
+admin password, secret key) belong in the environment, not in a file.
 """
 
 from __future__ import annotations
@@ -61,8 +71,10 @@ __all__ = [
     "DataSettings",
     "FeatureSettings",
     "ModelSettings",
+    "MonitoringSettings",
     "PlanSettings",
     "ScoringSettings",
+    "ServerSettings",
     "Settings",
     "TrackingSettings",
     "load_settings",
@@ -146,6 +158,11 @@ class ModelSettings(_Section):
     constrains the lapse and spend models to be monotone in the features that move as a
     customer grows stale (``docs/lapse-and-spend.md``).
 
+    ``backtest_cutoffs`` (default 3, 0 for none) repeats the holdout evaluation at that many
+    earlier cut-offs, ``backtest_step_days`` (default 30) apart, with the same settings: the
+    run logs each metric over the cut-offs (a line, not a point). A cut-off whose history is too
+    short for the training design is left out, and the run says so.
+
     ``threads`` caps the OpenMP threads of the gradient-boosting models while training and
     scoring: OpenMP threads spin-wait, and on a machine whose cores are busy with other jobs
     two threads were measured 20x slower than one.
@@ -178,6 +195,10 @@ class ModelSettings(_Section):
     season_level: bool = True
     """Set the level of the lapse probabilities on the snapshot one year before the served
     window."""
+    backtest_cutoffs: int = Field(default=3, ge=0, le=24)
+    """Earlier cut-offs the model is also backtested at (logged as step metrics); 0 for none."""
+    backtest_step_days: int = Field(default=30, gt=0)
+    """Days between the backtest cut-offs, counted back from the cut-off."""
 
     @field_validator("cutoff", mode="before")
     @classmethod
@@ -251,6 +272,84 @@ class ScoringSettings(_Section):
     """Customers listed in the summary, by value at risk."""
     threads: int | None = Field(default=None, ge=1)
     """OpenMP threads of batch scoring. Default: every core."""
+
+
+class MonitoringSettings(_Section):
+    """Limits ``churnmodel monitor`` holds the champion's realised record to.
+
+    A monitoring run compares what the served model forecast for its window with what
+    happened (``docs/monitoring.md``). It reports a problem (exit code 3) when any limit is
+    exceeded:
+
+    * ``max_auc_drop``: promised minus realised lapse ROC AUC (promised: the season-aligned
+      evaluation when the training run had one, else the holdout);
+    * ``max_brier_rise``: realised minus promised lapse Brier score;
+    * ``max_calibration_gap``: mean ``p_churn`` minus the realised lapse rate, either sign;
+    * ``max_spearman_drop``: promised minus realised spend Spearman;
+    * ``max_spend_error``: the realised total spend error, ``|predicted / actual - 1|``;
+    * ``max_psi``: the population stability index of any feature between the customers at
+      the model's training snapshot and now, except the features in ``drift_exclude`` (by
+      default the customer's age, ``T`` and ``tenure_days``, which grow with the calendar
+      for every customer of a young log; they are still measured and shown).
+
+    ``experiment``: where monitoring runs are logged (default ``<tracking experiment>-
+    monitoring``); ``psi_bins``: quantile bins of the training snapshot.
+    """
+
+    experiment: str | None = None
+    """Experiment of the monitoring runs. Default: the tracking experiment + ``-monitoring``."""
+    max_auc_drop: float = Field(default=0.05, ge=0.0)
+    """Largest allowed drop of the realised lapse ROC AUC below the promised one."""
+    max_brier_rise: float = Field(default=0.05, ge=0.0)
+    """Largest allowed rise of the realised lapse Brier score above the promised one."""
+    max_calibration_gap: float = Field(default=0.1, ge=0.0)
+    """Largest allowed gap (either sign) of the mean ``p_churn`` and the realised lapse rate."""
+    max_spearman_drop: float = Field(default=0.15, ge=0.0)
+    """Largest allowed drop of the realised spend Spearman below the promised one."""
+    max_spend_error: float = Field(default=0.5, ge=0.0)
+    """Largest allowed realised total spend error, ``|predicted / actual - 1|``."""
+    max_psi: float = Field(default=0.2, gt=0.0)
+    """Largest allowed population stability index of a feature, training snapshot -> now."""
+    drift_exclude: tuple[str, ...] = ("T", "tenure_days")
+    """Features measured for drift but not held to ``max_psi`` (they grow with the calendar)."""
+    psi_bins: int = Field(default=10, ge=2, le=100)
+    """Quantile bins of the training snapshot for the population stability index."""
+
+
+class ServerSettings(_Section):
+    """The team's MLflow tracking server, started by ``churnmodel server``.
+
+    ``backend_store_uri`` is a PostgreSQL URI (``postgresql://user:password@host:5432/db``),
+    best given in the environment (``CHURNMODEL_SERVER__BACKEND_STORE_URI``) since it holds a
+    password; the users and permissions of MLflow's basic authentication live in the same
+    database unless ``auth_database_uri`` names another. ``artifacts_destination`` is where
+    the server keeps artifacts it proxies for the clients: a folder, or ``s3://bucket/prefix``
+    (an S3-compatible store, ``docs/team-server.md``). The server binds ``host`` (loopback
+    unless told otherwise). The admin password and the secret key come from MLflow's own
+    environment variables ``MLFLOW_AUTH_ADMIN_PASSWORD`` and ``MLFLOW_FLASK_SERVER_SECRET_KEY``.
+    """
+
+    backend_store_uri: str | None = None
+    """PostgreSQL URI of runs, models and the registry (``postgresql://user:password@host:5432/db``).
+    Required by ``churnmodel server``; best set in the environment, as it holds a password."""
+    auth_database_uri: str | None = None
+    """Database of the basic-authentication users and permissions. Default: the backend store."""
+    artifacts_destination: str = "mlartifacts-server"
+    """Where the server keeps the artifacts it proxies: a folder or ``s3://bucket/prefix``."""
+    host: str = "127.0.0.1"
+    """Address the server binds (``--host``); loopback unless told otherwise."""
+    port: int = Field(default=5000, gt=0, lt=65536)
+    """Port of the server (``--port``)."""
+    workers: int = Field(default=2, ge=1)
+    """Server worker processes (``--workers``)."""
+    admin_username: str = "admin"
+    """The basic-authentication admin MLflow creates on first start (password from
+    ``MLFLOW_AUTH_ADMIN_PASSWORD``)."""
+    default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"
+    """What a signed-in user may do with experiments and models they were given no permission on."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names the server answers to beyond loopback and private addresses (MLflow's
+    ``--allowed-hosts``), e.g. the name a reverse proxy serves it under."""
 
 
 _PLAN_ACTIONS = ("retain", "reward", "win_back", "seasonal_reminder", "nurture")
@@ -376,9 +475,21 @@ class Settings(BaseSettings):
     model: ModelSettings = ModelSettings()
     tracking: TrackingSettings = TrackingSettings()
     scoring: ScoringSettings = ScoringSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    server: ServerSettings = ServerSettings()
     plan: PlanSettings = PlanSettings()
 
-    @field_validator("data", "features", "model", "tracking", "scoring", "plan", mode="before")
+    @field_validator(
+        "data",
+        "features",
+        "model",
+        "tracking",
+        "scoring",
+        "monitoring",
+        "server",
+        "plan",
+        mode="before",
+    )
     @classmethod
     def _none_is_default(cls, value: Any) -> Any:
         return {} if value is None else value
@@ -426,7 +537,7 @@ def load_settings(
     ----------
     config_file
         TOML file with ``[data]``, ``[features]``, ``[model]``, ``[tracking]``,
-        ``[scoring]`` and ``[plan]`` sections.
+        ``[scoring]``, ``[monitoring]``, ``[server]`` and ``[plan]`` sections.
     overrides
         Highest-precedence values by section (the CLI's flags); ``None`` values are ignored
         so an unset flag does not hide the file or the environment.

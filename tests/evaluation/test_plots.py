@@ -143,3 +143,24 @@ def test_permutation_importance_bars_sorted_largest_on_top() -> None:
         plot_permutation_importance(importances, std=std.drop("T"))
     with pytest.raises(DataValidationError, match="non-empty"):
         plot_permutation_importance(pd.Series(dtype=float))
+
+
+def test_backtest_draws_one_line_per_named_row_over_the_cutoffs() -> None:
+    from churnmodel.evaluation import plot_backtest
+
+    table = pd.DataFrame(
+        {
+            "cutoff": pd.to_datetime(["2023-01-31", "2023-03-02", "2023-01-31", "2023-03-02"]),
+            "task": "lapse",
+            "name": ["classifier", "classifier", "baseline_recency", "baseline_recency"],
+            "roc_auc": [0.70, 0.72, 0.68, 0.69],
+        }
+    )
+    ax = plot_backtest(table, names={"classifier": "model", "baseline_recency": "recency"})
+    assert [len(line.get_xdata()) for line in ax.lines] == [2, 2]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["model", "recency"]
+    _renders(ax)
+    with pytest.raises(ConfigError, match="columns"):
+        plot_backtest(table.drop(columns="cutoff"))
+    with pytest.raises(DataValidationError, match="no 'spend' rows"):
+        plot_backtest(table, task="spend")

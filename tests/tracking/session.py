@@ -5,7 +5,9 @@ pytest's per-worker temp folders (under a file lock); the others wait and reuse 
 MLflow writes goes there (a temporary SQLite store), never into the project.
 
 The model is trained on the CDNOW 1/10 sample (2,357 customers), written to a CSV so that the
-job reads it like any user file: calibration to 1997-09-30, holdout to 1998-06-30.
+job reads it like any user file: calibration to 1997-09-30, holdout to 1998-06-30. It is
+trained twice, as a team retraining on the same data would: the second run is compared with
+the first as the champion (``*_vs_champion`` metrics), and the two runs must read as two.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class TrainedStore:
     model_uri: str
     version: str
     promoted: bool
+    first_run_id: str = ""
 
     @property
     def champion_uri(self) -> str:
@@ -88,11 +91,13 @@ def _train(folder: Path) -> TrainedStore:
             "tracking": tracking,
         },
     )
+    first = train_job(settings, data=data)
     result = train_job(settings, data=data)
     return TrainedStore(
         folder=folder,
         tracking_uri=uri,
         data=data,
+        first_run_id=first.run_id,
         run_id=result.run_id,
         experiment_id=result.experiment_id,
         model_uri=result.model_uri,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,13 @@ def client(trained: TrainedStore) -> Any:
 
 def test_run_has_a_descriptive_name_params_and_tags(trained: TrainedStore, client: Any) -> None:
     run = client.get_run(trained.run_id)
-    assert run.info.run_name == f"cdnow_sample.csv cutoff {CUTOFF} holdout 273d"
+    # data, cut-off, horizon and when: distinct for two runs on the same data
+    name = rf"cdnow-sample {CUTOFF} \+273d \d{{4}}-\d\d-\d\dT\d\d:\d\d"
+    assert re.fullmatch(rf"{name}( #2)?", run.info.run_name), run.info.run_name
+    first = client.get_run(trained.first_run_id)
+    assert re.fullmatch(name, first.info.run_name) and first.info.run_name != run.info.run_name
+    # the run spans the whole job (it is opened after training, back-dated to its start)
+    assert run.info.end_time - run.info.start_time > 1000 * run.data.metrics["train_seconds"] * 0.9
     params = run.data.params
     assert params["model.cutoff"] == CUTOFF and params["model.horizon_days"] == "273"
     assert params["data.customer_col"] == "customer_id"
@@ -66,6 +74,81 @@ def test_metrics_read_well_in_the_ui(trained: TrainedStore, client: Any) -> None
     assert 0 < metrics["model_size_mb"] < 20
 
 
+def test_headline_metrics_come_first_rounded_with_their_differences(
+    trained: TrainedStore, client: Any
+) -> None:
+    from churnmodel.workflows.summary import VIEW_METRICS
+
+    metrics = client.get_run(trained.run_id).data.metrics
+    # the run page lists metrics in the order they were logged: the headline first
+    assert tuple(metrics)[: len(VIEW_METRICS)] == VIEW_METRICS
+    assert all(round(value, 4) == value for value in metrics.values())
+    best = max(metrics["baseline_recency_roc_auc"], metrics["baseline_bgnbd_roc_auc"])
+    assert metrics["lapse_roc_auc_vs_baseline"] == pytest.approx(
+        metrics["lapse_roc_auc"] - best, abs=2e-4
+    )
+    # the same recipe on the same data as the champion: no difference
+    assert metrics["lapse_roc_auc_vs_champion"] == 0
+    assert metrics["lapse_roc_auc"] == metrics["champion_lapse_roc_auc"]
+    first = client.get_run(trained.first_run_id).data.metrics
+    assert "lapse_roc_auc_vs_champion" not in first  # there was no champion yet
+
+
+def test_backtest_is_a_line_over_the_cutoffs(trained: TrainedStore, client: Any) -> None:
+    history = client.get_metric_history(trained.run_id, "backtest/lapse_roc_auc")
+    assert len(history) == 4
+    steps = [point.step for point in sorted(history, key=lambda p: p.step)]
+    assert steps == sorted(set(steps)) and steps[-1] == (date(1997, 9, 30) - date(1997, 1, 1)).days
+    last = max(history, key=lambda p: p.step)
+    assert last.value == client.get_run(trained.run_id).data.metrics["lapse_roc_auc"]
+    assert last.timestamp == 875577600000  # 1997-09-30T00:00Z: the time axis reads the cut-off
+
+
+def test_input_data_is_an_mlflow_dataset(trained: TrainedStore, client: Any) -> None:
+    (entry,) = client.get_run(trained.run_id).inputs.dataset_inputs
+    dataset = entry.dataset
+    assert dataset.name == "cdnow_sample.csv"
+    digest = hashlib.sha256(trained.data.read_bytes()).hexdigest()
+    assert dataset.digest == digest[:12]
+    assert json.loads(dataset.source)["uri"] == str(trained.data.resolve())
+    columns = [c["name"] for c in json.loads(dataset.schema)["mlflow_colspec"]]
+    assert columns == ["customer_id", "timestamp", "amount"]
+    profile = json.loads(dataset.profile)
+    assert profile["rows_read"] == 6919 and profile["customers"] == 2357
+    assert {t.key: t.value for t in entry.tags}["mlflow.data.context"] == "training"
+
+
+def test_experiment_opens_as_model_training_with_the_headline_view(
+    trained: TrainedStore, client: Any
+) -> None:
+    from churnmodel.tracking.views import HEADLINE_VIEW, VIEW_TAG_PREFIX
+
+    tags = client.get_experiment(trained.experiment_id).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
+    assert tags["mlflow.experiment.primaryMetric.name"] == "lapse_roc_auc"
+    view = json.loads(tags[f"{VIEW_TAG_PREFIX}{HEADLINE_VIEW}"])
+    state = json.loads(view["state"])
+    assert view["name"] == "churnmodel: headline metrics"
+    assert "metrics.`lapse_roc_auc_vs_champion`" in state["selectedColumns"]
+
+
+def test_description_is_a_markdown_scorecard(trained: TrainedStore, client: Any) -> None:
+    text = client.get_run(trained.run_id).data.tags["mlflow.note.content"]
+    for part in (
+        "**Headline**",
+        "vs best baseline",
+        "ROC AUC [95% interval]",
+        "baseline: days since last purchase",
+        "champion churnmodel v1",
+        "**Backtest**",
+        "**Which data each model saw**",
+        "promoted to @champion",
+    ):
+        assert part in text, part
+    auc = client.get_run(trained.run_id).data.metrics["lapse_roc_auc"]
+    assert f"| **{auc:.3f} [" in text  # the model's row: value with its interval, bold
+
+
 def test_artifacts_settings_profile_scorecard_and_plots(trained: TrainedStore, client: Any) -> None:
     import mlflow
 
@@ -83,8 +166,13 @@ def test_artifacts_settings_profile_scorecard_and_plots(trained: TrainedStore, c
     table = json.loads((root / "evaluation" / "scorecard.json").read_text())
     assert {"task", "name", "roc_auc", "spearman"} <= set(table["columns"])
     assert (root / "evaluation" / "scorecard.csv").read_text().startswith("task,name")
+    lapse = json.loads((root / "evaluation" / "scorecard_lapse.json").read_text())
+    assert lapse["columns"][:2] == ["model", "ROC AUC [95% interval]"]
+    assert len(lapse["columns"]) <= 6  # narrow enough for the artifact viewer
+    backtest = (root / "evaluation" / "backtest.csv").read_text()
+    assert backtest.startswith("cutoff,task,name") and "1997-07-02" in backtest
     plots = sorted(p.name for p in (root / "plots").glob("*.png"))
-    assert {"roc.png", "calibration.png", "value_risk_matrix.png"} <= set(plots)
+    assert {"roc.png", "calibration.png", "value_risk_matrix.png", "backtest.png"} <= set(plots)
     for png in (root / "plots").glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

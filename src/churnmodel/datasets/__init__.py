@@ -6,6 +6,7 @@ from churnmodel.datasets.cdnow import (
     load_cdnow,
 )
 from churnmodel.datasets.donations import load_donations
+from churnmodel.datasets.regimes import change_regime
 from churnmodel.datasets.scenarios import SCENARIOS, Scenario, seasonal_retailer
 from churnmodel.datasets.simulate import (
     SimulatedLog,
@@ -21,6 +22,7 @@ __all__ = [
     "Scenario",
     "SimulatedLog",
     "SimulatedParquet",
+    "change_regime",
     "load_cdnow",
     "load_donations",
     "seasonal_retailer",

@@ -1,4 +1,4 @@
-"""Evaluation plots: calibration, gains and lift, ROC, value x risk matrix, importances.
+"""Evaluation plots: calibration, gains, ROC, value x risk, importances, backtests, drift.
 
 Every function takes ``ax=None`` and returns the matplotlib Axes it drew on. Without an Axes it
 draws on a new :class:`matplotlib.figure.Figure` (reach it as ``ax.figure``; save it with
@@ -24,10 +24,12 @@ from churnmodel.evaluation import metrics as m
 from churnmodel.exceptions import ConfigError, DataValidationError
 
 __all__ = [
+    "plot_backtest",
     "plot_calibration",
     "plot_cumulative_gains",
     "plot_lift",
     "plot_permutation_importance",
+    "plot_psi",
     "plot_roc",
     "plot_value_risk_matrix",
 ]
@@ -359,4 +361,105 @@ def plot_permutation_importance(
     ax.set_yticks(np.arange(len(ordered)), [str(i) for i in ordered.index])
     ax.axvline(0.0, color="0.4", linewidth=0.8)
     ax.set(xlabel="drop in score when the feature is shuffled", title="Permutation importance")
+    return ax
+
+
+def plot_backtest(
+    table: pd.DataFrame,
+    *,
+    task: str = "lapse",
+    metric: str = "roc_auc",
+    names: Mapping[str, str] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """One metric of several models and baselines over the cut-offs of a backtest.
+
+    Parameters
+    ----------
+    table
+        Stacked scorecards with a ``cutoff`` column (``BacktestResult.table``): columns
+        ``cutoff``, ``task``, ``name`` and the metric.
+    task, metric
+        Which rows and column to draw, e.g. ``"lapse"`` and ``"roc_auc"``.
+    names
+        Row name -> legend label; only these rows are drawn (default: every row of the task).
+    ax
+        Axes to draw on; a new Figure's Axes when None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One line with markers per model or baseline.
+    """
+    needed = {"cutoff", "task", "name", metric}
+    if not isinstance(table, pd.DataFrame) or not needed <= set(table.columns):
+        raise ConfigError(f"the backtest table needs the columns {sorted(needed)}")
+    rows = table[table["task"] == task]
+    if rows.empty:
+        raise DataValidationError(f"the backtest table has no {task!r} rows")
+    labels = dict(names) if names is not None else {str(n): str(n) for n in rows["name"].unique()}
+    ax = _axes(ax, figsize=(7.0, 4.5))
+    for name, label in labels.items():
+        line = rows[rows["name"] == name].sort_values("cutoff")
+        if line.empty or line[metric].isna().all():
+            continue
+        ax.plot(pd.to_datetime(line["cutoff"]), line[metric], marker="o", label=label)
+    ax.set(xlabel="cut-off (end of the data each fit saw)", ylabel=f"{task} {metric}")
+    ax.set_title(f"Backtest: {task} {metric} by cut-off")
+    ax.legend(loc="best", fontsize="small")
+    ax.figure.autofmt_xdate()
+    return ax
+
+
+def plot_psi(
+    table: pd.DataFrame,
+    *,
+    limit: float | None = None,
+    excluded: Sequence[str] = (),
+    top_n: int | None = 25,
+    ax: Axes | None = None,
+) -> Axes:
+    """Horizontal bars of each feature's population stability index, largest on top.
+
+    Parameters
+    ----------
+    table
+        :func:`churnmodel.evaluation.drift.drift_table`: columns ``feature`` and ``psi``.
+    limit
+        Draw the alert limit as a vertical line; bars beyond it are red.
+    excluded
+        Features measured but not held to the limit (drawn grey).
+    top_n
+        Show only the ``top_n`` largest; None shows all.
+    ax
+        Axes to draw on; a new Figure's Axes when None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    if not isinstance(table, pd.DataFrame) or not {"feature", "psi"} <= set(table.columns):
+        raise ConfigError("the drift table needs the columns 'feature' and 'psi'")
+    if table.empty:
+        raise DataValidationError("the drift table is empty: no feature to draw")
+    ordered = table.sort_values("psi", ascending=False, kind="stable")
+    if top_n is not None:
+        ordered = ordered.iloc[:top_n]
+    ordered = ordered.iloc[::-1]
+    colors = [
+        "0.7"
+        if feature in set(excluded)
+        else ("tab:red" if limit is not None and psi > limit else "tab:blue")
+        for feature, psi in zip(ordered["feature"], ordered["psi"], strict=True)
+    ]
+    ax = _axes(ax, figsize=(6.5, max(2.5, 0.3 * len(ordered) + 1.2)))
+    ax.barh(np.arange(len(ordered)), ordered["psi"].to_numpy(dtype=float), color=colors)
+    ax.set_yticks(np.arange(len(ordered)), [str(f) for f in ordered["feature"]])
+    if limit is not None:
+        ax.axvline(limit, color="tab:red", linestyle="--", linewidth=1.0, label=f"limit {limit:g}")
+        ax.legend(loc="lower right")
+    ax.set(
+        xlabel="population stability index (training snapshot -> now)",
+        title="Input drift by feature",
+    )
     return ax

@@ -30,6 +30,7 @@ __all__ = [
     "registry_overview",
     "resolve_model",
     "set_version_tags",
+    "version_tags",
 ]
 
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
@@ -187,6 +188,12 @@ def set_version_tags(
     c = _client(client)
     for key, value in tags.items():
         c.set_model_version_tag(version.name, version.version, key, str(value))
+
+
+def version_tags(name: str, version: str, client: MlflowClient | None = None) -> dict[str, str]:
+    """Return the tags of a registered model version."""
+    c = _client(client)
+    return dict(c.get_model_version(name, version).tags or {})
 
 
 def registry_overview(client: MlflowClient | None = None) -> str:

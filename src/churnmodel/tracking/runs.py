@@ -24,15 +24,19 @@ __all__ = [
     "LoggedModel",
     "download_artifact",
     "flatten_params",
+    "log_dataset",
     "log_dict",
     "log_figures",
     "log_file",
+    "log_metric_series",
     "log_metrics",
     "log_params",
     "log_pyfunc_model",
     "log_table",
     "run",
+    "run_metrics",
     "set_tags",
+    "unique_run_name",
 ]
 
 #: MLflow refuses parameter values longer than this.
@@ -55,16 +59,49 @@ class LoggedModel:
 
 
 @contextmanager
-def run(name: str, *, tags: Mapping[str, str] | None = None) -> Iterator[str]:
+def run(
+    name: str,
+    *,
+    tags: Mapping[str, str] | None = None,
+    started: float | None = None,
+    experiment_id: str | None = None,
+) -> Iterator[str]:
     """Start a run named ``name`` in the current experiment; yield its id.
 
-    A run that raises is marked FAILED (MLflow's behaviour), so a failed training stays
-    visible in the UI with whatever it logged before the error.
+    ``started`` (seconds since the epoch, ``time.time()``) back-dates the run's start, so
+    that a run opened after minutes of training shows how long the whole job took; it needs
+    the ``experiment_id``. A run that raises is marked FAILED (MLflow's behaviour), so a
+    failed training stays visible in the UI with whatever it logged before the error.
     """
     import mlflow
 
-    with mlflow.start_run(run_name=name, tags=dict(tags or {})) as active:
+    if started is None or experiment_id is None:
+        with mlflow.start_run(run_name=name, tags=dict(tags or {})) as active:
+            yield active.info.run_id
+        return
+    created = mlflow.MlflowClient().create_run(
+        experiment_id, start_time=int(started * 1000), tags=dict(tags or {}), run_name=name
+    )
+    with mlflow.start_run(run_id=created.info.run_id) as active:
         yield active.info.run_id
+
+
+def unique_run_name(name: str, experiment_id: str) -> str:
+    """Return ``name``, or ``name #2`` (3, ...) when a run of the experiment has it already."""
+    import mlflow
+
+    experiment = experiment_id
+    client = mlflow.MlflowClient()
+    candidate, n = name, 1
+    while True:
+        quoted = candidate.replace("'", "\\'")
+        taken = client.search_runs(
+            [experiment], filter_string=f"attributes.run_name = '{quoted}'", max_results=1
+        )
+        if not taken:
+            return candidate
+        n += 1
+        candidate = f"{name} #{n}"
 
 
 def flatten_params(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -91,12 +128,134 @@ def log_params(params: Mapping[str, Any]) -> None:
 
 
 def log_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
-    """Log the finite metrics; return what was logged (NaN means "not applicable": skipped)."""
+    """Log the finite metrics; return what was logged (NaN means "not applicable": skipped).
+
+    MLflow shows a run's metrics in the order they were first logged: log the ones a reader
+    should see first in an earlier call.
+    """
     import mlflow
 
     finite = {k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}
     mlflow.log_metrics(finite)
     return finite
+
+
+def log_metric_series(
+    name: str, points: Sequence[tuple[int, float, float]], *, run_id: str | None = None
+) -> int:
+    """Log one metric at several steps: ``(step, value, timestamp)`` with timestamp in seconds.
+
+    The UI draws a metric logged at more than one step as a line over the steps; its "time"
+    axis reads the timestamps (a backtest passes each cut-off's date). Non-finite values are
+    skipped. Returns how many points were logged.
+    """
+    import mlflow
+    from mlflow.entities import Metric
+
+    active = run_id or mlflow.active_run().info.run_id  # type: ignore[union-attr]
+    entries = [
+        Metric(key=name, value=float(v), timestamp=int(t * 1000), step=int(step))
+        for step, v, t in points
+        if math.isfinite(float(v))
+    ]
+    if entries:
+        mlflow.MlflowClient().log_batch(active, metrics=entries)
+    return len(entries)
+
+
+def run_metrics(run_id: str) -> dict[str, float]:
+    """Return the latest value of every metric of run ``run_id``."""
+    import mlflow
+
+    return dict(mlflow.MlflowClient().get_run(run_id).data.metrics)
+
+
+def log_dataset(
+    *,
+    name: str,
+    source: str,
+    digest: str,
+    schema: Mapping[str, str],
+    profile: Mapping[str, Any],
+    context: str = "training",
+) -> None:
+    """Log the input data of the active run as an MLflow dataset (metadata only, no rows).
+
+    Parameters
+    ----------
+    name
+        What to call the data in the UI (e.g. ``cdnow`` or ``orders.csv``).
+    source
+        Where it was read from: a path or URI.
+    digest
+        A short fingerprint (the UI shows it beside the name).
+    schema
+        Column -> type, one of ``string``, ``datetime``, ``double``, ``long``, ``boolean``.
+    profile
+        Summary numbers (rows, customers, date range); shown as the dataset's profile.
+    context
+        What the run did with the data (``training``, ``monitoring``).
+    """
+    import json
+    import re
+
+    import mlflow
+    from mlflow.data.dataset_source import DatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.types import ColSpec, DataType, Schema
+
+    scheme = re.match(r"^([a-z][a-z0-9+.-]*)://", source)
+    source_type = scheme.group(1) if scheme else "local"
+
+    class _LogSource(DatasetSource):
+        """Where the log was read from (a path or URI); MLflow never loads it."""
+
+        def __init__(self, uri: str) -> None:
+            self._uri = uri
+
+        @staticmethod
+        def _get_source_type() -> str:
+            return source_type
+
+        def load(self, dst_path: str | None = None) -> str:
+            return self._uri
+
+        @staticmethod
+        def _can_resolve(raw_source: Any) -> bool:
+            return False
+
+        @classmethod
+        def _resolve(cls, raw_source: Any) -> _LogSource:
+            return cls(str(raw_source))
+
+        def to_dict(self) -> dict[str, Any]:
+            return {"uri": self._uri}
+
+        @classmethod
+        def from_dict(cls, source_dict: dict[Any, Any]) -> _LogSource:
+            return cls(str(source_dict["uri"]))
+
+    class _ProfiledDataset(MetaDataset):
+        """A metadata-only dataset that also carries a profile."""
+
+        def __init__(self, profile: Mapping[str, Any], **kwargs: Any) -> None:
+            self._profile = dict(profile)
+            super().__init__(**kwargs)
+
+        @property
+        def profile(self) -> Any:
+            return self._profile
+
+        def to_dict(self) -> dict[str, str]:
+            config = super().to_dict()
+            config["profile"] = json.dumps(self._profile, default=str)
+            return config
+
+    columns = Schema([ColSpec(getattr(DataType, kind), column) for column, kind in schema.items()])
+    dataset = _ProfiledDataset(
+        profile, source=_LogSource(source), name=name, digest=digest, schema=columns
+    )
+    mlflow.log_input(dataset, context=context)
 
 
 def log_dict(values: Mapping[str, Any], artifact_file: str) -> None:

@@ -21,6 +21,7 @@ from churnmodel.exceptions import ConfigError
 __all__ = [
     "DEFAULT_TRACKING_URI",
     "TrackingStore",
+    "find_experiment",
     "open_store",
     "resolve_tracking_uri",
     "ui_command",
@@ -119,6 +120,16 @@ def open_store(
         experiment_id=found.experiment_id,
         artifact_location=found.artifact_location,
     )
+
+
+def find_experiment(name: str) -> str | None:
+    """Return the id of the active experiment named ``name`` in the current store, or None."""
+    import mlflow
+
+    found = mlflow.MlflowClient().get_experiment_by_name(name)
+    if found is None or found.lifecycle_stage == "deleted":
+        return None
+    return str(found.experiment_id)
 
 
 def ui_command(

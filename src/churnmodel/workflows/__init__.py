@@ -11,7 +11,9 @@ in scikit-learn and matplotlib, which commands such as ``churnmodel features`` d
 from typing import Any
 
 from churnmodel.workflows.features import FeaturesJobResult, features_job, load_log
+from churnmodel.workflows.monitor import MonitorResult, monitor_job
 from churnmodel.workflows.score import ScoreResult, run_foreground, score_job, serve_command
+from churnmodel.workflows.server import run_team_server
 from churnmodel.workflows.train import TrainingOutcome, TrainResult, train_job, ui_command
 
 _EVALUATE = (
@@ -31,6 +33,7 @@ __all__ = [
     "BundleSettings",
     "EvaluationResult",
     "FeaturesJobResult",
+    "MonitorResult",
     "ScoreResult",
     "TrainResult",
     "TrainingOutcome",
@@ -39,7 +42,9 @@ __all__ = [
     "features_job",
     "fit_bundle",
     "load_log",
+    "monitor_job",
     "run_foreground",
+    "run_team_server",
     "score_job",
     "serve_command",
     "train_and_evaluate",

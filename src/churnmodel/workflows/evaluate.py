@@ -31,6 +31,7 @@ from churnmodel.evaluation import (
     Prediction,
     Scorecard,
     calibration_table,
+    plot_backtest,
     plot_calibration,
     plot_cumulative_gains,
     plot_permutation_importance,
@@ -83,11 +84,15 @@ __all__ = [
     "EvaluationResult",
     "aligned_cutoff",
     "backtest",
+    "backtest_cutoffs",
     "bundle_settings_for",
     "evaluate_holdout",
     "fit_bundle",
     "train_and_evaluate",
 ]
+
+#: How plots name the purchase models.
+_PURCHASE_MODELS = {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD", "pareto": "Pareto/NBD"}
 
 #: Scorecard names of the chosen models.
 CLASSIFIER = "classifier"
@@ -874,6 +879,63 @@ def aligned_cutoff(
     )
 
 
+def backtest_cutoffs(
+    settings: BundleSettings,
+    *,
+    first: date,
+    cutoff: date,
+    horizon_days: int,
+    count: int,
+    step_days: int,
+) -> tuple[list[date], str]:
+    """Return the earlier cut-offs of the training run's backtest (oldest first) and a note.
+
+    ``count`` cut-offs ``step_days`` apart before ``cutoff`` (the holdout's, which is the
+    backtest's last point); a cut-off whose history from ``first`` is too short for the
+    training design is left out, and the note says so.
+    """
+    if count <= 0:
+        return [], "turned off ([model] backtest_cutoffs = 0)"
+    design = settings.design(horizon_days)
+    days: list[date] = []
+    skipped: list[date] = []
+    for k in range(1, count + 1):
+        day = cutoff - timedelta(days=k * step_days)
+        try:
+            if day <= first:
+                raise ConfigError("before the log")
+            design.cutoffs(day, data_start=first)
+        except ConfigError:
+            skipped.append(day)
+            continue
+        days.append(day)
+    days.sort()
+    shown = ", ".join(d.isoformat() for d in [*days, cutoff])
+    note = (
+        f"the same settings fitted at {shown} (the holdout), each scored on its next "
+        f"{horizon_days} days"
+    )
+    if skipped:
+        note += (
+            f"; left out {', '.join(d.isoformat() for d in sorted(skipped))} (too little history "
+            "before it for the training design)"
+        )
+    return days, note
+
+
+def _backtest_table(results: Sequence[EvaluationResult]) -> pd.DataFrame:
+    """Stack the scorecards of several cut-offs (rows every cut-off has), oldest first."""
+    common = set.intersection(*(set(r.scorecard.table["name"]) for r in results))
+    frames = [
+        r.scorecard.table[r.scorecard.table["name"].isin(common)].assign(
+            cutoff=pd.Timestamp(r.cutoff)
+        )
+        for r in sorted(results, key=lambda r: r.cutoff)
+    ]
+    table = pd.concat(frames, ignore_index=True)
+    return table.loc[:, ["cutoff", *[c for c in table.columns if c != "cutoff"]]]
+
+
 def train_and_evaluate(
     transactions: pd.DataFrame,
     *,
@@ -893,7 +955,10 @@ def train_and_evaluate(
     2. **season-aligned** (``[model] aligned_evaluation``): the same flow one year before the
        window the served model forecasts (:func:`aligned_cutoff`), when the log is long
        enough, again with the champion beside it;
-    3. **refit** (``[model] refit``): the same settings fitted on everything up to the last
+    3. **backtest** (``[model] backtest_cutoffs``): the same flow at earlier cut-offs
+       (:func:`backtest_cutoffs`), without the champion, the alternative models, the
+       importances or the intervals; with the holdout as the last point, a metric per cut-off;
+    4. **refit** (``[model] refit``): the same settings fitted on everything up to the last
        day of the log, ``S``: the bundle that is registered and served. Without refit the
        holdout's bundle is served (fitted at ``cutoff``).
 
@@ -970,6 +1035,27 @@ def train_and_evaluate(
             alternative_spend_models=(),
             importance_repeats=0,
         )
+    backtest_days, notes["backtest"] = backtest_cutoffs(
+        bundle_settings,
+        first=first,
+        cutoff=cutoff,
+        horizon_days=horizon_days,
+        count=int(model.backtest_cutoffs),
+        step_days=int(model.backtest_step_days),
+    )
+    earlier = [
+        evaluate_holdout(
+            frame,
+            cutoff=day,
+            alternative_classifiers=(),
+            alternative_spend_models=(),
+            importance_repeats=0,
+            n_boot=0,
+            **kwargs,
+        )
+        for day in backtest_days
+    ]
+    backtest_table = _backtest_table([*earlier, result]) if earlier else None
     if model.refit and last > cutoff:
         _log.info("refit on every row to %s: the served model", last)
         served = fit_bundle(
@@ -998,6 +1084,23 @@ def train_and_evaluate(
         "evaluation/permutation_importance": result.importances.reset_index(),
         "evaluation/training_cutoffs": _plain(result.training.reset_index()),
     }
+    if backtest_table is not None:
+        tables["evaluation/backtest"] = _plain(backtest_table)
+        figures["plots/backtest.png"] = _figure(
+            plot_backtest(
+                backtest_table,
+                task="lapse",
+                metric="roc_auc",
+                names={
+                    CLASSIFIER: "model",
+                    "baseline_recency": "days since last purchase",
+                    f"baseline_{bundle_settings.purchase_model}": (
+                        f"{_PURCHASE_MODELS.get(bundle_settings.purchase_model, 'purchase model')}"
+                        " P(no purchase)"
+                    ),
+                },
+            )
+        )
     if aligned is not None and aligned is not result:
         figures["plots/aligned_roc.png"] = _figure(aligned.plot_roc())
         tables["evaluation/aligned_scorecard"] = aligned.scorecard.to_frame()
@@ -1037,6 +1140,7 @@ def train_and_evaluate(
         aligned_cutoff=day if aligned is not None else None,
         evaluated=evaluated,
         notes=notes,
+        backtest=backtest_table,
     )
 
 

@@ -38,7 +38,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from churnmodel.evaluation import Scorecard
     from churnmodel.tracking import Champion, PromotionDecision, RegisteredVersion
     from churnmodel.workflows.evaluate import ChampionFits
+    from churnmodel.workflows.summary import RunMetrics
 
 # Stage progress, shown by the churnmodel command while it trains (evaluate.py logs the fits).
 _log = logging.getLogger(__name__)
@@ -71,7 +72,9 @@ __all__ = [
     "fit_and_evaluate",
     "resolve_split",
     "train_job",
+    "ui_base",
     "ui_command",
+    "ui_links",
 ]
 
 
@@ -101,7 +104,11 @@ class TrainingOutcome:
         Role (``"holdout"``, ``"aligned"``) -> the bundle that was evaluated there.
     notes
         ``"aligned"``: what the season-aligned evaluation was or why it did not run;
-        ``"champion"``, ``"aligned_champion"``: which champion fit was scored, or why none.
+        ``"champion"``, ``"aligned_champion"``: which champion fit was scored, or why none;
+        ``"backtest"``: the backtest's cut-offs, or why there is none.
+    backtest
+        The scorecards of the backtest stacked, oldest cut-off first, the holdout last
+        (column ``cutoff``; the rows every cut-off has), or None without earlier cut-offs.
     """
 
     bundle: Any
@@ -113,6 +120,7 @@ class TrainingOutcome:
     aligned_cutoff: date | None = None
     evaluated: Mapping[str, Any] = field(default_factory=dict)
     notes: Mapping[str, str] = field(default_factory=dict)
+    backtest: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,32 @@ class TrainResult:
     def promoted(self) -> bool:
         """Whether the new version took the alias."""
         return self.registered is not None and self.decision.promote
+
+    @property
+    def ui_base(self) -> str:
+        """The UI's address: the team server's, or ``churnmodel ui``'s for a local store."""
+        return ui_base(self.tracking_uri)
+
+    @property
+    def run_link(self) -> str:
+        """A link to the run that opens the UI on training runs."""
+        from churnmodel.tracking.views import ui_link
+
+        return ui_link(self.ui_base, self.experiment_id, run_id=self.run_id)
+
+    @property
+    def runs_link(self) -> str:
+        """A link to the experiment's runs with the headline metric columns."""
+        from churnmodel.tracking.views import HEADLINE_VIEW, ui_link
+
+        return ui_link(self.ui_base, self.experiment_id, view=HEADLINE_VIEW)
+
+
+def ui_base(tracking_uri: str, *, host: str = "127.0.0.1", port: int = 5000) -> str:
+    """Return where the UI of a store is read: the server itself, or ``churnmodel ui``'s."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return tracking_uri.rstrip("/")
+    return f"http://{host}:{port}"
 
 
 def resolve_split(settings: Settings, *, first: date, last: date, cdnow: bool) -> tuple[date, int]:
@@ -611,8 +645,7 @@ def _promotion(
     )
 
 
-def _description(
-    run_name: str,
+def _provenance(
     profile: Mapping[str, Any],
     outcome: TrainingOutcome,
     metrics: Mapping[str, float],
@@ -620,11 +653,8 @@ def _description(
     cutoff: date,
     horizon: int,
     served: date,
-    target: _Target,
-    outcome_text: str,
-    decision: PromotionDecision,
-) -> str:
-    """Return the run's Markdown description: which data each model saw, what was decided."""
+) -> list[str]:
+    """Return the Markdown table of which data each model saw and where it was scored."""
 
     def auc(prefix: str) -> str:
         value = metrics.get(f"{prefix}lapse_roc_auc")
@@ -653,25 +683,65 @@ def _description(
         if key in outcome.notes and f"{prefix}lapse_roc_auc" in metrics:
             where = "the holdout" if key == "champion" else "the season-aligned window"
             rows.append(f"| current champion: {outcome.notes[key]} | | {where} | {auc(prefix)} |")
-    lines = [
-        f"**{run_name}**: {profile['source']}, {profile['rows']['rows_read']:,} rows, "
-        f"{profile['customers']:,} customers, {first} .. {profile['last_date']} "
-        f"({_short(profile['fingerprint'])}).",
-        "",
-        *rows,
-        "",
-    ]
+    return rows
+
+
+def _description(
+    run_name: str,
+    profile: Mapping[str, Any],
+    outcome: TrainingOutcome,
+    metrics: RunMetrics,
+    *,
+    cutoff: date,
+    horizon: int,
+    served: date,
+    target: _Target,
+    outcome_text: str,
+    decision: PromotionDecision,
+) -> str:
+    """Return the run's Markdown description (:func:`churnmodel.workflows.summary.describe_run`).
+
+    The headline (model, best baseline, champion), the scorecards with intervals, the
+    backtest, which data each model saw, and what was decided.
+    """
+    from churnmodel.workflows import summary
+
+    logged = metrics.all
+    notes = []
     if outcome.aligned_cutoff is None:
-        lines.append(f"No season-aligned evaluation: {outcome.notes.get('aligned', '')}.")
+        notes.append(f"No season-aligned evaluation: {outcome.notes.get('aligned', '')}.")
     for key in ("champion", "aligned_champion"):
         note = outcome.notes.get(key)
         prefix = "champion_" if key == "champion" else "aligned_champion_"
-        if note and f"{prefix}lapse_roc_auc" not in metrics:
-            lines.append(f"Champion not scored on the {key.replace('_', ' ')} window: {note}.")
+        if note and f"{prefix}lapse_roc_auc" not in logged:
+            notes.append(f"Champion not scored on the {key.replace('_', ' ')} window: {note}.")
+    if outcome.notes.get("backtest"):
+        notes.append(f"Backtest: {outcome.notes['backtest']}.")
     if target.note:
-        lines.append(f"Registry: {target.note}.")
-    lines += ["", f"{outcome_text}.", "", f"Promotion rules: {decision.summary}."]
-    return "\n".join(lines)
+        notes.append(f"Registry: {target.note}.")
+    windows = {"holdout": summary.window_text(cutoff, horizon)}
+    if outcome.aligned_cutoff is not None:
+        windows["aligned"] = summary.window_text(outcome.aligned_cutoff, horizon)
+    champion = target.champion.label if target.champion is not None else None
+    scored = "champion_lapse_roc_auc" in logged or "aligned_champion_lapse_roc_auc" in logged
+    return summary.describe_run(
+        title=run_name,
+        data_line=(
+            f"{profile['source']}: {profile['rows']['rows_read']:,} rows, "
+            f"{profile['customers']:,} customers, {profile['first_date']} .. "
+            f"{profile['last_date']} ({_short(profile['fingerprint'])})"
+        ),
+        outcome=outcome,
+        metrics=metrics,
+        champion=champion if scored else None,
+        decision_line=f"{outcome_text}.",
+        rules_line=f"Promotion rules ({decision.scorecard} scorecard): {decision.summary}.",
+        provenance=_provenance(
+            profile, outcome, logged, cutoff=cutoff, horizon=horizon, served=served
+        ),
+        notes=notes,
+        windows=windows,
+    )
 
 
 def _log_and_register(
@@ -691,14 +761,27 @@ def _log_and_register(
 ) -> TrainResult:
     """Log the run, register the served model and apply the promotion decision."""
     from churnmodel import serving, tracking
+    from churnmodel.evaluation import scorecard_tables
+    from churnmodel.workflows import summary
 
     t = settings.tracking
     cdnow = data is None or str(data) == CDNOW
     served = outcome.bundle.cutoff if hasattr(outcome.bundle, "cutoff") else cutoff
-    metrics = outcome.scorecard.to_metrics_dict()
-    if outcome.aligned is not None:
-        metrics.update({f"aligned_{k}": v for k, v in outcome.aligned.to_metrics_dict().items()})
-    run_name = f"{label} cutoff {cutoff.isoformat()} holdout {horizon}d"
+    metrics = summary.run_metrics(outcome)
+    tracking.mark_training_experiment(store.experiment_id, primary_metric="lapse_roc_auc")
+    tracking.save_runs_view(
+        store.experiment_id,
+        name="churnmodel: headline metrics",
+        metrics=summary.VIEW_METRICS,
+        tags=summary.VIEW_TAGS,
+        widths={m: 200 if "_vs_" in m else 140 for m in summary.VIEW_METRICS},
+    )
+    # The job started before training: the run shows how long all of it took.
+    started_at = time.time() - (time.perf_counter() - started)
+    run_name = tracking.unique_run_name(
+        summary.run_name(_slug(label), cutoff, horizon, datetime.fromtimestamp(started_at)),
+        store.experiment_id,
+    )
     _log.info("logging the run to MLflow (%s)", store.uri)
     git = _git_commit()
     tags: dict[str, str] = {
@@ -713,7 +796,9 @@ def _log_and_register(
         tags["git_commit"] = git[0]
         tags["git_dirty"] = str(git[1]).lower()
         tags["mlflow.source.git.commit"] = git[0]
-    with tracking.run(run_name, tags=tags) as run_id:
+    with tracking.run(
+        run_name, tags=tags, started=started_at, experiment_id=store.experiment_id
+    ) as run_id:
         # The settings as used: the split, CDNOW's purchase rule and the store filled in.
         resolved = settings.model_dump(mode="json")
         resolved["model"].update(cutoff=cutoff.isoformat(), horizon_days=horizon)
@@ -738,8 +823,21 @@ def _log_and_register(
                 }
             }
         )
-        logged_metrics = tracking.log_metrics(metrics)
+        _log_dataset(data, label, profile)
+        # The headline first: the UI lists a run's metrics in the order they were logged.
+        logged_metrics = tracking.log_metrics(metrics.headline)
+        logged_metrics.update(tracking.log_metrics(metrics.rest))
+        if outcome.backtest is not None:
+            first_day = date.fromisoformat(profile["first_date"])
+            for name, points in summary.backtest_series(
+                outcome.backtest, outcome.scorecard.chosen, first_day=first_day
+            ).items():
+                tracking.log_metric_series(name, points)
         tracking.log_table(outcome.scorecard.to_frame(), "evaluation/scorecard.json")
+        champion_label = target.champion.label if target.champion is not None else None
+        labels = summary.row_labels(outcome.params, champion_label)
+        for task, frame in scorecard_tables(outcome.scorecard, labels=labels).items():
+            tracking.log_table(frame, f"evaluation/scorecard_{task}.json")
         for path, frame in outcome.tables.items():
             tracking.log_table(frame, f"{path}.json")
         plots = tuple(tracking.log_figures(outcome.figures))
@@ -828,7 +926,7 @@ def _log_and_register(
                     run_name,
                     profile,
                     outcome,
-                    logged_metrics,
+                    metrics,
                     cutoff=cutoff,
                     horizon=horizon,
                     served=served,
@@ -864,6 +962,29 @@ def _log_and_register(
     )
 
 
+def _log_dataset(data: str | Path | None, label: str, profile: Mapping[str, Any]) -> None:
+    """Log the input log as the run's MLflow dataset: source, digest, schema, profile."""
+    from churnmodel import tracking
+
+    cdnow = data is None or str(data) == CDNOW
+    source = cdnow_path(sample=False) if cdnow else Path(str(data)).resolve()
+    fingerprint = str(profile["fingerprint"])
+    tracking.log_dataset(
+        name=label,
+        source=str(source),
+        digest=fingerprint.removeprefix("sha256:")[:12],
+        schema={CUSTOMER_ID: "string", TIMESTAMP: "datetime", AMOUNT: "double"},
+        profile={
+            **profile["rows"],
+            "customers": profile["customers"],
+            "first_date": profile["first_date"],
+            "last_date": profile["last_date"],
+            "timezone": profile["timezone"],
+            "fingerprint": fingerprint,
+        },
+    )
+
+
 def _log_fits(outcome: TrainingOutcome, settings: Settings, run_id: str, workdir: Path) -> None:
     """Log the evaluated fits and their index (what a later run compares its champion by)."""
     from churnmodel import serving, tracking
@@ -884,6 +1005,26 @@ def _log_fits(outcome: TrainingOutcome, settings: Settings, run_id: str, workdir
         index.append({"role": role, "fitted_through": through, "path": f"{FITS_FOLDER}/{name}"})
     (folder / "index.json").write_text(json.dumps(index, indent=2))
     tracking.log_file(folder / "index.json", FITS_FOLDER)
+
+
+def ui_links(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000) -> list[str]:
+    """Return links that open the UI on the experiment's training runs (none if it is new).
+
+    The runs table with the headline metric columns, and the registered model; both in the
+    UI's model-training mode (:mod:`churnmodel.tracking.views`).
+    """
+    from churnmodel import tracking
+
+    t = settings.tracking
+    store = tracking.open_store(t.uri, experiment=None)
+    experiment_id = tracking.find_experiment(t.experiment)
+    if experiment_id is None:
+        return []
+    base = ui_base(store.uri, host=host, port=port)
+    return [
+        tracking.ui_link(base, experiment_id, view=tracking.HEADLINE_VIEW),
+        tracking.ui_link(base, experiment_id, model=t.registered_model),
+    ]
 
 
 def ui_command(
