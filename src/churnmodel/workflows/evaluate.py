@@ -629,6 +629,10 @@ def evaluate_holdout(
         ],
         ignore_index=True,
     )
+    _log.info("%s: permutation importances", day)
+    importances = _importances(
+        bundle.classifier, X_H, scores["lapsed"], importance_repeats, importance_max_samples, seed
+    )
     return EvaluationResult(
         cutoff=day,
         horizon_days=int(horizon_days),
@@ -637,14 +641,7 @@ def evaluate_holdout(
         scores=scores,
         calibration=calibration,
         value_risk=value_risk_matrix(scores["clv"], scores["p_churn"]),
-        importances=_importances(
-            bundle.classifier,
-            X_H,
-            scores["lapsed"],
-            importance_repeats,
-            importance_max_samples,
-            seed,
-        ),
+        importances=importances,
         segments=None
         if segments is None
         else _segment_table(scores, segments, {n: columns.get(n, n) for n in lapse}),
