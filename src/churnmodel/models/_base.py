@@ -61,10 +61,11 @@ class DegenerateFitWarning(UserWarning):
     """A fit finished, but its parameters describe a degenerate population; the message says how."""
 
 
-# Compress when the distinct rows are at most this share of the rows: below it the likelihood
-# terms saved outweigh the hashing (about the cost of one likelihood evaluation); above it the
-# weighted fit would evaluate nearly as many terms and the grouping is wasted.
-COMPRESSION_SHARE = 0.5
+# Compress when the distinct rows are fewer than this share of the rows. Grouping costs about
+# two likelihood evaluations, once; a fit evaluates the likelihood hundreds of times (optimiser,
+# Hessian), so dropping even a few percent of the terms pays. When (almost) every row is
+# distinct, the rows are fitted as given.
+COMPRESSION_SHARE = 0.98
 
 
 @dataclass(frozen=True)
@@ -93,14 +94,14 @@ def compressed_problem(
     """Return the fit problem on ``data``: one weighted row per distinct ``names`` when it pays.
 
     ``compress`` True or False forces the choice; None (the default of every ``fit``) compresses
-    when the distinct rows are at most :data:`COMPRESSION_SHARE` of the rows. ``groups`` is the
+    when the distinct rows are fewer than :data:`COMPRESSION_SHARE` of the rows. ``groups`` is the
     ``(first_row, inverse)`` of the distinct rows when the caller has it (covariates).
     """
     if compress is False:
         w = np.ones(len(data)) if weights is None else np.asarray(weights, dtype=np.float64)
         return FitProblem(data=data, weights=w, n_customers=n_customers, compressed=False)
     first, inverse = data.groups(*names) if groups is None else groups
-    if compress is None and first.size > COMPRESSION_SHARE * len(data):
+    if compress is None and first.size >= COMPRESSION_SHARE * len(data):
         return compressed_problem(data, names, weights, n_customers, False)
     counts = np.bincount(inverse, weights=weights, minlength=first.size)
     return FitProblem(data=data.take(first), weights=counts, n_customers=n_customers)

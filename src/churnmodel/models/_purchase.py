@@ -245,8 +245,8 @@ class PurchaseModel(ProbabilisticModel):
             with one row per distinct (frequency, recency, T) and its counts is fitted exactly
             as the full summary (same estimate, log-likelihood and covariance).
         compress
-            None (default): compress when the distinct rows are at most half the rows
-            (``churnmodel.models._base.COMPRESSION_SHARE``); True or False forces it. The
+            None (default): compress when the distinct rows are fewer than 98 % of the
+            rows (``churnmodel.models._base.COMPRESSION_SHARE``); True or False forces it. The
             fitted ``fit_rows_`` says how many likelihood rows the fit evaluated.
 
         Returns

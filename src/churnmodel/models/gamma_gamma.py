@@ -114,8 +114,8 @@ class GammaGammaModel(ProbabilisticModel):
         time_unit
             Accepted for symmetry with the purchase models; spend has no time unit.
         compress
-            None (default): compress when the distinct rows are at most half the repeat buyers
-            (``churnmodel.models._base.COMPRESSION_SHARE``); True or False forces it.
+            None (default): compress when the distinct rows are fewer than 98 % of the
+            repeat buyers (``churnmodel.models._base.COMPRESSION_SHARE``); True or False forces it.
             ``fit_rows_`` says how many likelihood rows the fit evaluated.
 
         Returns

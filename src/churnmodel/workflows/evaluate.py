@@ -68,6 +68,10 @@ from churnmodel.schemas import CUSTOMER_ID
 # while it trains; as a library nothing is printed unless the caller configures logging.
 _log = logging.getLogger(__name__)
 
+#: The alternative (comparison) classifier and spend model of an evaluation fit on a stratified
+#: sample of at most this many training rows (``TrainingSet.sample``; every row below it).
+COMPARISON_MAX_ROWS = 250_000
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -571,11 +575,15 @@ def evaluate_holdout(
     }
     lapse: dict[str, Any] = {key: scores[columns[key]] for key in list(columns)[:2]}
     spend: dict[str, Any] = {SPEND_MODEL: scores["expected_spend"]}
+    # The comparison models are never served: they fit on a stratified sample of at most
+    # COMPARISON_MAX_ROWS training rows (all rows below it), which bounds their time and the
+    # memory of their dense design matrices whatever the number of customers.
+    compared = training.sample(COMPARISON_MAX_ROWS, seed=seed)
     for model in alternative_classifiers:
         _log.info("%s: fitting the %s classifier for comparison", day, model)
         alt = _fit_classifier(
             replace(settings, classifier=model).lapse_classifier(),
-            training,
+            compared,
             season_level=settings.season_level,
         )
         column = f"{CLASSIFIER}_{model}"
@@ -587,7 +595,7 @@ def evaluate_holdout(
         _log.info("%s: fitting the %s spend model for comparison", day, model)
         regressor = _fit_spend(
             replace(settings, spend_model=model).spend_regressor(),
-            training,
+            compared,
             season_level=settings.season_level,
         )
         column = f"spend_{model}"
