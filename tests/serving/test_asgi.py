@@ -174,6 +174,8 @@ def test_requests_are_scored_at_most_concurrency_at_a_time(concurrency: int) -> 
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
+    unlimited = RequestGuard(slow_app)
+    assert unlimited.concurrency is None
     guard = RequestGuard(slow_app, concurrency=concurrency)
     body = json.dumps(GOOD).encode()
     statuses: list[int] = []

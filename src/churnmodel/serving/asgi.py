@@ -22,11 +22,12 @@ wrapped in :class:`RequestGuard`, a plain ASGI middleware that, for ``POST /invo
    (a :class:`~churnmodel.exceptions.ChurnModelError`, which by design names columns, reasons
    and counts, never rows) when it can be found in MLflow's response and contains none of the
    request's values, a fixed message for the status otherwise;
-3. scores at most ``concurrency`` requests at a time (1 per worker by default): MLflow's app
-   runs each request in a thread of its own, and fifty concurrent requests in a handful of
-   threads fought over the interpreter lock (context switches up a factor of 50, throughput
-   below one client's). The others wait on the event loop, which keeps reading them, and
-   ``churnmodel serve`` runs one worker per core instead (:func:`churnmodel.serving.serve_command`).
+3. with ``concurrency`` set (``__churnmodel_concurrency__``; default: no limit), scores at
+   most that many requests at a time, the others waiting on the event loop rather than in
+   MLflow's request threads. Measured on the shared 2-core machine the limit did not pay
+   (``docs/reliability.md``), so throughput comes from one worker per core instead
+   (:func:`churnmodel.serving.serve_command`); the knob stays for machines where the request
+   threads do contend.
 
 :func:`create_app` is the uvicorn application factory; the model URI, the request timeout and
 the size limit come from the environment :func:`churnmodel.serving.serve_command` sets.
@@ -287,7 +288,8 @@ class RequestGuard:
         The scoring endpoint; other paths pass through untouched (``/ping``, ``/health``,
         ``/version``).
     concurrency
-        Requests scored at the same time; the others wait their turn on the event loop.
+        Requests scored at the same time (None: no limit); the others wait their turn on the
+        event loop.
     """
 
     def __init__(
@@ -296,9 +298,9 @@ class RequestGuard:
         *,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         path: str = "/invocations",
-        concurrency: int = 1,
+        concurrency: int | None = None,
     ) -> None:
-        if concurrency < 1:
+        if concurrency is not None and concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         self.app = app
         self.max_request_bytes = max_request_bytes
@@ -323,6 +325,9 @@ class RequestGuard:
                 payload = _check_request(headers.get("content-type"), body)
         except _Refusal as refusal:
             await _respond(send, refusal.status, _json_error(refusal.status, refusal.message))
+            return
+        if self.concurrency is None:
+            await self._forward(scope, body, payload, send)
             return
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
@@ -408,14 +413,14 @@ def create_app() -> ASGIApp:
 
     Reads the model URI from ``__churnmodel_model_uri__`` (``models:/`` URIs are looked up in
     ``MLFLOW_TRACKING_URI``), the size limit from ``__churnmodel_max_request_bytes__`` and the
-    requests scored at a time from ``__churnmodel_concurrency__`` (default 1);
+    requests scored at a time from ``__churnmodel_concurrency__`` (default: no limit);
     MLflow's app reads its request timeout from ``MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT``.
     """
     from mlflow.pyfunc import scoring_server
 
     model = scoring_server.load_model_with_mlflow_config(os.environ[MODEL_URI_ENV])
     limit = int(os.environ.get(MAX_REQUEST_BYTES_ENV, DEFAULT_MAX_REQUEST_BYTES))
-    concurrency = int(os.environ.get(CONCURRENCY_ENV, "1"))
+    concurrency = int(os.environ[CONCURRENCY_ENV]) if os.environ.get(CONCURRENCY_ENV) else None
     return RequestGuard(
         scoring_server.init(model), max_request_bytes=limit, concurrency=concurrency
     )

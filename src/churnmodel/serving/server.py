@@ -181,10 +181,8 @@ def serve_command(
     error responses, and some of them quote the request). In the current environment (where
     churnmodel and its pinned dependencies are installed), ``workers`` uvicorn worker
     processes (None: one per available core, :func:`default_workers`), bound to ``host``
-    (loopback by default; pass ``0.0.0.0`` deliberately to expose it). Each worker scores one
-    request at a time (:class:`~churnmodel.serving.asgi.RequestGuard` queues the others on
-    its event loop rather than in threads that contend for the interpreter lock) with one
-    OpenMP/BLAS thread, unless ``OMP_NUM_THREADS`` (etc.) say otherwise.
+    (loopback by default; pass ``0.0.0.0`` deliberately to expose it), each with one
+    OpenMP/BLAS thread unless ``OMP_NUM_THREADS`` (etc.) say otherwise.
     ``tracking_uri`` is where ``models:/`` URIs are looked up; request bodies over
     ``max_request_bytes`` get 413.
     """
