@@ -111,8 +111,10 @@ def run_train(log: Path, customers: int, timeout_s: float = 4 * 3600) -> TrainRu
             errors="replace",
         )
         assert proc.stderr is not None
-        for line in proc.stderr:  # each line timed as it arrives
+        for line in proc.stderr:  # each line timed as it arrives, and shown
             lines.append((time.perf_counter() - start, line.rstrip("\n")))
+            if _LINE.match(line):
+                print(f"  {customers:,}: {line.rstrip()}", file=sys.stderr, flush=True)
             if time.perf_counter() - start > timeout_s:
                 proc.kill()
                 break
