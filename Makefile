@@ -100,8 +100,9 @@ lint: setup  ## ruff only (lint and format)
 	$(BIN)/ruff check src tests benchmarks notebooks
 	$(BIN)/ruff format --check src tests benchmarks notebooks
 
-bench: setup  ## benchmarks against lifetimes, measured in the same run (see benchmarks/README.md)
-	$(BIN)/python -m benchmarks.run
+BENCH_ARGS ?=
+bench: setup  ## benchmarks against references measured in the same run (benchmarks/README.md); BENCH_ARGS=--train-3m adds 3M customers
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 SEEDS ?= 0 1 2
 VARIANTS ?= all

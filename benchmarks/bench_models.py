@@ -12,7 +12,11 @@ beside lifetimes' own call measured in the same run:
 * ``CLV``: ``customer_lifetime_value`` (12 periods of 30 days, 1 % a period, no interval) vs
   ``GammaGammaFitter.customer_lifetime_value(..., time=12, discount_rate=0.01, freq="D")``, same
   parameters on both sides;
-* ``CLV + 90% interval``: ours only (200 bootstrap draws), for the record.
+* ``CLV + 90% interval``: ours only (200 bootstrap draws), for the record;
+* ``compressed fit``: BG/NBD and Pareto/NBD ``fit(summary)`` (one weighted row per distinct
+  (frequency, recency, T), chosen automatically) vs the same fit with ``compress=False`` (one
+  row per customer): the speed-up of compression alone, the estimates equal to 1e-9
+  (``tests/models/test_compression.py``).
 
 ``setup`` (not timed) simulates the summary and imports lifetimes and churnmodel in the child, so
 neither side pays the ~3 s lifetimes import inside the clock. Run alone with
@@ -80,6 +84,24 @@ def lifetimes_gg_fit(frame: pd.DataFrame) -> None:
 
     repeat = frame[frame["frequency"] > 0]
     GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
+
+
+def ours_pareto_fit(frame: pd.DataFrame) -> None:
+    from churnmodel.models import ParetoNBDModel
+
+    ParetoNBDModel().fit(frame)
+
+
+def uncompressed_pareto_fit(frame: pd.DataFrame) -> None:
+    from churnmodel.models import ParetoNBDModel
+
+    ParetoNBDModel().fit(frame, compress=False)
+
+
+def uncompressed_bgnbd_fit(frame: pd.DataFrame) -> None:
+    from churnmodel.models import BetaGeoModel
+
+    BetaGeoModel().fit(frame, compress=False)
 
 
 # -------------------------------------------------------------------------------------- CLV
@@ -171,6 +193,21 @@ def cases(quick: bool) -> list[Case]:
                 reference_name="lifetimes GammaGammaFitter.fit",
                 setup=functools.partial(summary, n),
                 rows=n,
+            )
+        )
+    compress_size = 100_000 if quick else 1_000_000
+    for name, ours, plain in (
+        ("BG/NBD", ours_bgnbd_fit, uncompressed_bgnbd_fit),
+        ("Pareto/NBD", ours_pareto_fit, uncompressed_pareto_fit),
+    ):
+        out.append(
+            Case(
+                name=f"{name} compressed fit ({compress_size:,} customers)",
+                ours=ours,
+                reference=plain,
+                reference_name="the same fit, compress=False",
+                setup=functools.partial(summary, compress_size),
+                rows=compress_size,
             )
         )
     out.append(

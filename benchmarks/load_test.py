@@ -1,6 +1,6 @@
 """Load test of the REST server: many concurrent clients for a fixed time (``make load-test``).
 
-``python -m benchmarks.load_test [--clients 50] [--seconds 60] [--workers 1]``:
+``python -m benchmarks.load_test [--clients 50] [--seconds 60] [--workers N]``:
 
 1. finds ``models:/churnmodel@champion`` in the project's store (``[tracking] uri``: the
    ``MLFLOW_TRACKING_URI`` or ``sqlite:///mlflow.db``); if there is none, runs
@@ -204,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
     bodies = _bodies(2_000, seed=0)
     port = _free_port()
     resolved, command, env = serve_command(settings, port=port, workers=args.workers)
+    args.workers = int(command[command.index("--workers") + 1])  # the one serve chose
     log_path = RESULTS / "load_test_server.log"
     RESULTS.mkdir(exist_ok=True)
     print(f"load test: serving {resolved.label} on 127.0.0.1:{port} ({args.workers} worker(s))")
@@ -297,7 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--workers", type=int, default=1, help="server workers (serve default 1)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="server workers (default: serve's, one per core)"
+    )
     parser.add_argument("--start-timeout", type=float, default=300.0)
     parser.add_argument("--request-timeout", type=float, default=60.0)
     parser.add_argument(

@@ -18,7 +18,7 @@ from typing import Any
 
 from benchmarks._harness import Case, measure
 
-MODULES = ("bench_features", "bench_models", "bench_spark", "bench_scoring")
+MODULES = ("bench_features", "bench_models", "bench_spark", "bench_scoring", "bench_train")
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", action="append", default=[], help="module name part, e.g. features"
     )
+    parser.add_argument(
+        "--train-3m",
+        action="store_true",
+        help="the training benchmark also runs 3M customers (about 3x the 1M run)",
+    )
     args = parser.parse_args(argv)
     rows: list[dict[str, Any]] = []
     for name in MODULES:
@@ -68,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
             module = importlib.import_module(f"benchmarks.{name}")
         except ModuleNotFoundError as exc:
             print(f"skip {name}: {exc}", file=sys.stderr)
+            continue
+        if hasattr(module, "report"):  # a module with its own table (bench_train)
+            rows.extend(module.report(args.quick, big=args.train_3m))
             continue
         for case in module.cases(args.quick):
             print(f"running {case.name} ...", file=sys.stderr, flush=True)

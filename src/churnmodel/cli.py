@@ -846,7 +846,15 @@ def serve_command(
     ] = None,
     port: PortOpt = 5001,
     host: HostOpt = "127.0.0.1",
-    workers: Annotated[int, typer.Option("--workers", help="Server worker processes.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Server worker processes, each scoring one request at a time.",
+            show_default="one per available core",
+        ),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Serve a model over REST (MLflow's scoring app behind a request guard, on loopback)."""
@@ -856,9 +864,10 @@ def serve_command(
     resolved, command, env = serving(
         _settings(config, {}), model_uri=model, host=host, port=port, workers=workers
     )
+    n_workers = command[command.index("--workers") + 1]
     typer.echo(
-        f"serving {resolved.label} on http://{host}:{port}/invocations (Ctrl-C stops it); "
-        "request format: docs/mlflow.md"
+        f"serving {resolved.label} on http://{host}:{port}/invocations with {n_workers} "
+        "worker(s) (Ctrl-C stops it); request format: docs/mlflow.md"
     )
     raise typer.Exit(run_foreground(command, env))
 

@@ -508,3 +508,32 @@ def test_scorecard_validates_data(holdout: dict[str, pd.Series]) -> None:
             spend_actual=holdout["actual"],
             spend_predictions={"m": holdout["predicted"] - 1000, "baseline_flat": holdout["flat"]},
         )
+
+
+def test_bootstrap_intervals_sort_once_whatever_the_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Blocks of resamples share one sort per score; the interval does not depend on blocks."""
+    from churnmodel.evaluation import metrics
+
+    y, prob, _ = _lapse(3000, 4)
+    actual, predicted = _spend(3000, 4)
+    whole = (
+        roc_auc_interval(y, prob, n_boot=60, seed=2),
+        spearman_interval(actual, predicted, n_boot=60, seed=2),
+    )
+    sorts = []
+    original = metrics._Ties.__init__
+
+    def counting(self: metrics._Ties, values: np.ndarray) -> None:
+        sorts.append(values.size)
+        original(self, values)
+
+    monkeypatch.setattr(metrics._Ties, "__init__", counting)
+    monkeypatch.setattr(metrics, "_BLOCK_CELLS", 3000 * 2)  # 2 resamples a block, 30 blocks
+    blocked = (
+        roc_auc_interval(y, prob, n_boot=60, seed=2),
+        spearman_interval(actual, predicted, n_boot=60, seed=2),
+    )
+    assert blocked == whole
+    assert sorts == [3000, 3000, 3000]  # the AUC's score; Spearman's actual and predicted

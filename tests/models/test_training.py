@@ -277,3 +277,19 @@ def test_encoder_fixes_stage_codes_and_reads_unseen_values_as_missing() -> None:
     assert np.isnan(out[1, 1])
     np.testing.assert_array_equal(out[:, 0], [3.0, 4.0])
     assert encoder.categorical_mask.tolist() == [False, True]
+
+
+def test_sample_keeps_each_cutoff_and_label_share(training: TrainingSet) -> None:
+    assert training.sample(len(training.frame)) is training  # small enough: every row
+    n = len(training.frame) // 3
+    sample = training.sample(n, seed=4)
+    frame, full = sample.frame, training.frame
+    assert abs(len(frame) - n) <= 2 * full.groupby(["cutoff", "lapsed"]).ngroups
+    assert frame.index.is_monotonic_increasing and frame.index.isin(full.index).all()
+    assert not frame.index.duplicated().any()
+    share = frame.groupby(["cutoff", "lapsed"]).size() / len(frame)
+    expected = full.groupby(["cutoff", "lapsed"]).size() / len(full)
+    np.testing.assert_allclose(share, expected, atol=2 / len(frame))
+    assert sample.cutoffs == training.cutoffs
+    assert training.sample(n, seed=4).frame.index.equals(frame.index)  # seeded
+    assert not training.sample(n, seed=5).frame.index.equals(frame.index)

@@ -156,3 +156,70 @@ def test_request_values_and_messages() -> None:
     assert safe_error_message(400, body.encode(), values) == "3 rows"
     assert "internal error" in safe_error_message(500, body.encode(), values)
     assert "could not score" in safe_error_message(400, b"not json", values)
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_requests_are_scored_at_most_concurrency_at_a_time(concurrency: int) -> None:
+    """Eight concurrent requests reach the app at most ``concurrency`` at a time, all answered."""
+    inside = 0
+    most = 0
+
+    async def slow_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        nonlocal inside, most
+        await receive()
+        inside += 1
+        most = max(most, inside)
+        await asyncio.sleep(0.01)  # the scoring thread: other requests may arrive meanwhile
+        inside -= 1
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    unlimited = RequestGuard(slow_app)
+    assert unlimited.concurrency is None
+    guard = RequestGuard(slow_app, concurrency=concurrency)
+    body = json.dumps(GOOD).encode()
+    statuses: list[int] = []
+
+    async def one() -> None:
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/invocations",
+            "headers": [(b"content-type", b"application/json")],
+        }
+        chunks = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        await guard(scope, receive, send)
+
+    async def many() -> None:
+        await asyncio.gather(*(one() for _ in range(8)))
+
+    asyncio.run(many())
+    assert statuses == [200] * 8
+    assert most == concurrency
+    with pytest.raises(ValueError, match="concurrency"):
+        RequestGuard(slow_app, concurrency=0)
+
+
+def test_serve_defaults_to_one_worker_per_core_with_one_native_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from churnmodel.serving import server
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    command, env = server.serve_command("models:/m@champion")
+    assert command[command.index("--workers") + 1] == "3"
+    assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"
+    command, _ = server.serve_command("models:/m@champion", workers=1)
+    assert command[command.index("--workers") + 1] == "1"

@@ -39,9 +39,11 @@ from churnmodel.models._numerics import numerical_hessian
 from churnmodel.models._summary import RFMData
 
 __all__ = [
+    "COMPRESSION_SHARE",
     "DegenerateFitWarning",
     "FitProblem",
     "ProbabilisticModel",
+    "compressed_problem",
     "import_lifetimes",
     "load_model",
     "model_from_dict",
@@ -59,13 +61,50 @@ class DegenerateFitWarning(UserWarning):
     """A fit finished, but its parameters describe a degenerate population; the message says how."""
 
 
+# Compress when the distinct rows are fewer than this share of the rows. Grouping costs about
+# two likelihood evaluations, once; a fit evaluates the likelihood hundreds of times (optimiser,
+# Hessian), so dropping even a few percent of the terms pays. When (almost) every row is
+# distinct, the rows are fitted as given.
+COMPRESSION_SHARE = 0.98
+
+
 @dataclass(frozen=True)
 class FitProblem:
-    """The distinct rows of the training data and the number of customers sharing each one."""
+    """The rows a fit evaluates and the number of customers each one stands for.
+
+    Compressed: one row per distinct combination of the likelihood's inputs, weighted by the
+    customers sharing it; uncompressed: the rows as given, with their weights (1 each by default).
+    The weighted log-likelihood is the same sum either way, so both give the same estimate.
+    """
 
     data: RFMData
     weights: np.ndarray
     n_customers: int
+    compressed: bool = True
+
+
+def compressed_problem(
+    data: RFMData,
+    names: tuple[str, ...],
+    weights: np.ndarray | None,
+    n_customers: int,
+    compress: bool | None,
+    groups: tuple[np.ndarray, np.ndarray] | None = None,
+) -> FitProblem:
+    """Return the fit problem on ``data``: one weighted row per distinct ``names`` when it pays.
+
+    ``compress`` True or False forces the choice; None (the default of every ``fit``) compresses
+    when the distinct rows are fewer than :data:`COMPRESSION_SHARE` of the rows. ``groups`` is the
+    ``(first_row, inverse)`` of the distinct rows when the caller has it (covariates).
+    """
+    if compress is False:
+        w = np.ones(len(data)) if weights is None else np.asarray(weights, dtype=np.float64)
+        return FitProblem(data=data, weights=w, n_customers=n_customers, compressed=False)
+    first, inverse = data.groups(*names) if groups is None else groups
+    if compress is None and first.size >= COMPRESSION_SHARE * len(data):
+        return compressed_problem(data, names, weights, n_customers, False)
+    counts = np.bincount(inverse, weights=weights, minlength=first.size)
+    return FitProblem(data=data.take(first), weights=counts, n_customers=n_customers)
 
 
 def import_lifetimes() -> Any:

@@ -28,7 +28,12 @@ import numpy as np
 import pandas as pd
 
 from churnmodel.exceptions import ConfigError, DataValidationError, ModelFitError
-from churnmodel.models._base import DegenerateFitWarning, FitProblem, ProbabilisticModel
+from churnmodel.models._base import (
+    DegenerateFitWarning,
+    FitProblem,
+    ProbabilisticModel,
+    compressed_problem,
+)
 from churnmodel.models._numerics import numerical_hessian
 from churnmodel.models._summary import (
     RFMData,
@@ -216,11 +221,14 @@ class PurchaseModel(ProbabilisticModel):
         *,
         time_unit: str | None = None,
         weights: str | Any | None = None,
+        compress: bool | None = None,
     ) -> Self:
         """Fit the model on an RFM summary.
 
         Identical (frequency, recency, T) rows are fitted once with a weight (the number of
-        customers sharing them). See the module docstring of ``churnmodel.models._base`` for
+        customers sharing them) when that pays: the log-likelihood is the same weighted sum, so
+        the estimate, ``log_likelihood_`` and covariance are those of the uncompressed fit (to
+        rounding, tested to 1e-9). See the module docstring of ``churnmodel.models._base`` for
         the fallback strategies.
 
         Parameters
@@ -236,6 +244,10 @@ class PurchaseModel(ProbabilisticModel):
             ``custs``): a column name of ``summary`` or an array, finite and >= 0. A summary
             with one row per distinct (frequency, recency, T) and its counts is fitted exactly
             as the full summary (same estimate, log-likelihood and covariance).
+        compress
+            None (default): compress when the distinct rows are fewer than 98 % of the
+            rows (``churnmodel.models._base.COMPRESSION_SHARE``); True or False forces it. The
+            fitted ``fit_rows_`` says how many likelihood rows the fit evaluated.
 
         Returns
         -------
@@ -251,11 +263,12 @@ class PurchaseModel(ProbabilisticModel):
         self._check_hyperparameters()
         data = self._read_summary(summary, time_unit)
         w = read_weights(summary, weights)
-        problem = _purchase_problem(data, type(self).__name__, w)
+        problem = _purchase_problem(data, type(self).__name__, w, compress)
         if self._coefficient_names():
             self._fit_with_covariates(problem)
         else:
             self._fit_problem(problem)
+        self.fit_rows_: int = len(problem.data)
         self.time_unit_: str = data.time_unit
         return self
 
@@ -1095,9 +1108,16 @@ def _new_customer() -> RFMData:
 
 
 def _purchase_problem(
-    data: RFMData, model_name: str, weights: np.ndarray | None = None
+    data: RFMData,
+    model_name: str,
+    weights: np.ndarray | None = None,
+    compress: bool | None = None,
 ) -> FitProblem:
-    """Compress identical (frequency, recency, T) rows into weights, after sanity checks."""
+    """Check the data, then compress identical (frequency, recency, T) rows into weights.
+
+    Rows with covariates compress on (frequency, recency, T, covariates). ``compress`` as in
+    :func:`~churnmodel.models._base.compressed_problem` (None: when it pays).
+    """
     if weights is not None:
         keep = weights > 0
         data = data.take(np.flatnonzero(keep))
@@ -1117,20 +1137,10 @@ def _purchase_problem(
             "cut-off), so no time has been observed. What to change: move the cut-off later",
             details={"cause": "T = 0 for every customer"},
         )
-    if data.covariates is None:
-        first, inverse = data.groups("frequency", "recency", "T")
-    else:
+    names = ("frequency", "recency", "T")
+    groups = None
+    if data.covariates is not None:
         columns = [data.frequency, data.recency, data.T]
         columns += [data.covariates[:, j] for j in range(data.covariates.shape[1])]
-        first, inverse = _distinct_rows(columns)
-    counts = np.bincount(inverse, weights=weights, minlength=first.size)
-    distinct = RFMData(
-        frequency=data.frequency[first],
-        recency=data.recency[first],
-        T=data.T[first],
-        time_unit=data.time_unit,
-        index=pd.RangeIndex(first.size),
-        covariates=None if data.covariates is None else data.covariates[first],
-        covariate_names=data.covariate_names,
-    )
-    return FitProblem(data=distinct, weights=counts, n_customers=n)
+        groups = _distinct_rows(columns) if compress is not False else None
+    return compressed_problem(data, names, weights, n, compress, groups)

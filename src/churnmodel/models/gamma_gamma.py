@@ -16,6 +16,7 @@ from churnmodel.models._base import (
     DegenerateFitWarning,
     FitProblem,
     ProbabilisticModel,
+    compressed_problem,
     import_lifetimes,
 )
 from churnmodel.models._summary import RFMData, read_summary
@@ -90,8 +91,17 @@ class GammaGammaModel(ProbabilisticModel):
         if not isinstance(min_q, int | float) or not math.isfinite(min_q) or min_q <= 1:
             raise ConfigError(f"'min_q' must be a number > 1, got {min_q!r}")
 
-    def fit(self, summary: pd.DataFrame, *, time_unit: str | None = None) -> Self:
+    def fit(
+        self,
+        summary: pd.DataFrame,
+        *,
+        time_unit: str | None = None,
+        compress: bool | None = None,
+    ) -> Self:
         """Fit on the repeat buyers of an RFM summary.
+
+        Repeat buyers sharing (frequency, monetary_value) are fitted once with a weight when
+        that pays (same estimate, log-likelihood and covariance as the uncompressed fit).
 
         Parameters
         ----------
@@ -103,6 +113,10 @@ class GammaGammaModel(ProbabilisticModel):
             counts them (a mean spend of 0 has zero likelihood under the model).
         time_unit
             Accepted for symmetry with the purchase models; spend has no time unit.
+        compress
+            None (default): compress when the distinct rows are fewer than 98 % of the
+            repeat buyers (``churnmodel.models._base.COMPRESSION_SHARE``); True or False forces it.
+            ``fit_rows_`` says how many likelihood rows the fit evaluated.
 
         Returns
         -------
@@ -154,19 +168,11 @@ class GammaGammaModel(ProbabilisticModel):
             index=pd.RangeIndex(n_repeat),
             monetary_value=m,
         )
-        first, inverse = compact.groups("frequency", "monetary_value")
-        distinct = RFMData(
-            frequency=x[first],
-            recency=x[first],
-            T=x[first],
-            time_unit="D",
-            index=pd.RangeIndex(first.size),
-            monetary_value=m[first],
-        )
-        problem = FitProblem(
-            data=distinct, weights=np.bincount(inverse, minlength=first.size), n_customers=n_repeat
+        problem = compressed_problem(
+            compact, ("frequency", "monetary_value"), None, n_repeat, compress
         )
         self._fit_problem(problem)
+        self.fit_rows_: int = len(problem.data)
         self.spend_frequency_correlation_: float = corr
         return self
 

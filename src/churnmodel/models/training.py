@@ -18,7 +18,7 @@ shorter than ``H``. The probabilistic columns are then computed at ``h`` for tra
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -106,6 +106,25 @@ class TrainingSet:
     def cutoff(self, role: str | None = None) -> pd.Series:
         """Return the cut-off of each row (the time key of the calibration fold)."""
         return self._rows(role)["cutoff"]
+
+    def sample(self, max_rows: int, seed: int = 0) -> TrainingSet:
+        """At most ``max_rows`` rows, stratified by cut-off and lapse label (self if fewer).
+
+        Each (cut-off, lapsed) stratum keeps its share of the rows (rounded), the rows drawn
+        uniformly without replacement by ``seed``; the rows keep their order. The comparison
+        models of the evaluation fit on such a sample (``docs/lapse-and-spend.md``).
+        """
+        n = len(self.frame)
+        if n <= max_rows:
+            return self
+        strata = self.frame.groupby(["cutoff", "lapsed"], sort=True).ngroup().to_numpy()
+        sizes = np.bincount(strata)
+        quota = np.floor(sizes * (max_rows / n) + 0.5).astype(np.int64)
+        order = np.lexsort((np.random.default_rng(seed).random(n), strata))
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        position = np.arange(n) - starts[strata[order]]
+        keep = np.sort(order[position < quota[strata[order]]])
+        return replace(self, frame=self.frame.iloc[keep])
 
     def _rows(self, role: str | None) -> pd.DataFrame:
         if role is None:

@@ -21,7 +21,13 @@ wrapped in :class:`RequestGuard`, a plain ASGI middleware that, for ``POST /invo
    (status >= 400) by ``{"error_code": ..., "message": ...}``: the model's own error message
    (a :class:`~churnmodel.exceptions.ChurnModelError`, which by design names columns, reasons
    and counts, never rows) when it can be found in MLflow's response and contains none of the
-   request's values, a fixed message for the status otherwise.
+   request's values, a fixed message for the status otherwise;
+3. with ``concurrency`` set (``__churnmodel_concurrency__``; default: no limit), scores at
+   most that many requests at a time, the others waiting on the event loop rather than in
+   MLflow's request threads. Measured on the shared 2-core machine the limit did not pay
+   (``docs/reliability.md``), so throughput comes from one worker per core instead
+   (:func:`churnmodel.serving.serve_command`); the knob stays for machines where the request
+   threads do contend.
 
 :func:`create_app` is the uvicorn application factory; the model URI, the request timeout and
 the size limit come from the environment :func:`churnmodel.serving.serve_command` sets.
@@ -37,6 +43,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 __all__ = [
+    "CONCURRENCY_ENV",
     "DEFAULT_MAX_REQUEST_BYTES",
     "MAX_REQUEST_BYTES_ENV",
     "MODEL_URI_ENV",
@@ -56,6 +63,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 MODEL_URI_ENV = "__churnmodel_model_uri__"
 #: Environment variable holding the largest request body accepted, in bytes.
 MAX_REQUEST_BYTES_ENV = "__churnmodel_max_request_bytes__"
+#: Environment variable holding how many requests one worker scores at a time.
+CONCURRENCY_ENV = "__churnmodel_concurrency__"
 #: Default size limit of a request body: 16 MiB (about 300,000 transactions as JSON).
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
@@ -278,6 +287,9 @@ class RequestGuard:
     path
         The scoring endpoint; other paths pass through untouched (``/ping``, ``/health``,
         ``/version``).
+    concurrency
+        Requests scored at the same time (None: no limit); the others wait their turn on the
+        event loop.
     """
 
     def __init__(
@@ -286,10 +298,15 @@ class RequestGuard:
         *,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         path: str = "/invocations",
+        concurrency: int | None = None,
     ) -> None:
+        if concurrency is not None and concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         self.app = app
         self.max_request_bytes = max_request_bytes
         self.path = path
+        self.concurrency = concurrency
+        self._slots: asyncio.Semaphore | None = None  # made on the server's event loop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection (see the class docstring)."""
@@ -309,7 +326,13 @@ class RequestGuard:
         except _Refusal as refusal:
             await _respond(send, refusal.status, _json_error(refusal.status, refusal.message))
             return
-        await self._forward(scope, body, payload, send)
+        if self.concurrency is None:
+            await self._forward(scope, body, payload, send)
+            return
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
+        async with self._slots:
+            await self._forward(scope, body, payload, send)
 
     async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
         declared = headers.get("content-length", "")
@@ -389,11 +412,15 @@ def create_app() -> ASGIApp:
     """Return the uvicorn application: MLflow's scoring app for the model, behind the guard.
 
     Reads the model URI from ``__churnmodel_model_uri__`` (``models:/`` URIs are looked up in
-    ``MLFLOW_TRACKING_URI``) and the size limit from ``__churnmodel_max_request_bytes__``;
+    ``MLFLOW_TRACKING_URI``), the size limit from ``__churnmodel_max_request_bytes__`` and the
+    requests scored at a time from ``__churnmodel_concurrency__`` (default: no limit);
     MLflow's app reads its request timeout from ``MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT``.
     """
     from mlflow.pyfunc import scoring_server
 
     model = scoring_server.load_model_with_mlflow_config(os.environ[MODEL_URI_ENV])
     limit = int(os.environ.get(MAX_REQUEST_BYTES_ENV, DEFAULT_MAX_REQUEST_BYTES))
-    return RequestGuard(scoring_server.init(model), max_request_bytes=limit)
+    concurrency = int(os.environ[CONCURRENCY_ENV]) if os.environ.get(CONCURRENCY_ENV) else None
+    return RequestGuard(
+        scoring_server.init(model), max_request_bytes=limit, concurrency=concurrency
+    )

@@ -29,6 +29,7 @@ __all__ = [
     "LoadedModel",
     "ModelFiles",
     "check_model",
+    "default_workers",
     "load_model",
     "model_files",
     "serve_command",
@@ -142,12 +143,31 @@ def _not_churnmodel(uri: str, flavors: Any, schema: Any, inner: object) -> str:
     )
 
 
+def default_workers() -> int:
+    """One worker per core this process may run on (``sched_getaffinity``; else ``cpu_count``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# Native thread pools limited to one thread per worker: scoring one request is too small to
+# share, and with one worker per core, pools of a core's size each would oversubscribe it.
+_ONE_THREAD = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
+
+
 def serve_command(
     model_uri: str,
     *,
     host: str = "127.0.0.1",
     port: int = 5000,
-    workers: int = 1,
+    workers: int | None = None,
     timeout: int = 60,
     tracking_uri: str | None = None,
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
@@ -160,8 +180,9 @@ def serve_command(
     sends a request's values back in an error (``mlflow models serve`` has no hook for its
     error responses, and some of them quote the request). In the current environment (where
     churnmodel and its pinned dependencies are installed), ``workers`` uvicorn worker
-    processes, bound to ``host`` (loopback by default; pass ``0.0.0.0`` deliberately to expose
-    it), one OpenMP thread per worker unless ``OMP_NUM_THREADS`` says otherwise.
+    processes (None: one per available core, :func:`default_workers`), bound to ``host``
+    (loopback by default; pass ``0.0.0.0`` deliberately to expose it), each with one
+    OpenMP/BLAS thread unless ``OMP_NUM_THREADS`` (etc.) say otherwise.
     ``tracking_uri`` is where ``models:/`` URIs are looked up; request bodies over
     ``max_request_bytes`` get 413.
     """
@@ -176,7 +197,7 @@ def serve_command(
         "--port",
         str(port),
         "--workers",
-        str(workers),
+        str(default_workers() if workers is None else workers),
     ]
     env = dict(os.environ)
     env[MODEL_URI_ENV] = model_uri
@@ -184,7 +205,8 @@ def serve_command(
     env["MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"] = str(timeout)
     # One OpenMP thread per worker: scoring one customer is too small to share, and spinning
     # OpenMP threads slow every request down when the machine's cores are busy.
-    env.setdefault("OMP_NUM_THREADS", "1")
+    for name in _ONE_THREAD:
+        env.setdefault(name, "1")
     if tracking_uri is not None:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
     return command, env

@@ -69,6 +69,10 @@ from churnmodel.schemas import CUSTOMER_ID
 # while it trains; as a library nothing is printed unless the caller configures logging.
 _log = logging.getLogger(__name__)
 
+#: The alternative (comparison) classifier and spend model of an evaluation fit on a stratified
+#: sample of at most this many training rows (``TrainingSet.sample``; every row below it).
+COMPARISON_MAX_ROWS = 250_000
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -576,11 +580,15 @@ def evaluate_holdout(
     }
     lapse: dict[str, Any] = {key: scores[columns[key]] for key in list(columns)[:2]}
     spend: dict[str, Any] = {SPEND_MODEL: scores["expected_spend"]}
+    # The comparison models are never served: they fit on a stratified sample of at most
+    # COMPARISON_MAX_ROWS training rows (all rows below it), which bounds their time and the
+    # memory of their dense design matrices whatever the number of customers.
+    compared = training.sample(COMPARISON_MAX_ROWS, seed=seed)
     for model in alternative_classifiers:
         _log.info("%s: fitting the %s classifier for comparison", day, model)
         alt = _fit_classifier(
             replace(settings, classifier=model).lapse_classifier(),
-            training,
+            compared,
             season_level=settings.season_level,
         )
         column = f"{CLASSIFIER}_{model}"
@@ -592,7 +600,7 @@ def evaluate_holdout(
         _log.info("%s: fitting the %s spend model for comparison", day, model)
         regressor = _fit_spend(
             replace(settings, spend_model=model).spend_regressor(),
-            training,
+            compared,
             season_level=settings.season_level,
         )
         column = f"spend_{model}"
@@ -634,6 +642,10 @@ def evaluate_holdout(
         ],
         ignore_index=True,
     )
+    _log.info("%s: permutation importances", day)
+    importances = _importances(
+        bundle.classifier, X_H, scores["lapsed"], importance_repeats, importance_max_samples, seed
+    )
     return EvaluationResult(
         cutoff=day,
         horizon_days=int(horizon_days),
@@ -642,14 +654,7 @@ def evaluate_holdout(
         scores=scores,
         calibration=calibration,
         value_risk=value_risk_matrix(scores["clv"], scores["p_churn"]),
-        importances=_importances(
-            bundle.classifier,
-            X_H,
-            scores["lapsed"],
-            importance_repeats,
-            importance_max_samples,
-            seed,
-        ),
+        importances=importances,
         segments=None
         if segments is None
         else _segment_table(scores, segments, {n: columns.get(n, n) for n in lapse}),

@@ -319,14 +319,14 @@ def serve_command(
     model_uri: str | None = None,
     host: str = "127.0.0.1",
     port: int = 5001,
-    workers: int = 1,
+    workers: int | None = None,
 ) -> tuple[ResolvedModel, list[str], dict[str, str]]:
     """Find the model and return the command (and environment) that serves it over REST.
 
     MLflow's scoring app behind churnmodel's request guard
     (:func:`churnmodel.serving.serve_command`). The model is looked up here, so a wrong name
     or alias fails with the list of what exists rather than inside the server. Run the
-    command with :func:`run_foreground`.
+    command with :func:`run_foreground`. ``workers`` None: one per available core.
     """
     from churnmodel import serving, tracking
 
