@@ -43,7 +43,12 @@ def _child(fn: Callable[[Any], Any], setup: Callable[[], Any], queue: Any) -> No
         start = time.perf_counter()
         fn(arg)
         elapsed = time.perf_counter() - start
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        # A case that runs a command (a whole `churnmodel` process) reports that process's
+        # peak: the largest of this process and the children it waited for.
+        peak = max(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        )
         queue.put({"seconds": elapsed, "peak_mb": peak / 1024, "setup_peak_mb": base / 1024})
     except BaseException as exc:  # report, do not hang the parent
         queue.put({"error": f"{type(exc).__name__}: {exc}"})

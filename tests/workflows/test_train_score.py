@@ -11,6 +11,7 @@ import pytest
 
 from churnmodel.config import load_settings
 from churnmodel.exceptions import ConfigError, DataValidationError
+from churnmodel.io import TransactionTable
 from churnmodel.serving import SCORE_COLUMNS, load_model
 from churnmodel.workflows.features import quarantine_path
 from churnmodel.workflows.score import score_job
@@ -119,6 +120,44 @@ def test_chunked_scores_equal_one_chunk_and_the_model(
 
 
 @pytest.mark.mlflow
+def test_pipelined_chunks_score_as_one_after_the_other(trained: TrainedStore) -> None:
+    """score_table computes the next chunk's features while the models score this one.
+
+    The scores must be those of scoring each chunk from its transactions in turn (the code
+    before the pipeline), and features computed apart must score as the transactions do.
+    """
+    import mlflow
+
+    from churnmodel.workflows.features import load_log
+    from churnmodel.workflows.score import _chunk_views, score_table
+
+    mlflow.set_tracking_uri(trained.tracking_uri)
+    model = load_model(trained.champion_uri).model
+    settings = _settings(trained)
+    as_of = date.fromisoformat(AS_OF)
+    table, report = load_log(trained.data, settings, as_of=as_of)  # type: ignore[arg-type]
+    assert isinstance(table, TransactionTable)
+    n = int(report.customers)
+    scores, n_chunks = score_table(
+        model, table, as_of=as_of, n_customers=n, chunk_customers=500, progress=False
+    )
+    assert n_chunks == 5 and len(scores) == n
+    one_by_one = pd.concat(
+        [model.score(view, as_of) for view, _ in _chunk_views(table, n, 500)],
+        ignore_index=True,
+    ).sort_values("customer_id", kind="stable", ignore_index=True)
+    pd.testing.assert_frame_equal(scores, one_by_one, check_exact=False, rtol=1e-12, atol=0)
+    view = _chunk_views(table, n, 500)[2][0]
+    pd.testing.assert_frame_equal(
+        model.score(model.features(view, as_of), as_of),
+        model.score(view, as_of),
+        check_exact=False,
+        rtol=1e-12,
+        atol=0,
+    )
+
+
+@pytest.mark.mlflow
 def test_as_of_quarantine_and_a_model_folder(trained: TrainedStore, tmp_path: Path) -> None:
     import mlflow
 
@@ -129,15 +168,18 @@ def test_as_of_quarantine_and_a_model_folder(trained: TrainedStore, tmp_path: Pa
     log = tmp_path / "log.csv"
     tx.to_csv(log, index=False)
     out = tmp_path / "scores.parquet"
+    # A model folder needs no tracking store: the one in the settings is never opened.
+    unused = tmp_path / "unused.db"
     result = score_job(
-        _settings(trained),
+        load_settings(None, {"tracking": {"uri": f"sqlite:///{unused}"}}),
         data=log,
         output=out,
-        model_uri=folder,  # type: ignore[arg-type]
+        model_uri=folder,
         as_of="1997-03-31",
         progress=False,
     )
     assert result.as_of == date(1997, 3, 31) and result.model.uri == str(Path(folder).resolve())
+    assert not unused.exists()
     scores = pd.read_parquet(out)
     first_seen = pd.to_datetime(tx["timestamp"]).groupby(tx["customer_id"]).min()
     assert set(scores["customer_id"]) <= set(first_seen[first_seen <= "1997-03-31"].index)

@@ -102,6 +102,14 @@ class ChurnBundle:
         """Return customer features at ``as_of`` with the bundle's feature settings."""
         return self._feature_columns(transactions, as_of).frame()
 
+    def feature_columns(self, transactions: TransactionsLike, as_of: Any) -> FeatureColumns:
+        """Return :meth:`features` as columns, which :meth:`predict` takes as they are.
+
+        The batch job computes the next chunk's features (DuckDB) while the models score this
+        one: ``predict(bundle.feature_columns(t, as_of), as_of)`` is ``predict(t, as_of)``.
+        """
+        return self._feature_columns(transactions, as_of)
+
     def model_frame(self, features: pd.DataFrame, horizon_days: float) -> pd.DataFrame:
         """Return :data:`FEATURE_COLUMNS`, probabilistic columns over ``horizon_days``."""
         prob = self.probabilistic.transform(features, horizon_days)
@@ -109,7 +117,7 @@ class ChurnBundle:
 
     def predict(
         self,
-        data: pd.DataFrame | TransactionsLike,
+        data: pd.DataFrame | TransactionsLike | FeatureColumns,
         as_of: Any = None,
         *,
         include_baselines: bool = False,
@@ -119,7 +127,7 @@ class ChurnBundle:
         Parameters
         ----------
         data
-            Customer features (from :meth:`features` or
+            Customer features (from :meth:`features` or :meth:`feature_columns`, or
             :func:`churnmodel.features.customer_features` with the bundle's settings), or
             canonical transactions, whose features at ``as_of`` are computed here.
         as_of
@@ -400,7 +408,8 @@ class ChurnBundle:
         )
 
     def _features(self, data: Any, as_of: Any) -> FeatureColumns:
-        if isinstance(data, pd.DataFrame) and set(RFM_COLUMNS) <= set(data.columns):
+        computed = isinstance(data, FeatureColumns)
+        if computed or (isinstance(data, pd.DataFrame) and set(RFM_COLUMNS) <= set(data.columns)):
             if data.attrs.get("time_unit") != self.time_unit:
                 raise DataValidationError(
                     f"the features are in time unit {data.attrs.get('time_unit')!r}; the bundle "
@@ -411,7 +420,7 @@ class ChurnBundle:
                 raise DataValidationError(
                     f"as_of={as_of!r} but the features were computed at {data.attrs['as_of']}"
                 )
-            return FeatureColumns.of(data)
+            return data if computed else FeatureColumns.of(data)
         if as_of is None:
             raise ConfigError("'as_of' is required when scoring transactions")
         return self._feature_columns(data, as_of)

@@ -39,7 +39,7 @@ import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
 from churnmodel.exceptions import ChurnModelError, ConfigError, DataValidationError
-from churnmodel.features.customer import to_date
+from churnmodel.features.customer import FeatureColumns, to_date
 from churnmodel.features.engine import TransactionsLike
 from churnmodel.features.small import SMALL_FRAME_ROWS
 from churnmodel.io.plain import plain_transactions
@@ -252,8 +252,25 @@ class ChurnPyfuncModel(PythonModel):
         except ChurnModelError as exc:
             raise _reject(exc) from None
 
-    def score(self, transactions: TransactionsLike, as_of: date) -> pd.DataFrame:
-        """Score clean canonical transactions at ``as_of`` (the batch path; no re-validation)."""
+    def features(self, transactions: TransactionsLike, as_of: date) -> Any:
+        """Return what :meth:`score` needs of ``transactions`` before the models run.
+
+        The bundle's feature columns when it computes them apart from predicting
+        (:meth:`churnmodel.models.ChurnBundle.feature_columns`), else the transactions
+        themselves: ``score(features(t, as_of), as_of)`` is ``score(t, as_of)``. The batch job
+        computes the next chunk's features with this while the models score the current one.
+        """
+        bundle = self._loaded().bundle
+        compute = getattr(bundle, "feature_columns", None)
+        if compute is None or (isinstance(transactions, pd.DataFrame) and transactions.empty):
+            return transactions
+        return compute(transactions, as_of)
+
+    def score(self, transactions: TransactionsLike | FeatureColumns, as_of: date) -> pd.DataFrame:
+        """Score clean canonical transactions at ``as_of`` (the batch path; no re-validation).
+
+        ``transactions`` may also be what :meth:`features` returned for them.
+        """
         payload = self._loaded()
         if isinstance(transactions, pd.DataFrame) and transactions.empty:
             raw = pd.DataFrame(columns=list(SCORE_COLUMNS))

@@ -233,6 +233,9 @@ def resolve_model(uri: str, client: MlflowClient | None = None) -> ResolvedModel
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    if not uri.startswith(("models:/", "runs:/")) and (Path(uri) / "MLmodel").is_file():
+        # A model folder: no client, so no tracking store is opened (or created).
+        return ResolvedModel(uri=str(Path(uri).resolve()))
     c = _client(client)
     tracking_uri = mlflow.get_tracking_uri()
     match = _MODELS_URI.match(uri)

@@ -27,11 +27,12 @@ import json
 import math
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
@@ -165,15 +166,30 @@ def score_table(
     from tqdm.auto import tqdm
 
     chunks = _chunk_views(table, n_customers, chunk_customers)
+    todo = [(view, customers) for view, customers in chunks if customers]
     parts = []
     # tqdm's disable=None shows the bar only on a terminal.
     disable = (True if len(chunks) == 1 else None) if progress is None else not progress
-    with tqdm(
-        total=n_customers, unit=" customers", unit_scale=True, desc="scoring", disable=disable
-    ) as bar:
-        for view, customers in chunks:
-            if customers:
-                parts.append(model.score(view, as_of))
+    with (
+        tqdm(
+            total=n_customers, unit=" customers", unit_scale=True, desc="scoring", disable=disable
+        ) as bar,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="chunk-features") as pool,
+    ):
+        # One thread computes the next chunk's features (DuckDB, which releases the
+        # interpreter) while this one runs the models on the current chunk's: the same
+        # chunks, features and models as one after the other, so the same scores. Only that
+        # thread uses the connection while the chunks are scored.
+        upcoming: Future[Any] | None = None
+        if todo:
+            upcoming = pool.submit(model.features, todo[0][0], as_of)
+        for i, (_, customers) in enumerate(todo):
+            assert upcoming is not None
+            features = upcoming.result()
+            upcoming = (
+                pool.submit(model.features, todo[i + 1][0], as_of) if i + 1 < len(todo) else None
+            )
+            parts.append(model.score(features, as_of))
             bar.update(customers)
     if not parts:
         empty = pd.DataFrame(columns=[CUSTOMER_ID, TIMESTAMP, AMOUNT])
@@ -220,8 +236,12 @@ def score_job(
     out = Path(output)
     table_format(out)  # a bad extension fails before any work
     q_path = quarantine_path(out)
-    tracking.open_store(settings.tracking.uri, experiment=None)
-    resolved = tracking.resolve_model(model_uri or default_model_uri(settings))
+    uri = model_uri or default_model_uri(settings)
+    if not (Path(uri) / "MLmodel").is_file():
+        # A model folder needs no tracking store: opening one costs a second or two (a new
+        # SQLite store creates its tables) and would leave mlflow.db behind in the folder.
+        tracking.open_store(settings.tracking.uri, experiment=None)
+    resolved = tracking.resolve_model(uri)
     loaded = serving.load_model(resolved.uri)
     as_of_date = None if as_of is None else to_date(as_of)
     table, report = load_quarantined(
