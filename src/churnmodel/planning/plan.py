@@ -79,6 +79,15 @@ SCORE_INPUT_COLUMNS = (
 _LAPSED = ("lapsed_short", "lapsed_long", "inactive")
 
 
+def _by_text_id(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Return a copy of ``frame`` indexed by customer ids as text, as the scores are."""
+    if frame is None:
+        return None
+    frame = frame.copy()
+    frame.index = frame.index.astype("str")
+    return frame
+
+
 def _check_scores(scores: pd.DataFrame) -> pd.DataFrame:
     frame = scores.reset_index() if CUSTOMER_ID not in scores.columns else scores.copy()
     missing = [c for c in SCORE_INPUT_COLUMNS if c not in frame.columns]
@@ -341,12 +350,7 @@ def stage_actions(
     policy = policy or RetentionPolicy()
     frame = _check_scores(scores)
     day = _as_of(frame, as_of)
-    if features is not None:
-        features = features.copy()
-        features.index = features.index.astype("str")
-    if seasons is not None:
-        seasons = seasons.copy()
-        seasons.index = seasons.index.astype("str")
+    features, seasons = _by_text_id(features), _by_text_id(seasons)
     everyone = policy.model_copy(update={"retain_min_p_churn": 0.0})
     action, reason, contact = _stage_actions(frame, everyone, features, seasons, day, warn=False)
     dnc = action == "do_not_contact"
@@ -416,12 +420,7 @@ def plan_retention(
     policy = policy or RetentionPolicy()
     frame = _check_scores(scores)
     day = _as_of(frame, as_of)
-    if features is not None:
-        features = features.copy()
-        features.index = features.index.astype("str")
-    if seasons is not None:
-        seasons = seasons.copy()
-        seasons.index = seasons.index.astype("str")
+    features, seasons = _by_text_id(features), _by_text_id(seasons)
     if response is not None and features is None:
         raise DataValidationError(
             "measured response needs the customer features at as_of (pass features=)",
