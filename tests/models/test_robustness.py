@@ -35,12 +35,16 @@ LOW_AB_COVARIANCE = (np.eye(4) * 0.01).tolist()
 # integer and hyp2f1 returns inf. Predictions come from the integral in pareto_nbd.py there.
 PARETO_HEAVY = {"r": 1.0, "alpha": 12.18, "s": 12.18, "beta": 434.39}
 PARETO_S_ONE = {"r": 0.03, "alpha": 400.0, "s": 1.0, "beta": 0.5}
+# A BG/NBD fit that ran to the edge of the parameter space (CI, a 1,500-customer simulated log at
+# an early backtest cut-off): a - 1 rounds to -1, which no Gauss-Jacobi rule accepts.
+EDGE_AB = {"r": 0.7993, "alpha": 35.96, "a": 2.97e-20, "b": 3.03e-11}
 PURCHASE_FIXTURES = [
     "bgnbd_cdnow",
     "mbgnbd_cdnow",
     "pareto_cdnow",
     "bgnbd_low_ab",
     "mbgnbd_low_ab",
+    "bgnbd_edge",
     "pareto_heavy",
     "pareto_s_one",
 ]
@@ -58,6 +62,14 @@ def bgnbd_low_ab() -> BetaGeoModel:
 def mbgnbd_low_ab() -> ModifiedBetaGeoModel:
     model: ModifiedBetaGeoModel = fixed_model(
         "ModifiedBetaGeoModel", LOW_AB, time_unit="D", covariance=LOW_AB_COVARIANCE
+    )
+    return model
+
+
+@pytest.fixture(scope="module")
+def bgnbd_edge() -> BetaGeoModel:
+    model: BetaGeoModel = fixed_model(
+        "BetaGeoModel", EDGE_AB, time_unit="D", covariance=LOW_AB_COVARIANCE
     )
     return model
 
@@ -309,6 +321,35 @@ def test_closed_form_and_quadrature_agree_with_an_independent_integral() -> None
             params, np.array([x]), np.array([T]), np.array([t]), np.ones(1)
         )[0]
         assert ours == pytest.approx(reference_if_alive(params, offset, x, T, t), rel=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [(1e-5, 0.4), (2e-4, 0.3), (0.3, 1e-5), (1e-6, 1e-6), (5e-5, 2.0)]
+)
+def test_quadrature_with_a_tiny_beta_shape_agrees_with_an_independent_integral(
+    a: float, b: float
+) -> None:
+    # Below 1e-4 the rule takes the Beta's two near-atoms at 0 and 1 exactly; on both sides of
+    # that switch it agrees with QUADPACK.
+    params = {"r": 0.8, "alpha": 36.0, "a": a, "b": b}
+    for x, T, t in [(0, 0.0, 365.0), (0, 5.0, 30.0), (3, 40.0, 3650.0), (0, 0.0, 0.05)]:
+        ours = _purchases_if_alive_by_quadrature(
+            0.8, 36.0, a, b, np.array([float(x)]), np.array([T]), np.array([t])
+        )[0, 0]
+        assert ours == pytest.approx(reference_if_alive(params, 0, x, T, t), rel=1e-9)
+
+
+def test_one_time_buyers_of_a_fit_at_the_edge_get_the_two_atom_limit(
+    bgnbd_edge: BetaGeoModel,
+) -> None:
+    # With a = 3e-20 and b = 3e-11 the dropout probability is 0 with probability b / (a + b)
+    # and 1 otherwise, up to a mass of 3e-20: a one-time buyer (alive for sure) expects
+    # (b s tau + a (1 - (1 + tau)^-s)) / (a + b) purchases, s = r, tau = t / (alpha + T).
+    frame = summary_frame([(0, 0.0, 10.0), (0, 0.0, 400.0)], unit="D")
+    r, alpha, a, b = (EDGE_AB[k] for k in ("r", "alpha", "a", "b"))
+    tau = 365.0 / (alpha + np.array([10.0, 400.0]))
+    limit = (b * r * tau - a * np.expm1(-r * np.log1p(tau))) / (a + b)
+    np.testing.assert_allclose(bgnbd_edge.expected_purchases(frame, 365), limit, rtol=1e-9)
 
 
 def test_expected_purchases_are_continuous_across_a_plus_b_equal_to_one() -> None:

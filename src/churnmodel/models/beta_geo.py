@@ -28,6 +28,11 @@ __all__ = ["BetaGeoModel"]
 _A_MIN_GAP = 1e-6
 # Gauss-Jacobi nodes of the quadrature used where the closed form of E[Y(t) | alive] fails.
 _QUADRATURE_NODES = 48
+# Below this shape parameter the Beta(a, b) of the dropout probability is, up to a mass of order
+# min(a, b), two atoms at 0 and 1, and the quadrature takes the atoms exactly (`_beta_mean`);
+# a fit that runs to the edge of the parameter space can give a = 3e-20, where a - 1 rounds to
+# the -1 that no Gauss-Jacobi rule accepts.
+_TINY_SHAPE = 1e-4
 
 
 class BetaGeoModel(PurchaseModel):
@@ -326,12 +331,12 @@ def _beta_survival(a: float, b: Any, first: float, power: Any, tau: np.ndarray) 
     if np.any(bad):
         for value in np.unique(b[bad]):
             cells = bad & (b == value)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                nodes, w = roots_jacobi(_QUADRATURE_NODES, value - 1.0, a - 1.0)
-            p = (1.0 + nodes) / 2.0
-            w = w / np.sum(w)
-            terms = np.exp(-power[cells][:, None] * np.log1p(p[None, :] * tau[cells][:, None]))
-            out[cells] = terms @ w
+            pw, tc = power[cells][:, None], tau[cells][:, None]
+
+            def integrand(p: np.ndarray, q: np.ndarray, pw: Any = pw, tc: Any = tc) -> np.ndarray:
+                return np.asarray(np.exp(-pw * np.log1p(p[None, :] * tc)))
+
+            out[cells] = _beta_mean(a, float(value), integrand)
     return np.asarray(np.clip(out, 0.0, 1.0))
 
 
@@ -365,21 +370,71 @@ def _purchases_if_alive_by_quadrature(
     for value in np.unique(x):
         rows = x == value
         s, beta = r + value, b + value
+        tau = times[rows] / (alpha + T[rows])[:, None]
+        big_l = np.log1p(tau)[..., None]
+
+        def log_f(
+            v: np.ndarray, q: np.ndarray, big_l: Any = big_l, s: float = s, beta: float = beta
+        ) -> np.ndarray:
+            # v in [0, 1] and q = 1 - v, passed apart so that both ends are exact.
+            y, rest = big_l * v, big_l * q
+            return np.asarray(
+                (a - 1.0) * np.log(np.expm1(y) / y)
+                + (beta - 1.0) * (y + np.log(np.expm1(rest) / rest))
+                + y
+                + np.log(-np.expm1(-s * y))
+                - np.log(np.expm1(y))
+            )
+
+        log_scale = (2.0 - a - beta) * np.log(tau) + (a + beta - 1.0) * np.log(big_l[..., 0])
+        out[rows] = np.exp(_beta_mean(a, beta, log_f, log=True) + log_scale)
+    return out
+
+
+def _beta_mean(
+    a: float,
+    beta: float,
+    integrand: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    *,
+    log: bool = False,
+) -> np.ndarray:
+    """``E[f(v)]`` for ``v ~ Beta(a, beta)`` by a 48-node Gauss-Jacobi rule, per leading index.
+
+    ``integrand(v, 1 - v)`` gives ``f`` (or ``log f`` with ``log=True``, when the mean is
+    returned as a log too) with the nodes on its last axis. ``f`` must be smooth on [0, 1].
+    When ``a`` or ``beta`` is below ``_TINY_SHAPE`` the Beta is almost two atoms, and the mean is
+    split exactly as ``f(v) = f(0) (1 - v) + f(1) v + v (1 - v) k(v)``:
+
+        E[f] = beta / (a + beta) f(0) + a / (a + beta) f(1)
+               + a beta / ((a + beta) (a + beta + 1)) E_{Beta(a + 1, beta + 1)}[k],
+
+    whose rule has exponents ``a`` and ``beta`` (never near -1) and whose last term weighs at most
+    ``min(a, beta)``.
+    """
+    if min(a, beta) >= _TINY_SHAPE:
         # scipy's recurrence divides 0 by 0 in a branch it then discards when a + beta = 1.
         with np.errstate(divide="ignore", invalid="ignore"):
             nodes, w = roots_jacobi(_QUADRATURE_NODES, beta - 1.0, a - 1.0)
-        log_w = np.log(w) - np.log(np.sum(w))
-        tau = times[rows] / (alpha + T[rows])[:, None]
-        big_l = np.log1p(tau)[..., None]
-        y = big_l * (1.0 + nodes) / 2.0
-        rest = big_l - y
-        log_f = (
-            (a - 1.0) * np.log(np.expm1(y) / y)
-            + (beta - 1.0) * (y + np.log(np.expm1(rest) / rest))
-            + y
-            + np.log(-np.expm1(-s * y))
-            - np.log(np.expm1(y))
-        )
-        log_scale = (2.0 - a - beta) * np.log(tau) + (a + beta - 1.0) * np.log(big_l[..., 0])
-        out[rows] = np.exp(logsumexp(log_f + log_w, axis=-1) + log_scale)
-    return out
+        values = integrand((1.0 + nodes) / 2.0, (1.0 - nodes) / 2.0)
+        if log:
+            return np.asarray(logsumexp(values + np.log(w) - np.log(np.sum(w)), axis=-1))
+        return np.asarray(values @ (w / np.sum(w)))
+    nodes, w = roots_jacobi(_QUADRATURE_NODES, beta, a)
+    v, q = (1.0 + nodes) / 2.0, (1.0 - nodes) / 2.0
+    # The ends themselves: 1e-200 stands for 0 where the integrand has a removable 0 / 0.
+    ends = integrand(np.array([1e-200, 1.0]), np.array([1.0, 1e-200]))
+    values = integrand(v, q)
+    if log:  # values relative to the largest, so that the split is done on numbers near 1
+        top = np.maximum(np.max(values, axis=-1), np.max(ends, axis=-1))[..., None]
+        ends, values = np.exp(ends - top), np.exp(values - top)
+    left, right = ends[..., :1], ends[..., 1:]
+    k = (values - left * q - right * v) / (v * q)
+    total = a + beta
+    mean = (
+        beta / total * left[..., 0]
+        + a / total * right[..., 0]
+        + a * beta / (total * (total + 1.0)) * (k @ (w / np.sum(w)))
+    )
+    if log:
+        return np.asarray(np.log(mean) + top[..., 0])
+    return np.asarray(mean)
