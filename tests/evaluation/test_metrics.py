@@ -537,3 +537,25 @@ def test_bootstrap_intervals_sort_once_whatever_the_blocks(
     )
     assert blocked == whole
     assert sorts == [3000, 3000, 3000]  # the AUC's score; Spearman's actual and predicted
+
+
+@pytest.mark.parametrize("which", ["roc_auc", "spearman"])
+def test_large_holdouts_resample_a_subset_and_rescale_to_the_full_bootstrap(which: str) -> None:
+    """Above max_customers the m-out-of-n interval matches the full bootstrap's spread."""
+    n = 40_000
+    if which == "roc_auc":
+        y, prob, _ = _lapse(n, 7)
+        point, interval = roc_auc(y, prob), lambda **kw: roc_auc_interval(y, prob, **kw)
+    else:
+        actual, predicted = _spend(n, 7)
+        point = spearman(actual, predicted)
+        interval = lambda **kw: spearman_interval(actual, predicted, **kw)  # noqa: E731
+    full_low, full_high = interval(n_boot=400, max_customers=None)
+    low, high = interval(n_boot=400, max_customers=5_000)
+    assert low < point < high and full_low < point < full_high
+    # Same spread (Monte Carlo error of 400 resamples' 2.5 % and 97.5 % points: about 10 %),
+    # and centred on the value on all customers, not on the subset's.
+    assert (high - low) / (full_high - full_low) == pytest.approx(1.0, abs=0.2)
+    assert (low + high) / 2 == pytest.approx((full_low + full_high) / 2, abs=0.2 * (high - low))
+    # Below the threshold nothing changes: the default resamples all 40,000 customers.
+    assert interval(n_boot=50) == interval(n_boot=50, max_customers=None)

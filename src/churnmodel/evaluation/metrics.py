@@ -67,6 +67,10 @@ _SAMPLE = 5
 # Bootstrap replicates are computed in blocks of at most this many cells (replicates x customers)
 # so that memory stays bounded (about 16 MB per float array) whatever the number of customers.
 _BLOCK_CELLS = 2_000_000
+#: Above this many customers a bootstrap interval resamples a random subset of this size and
+#: rescales its spread to the full count (`_bootstrap_intervals`): its cost stops growing with
+#: the data, and at these sizes the interval is a few thousandths wide.
+BOOTSTRAP_MAX_CUSTOMERS = 100_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -561,6 +565,24 @@ def _spearman_replicator(a: FloatArray, b: FloatArray) -> Callable[[FloatArray],
     return replicates
 
 
+def _spearman_on(
+    a: FloatArray, b: FloatArray
+) -> Callable[[IntArray | None], Callable[[FloatArray], FloatArray]]:
+    """Return a factory of :func:`_spearman_replicator` on a subset of customers (None: all)."""
+    return lambda rows: (
+        _spearman_replicator(a, b) if rows is None else _spearman_replicator(a[rows], b[rows])
+    )
+
+
+def _roc_auc_on(
+    y: FloatArray, score: FloatArray
+) -> Callable[[IntArray | None], Callable[[FloatArray], FloatArray]]:
+    """Return a factory of :func:`_roc_auc_replicator` on a subset of customers (None: all)."""
+    return lambda rows: (
+        _roc_auc_replicator(y, score) if rows is None else _roc_auc_replicator(y[rows], score[rows])
+    )
+
+
 def _spearman_replicates(a: FloatArray, b: FloatArray, weights: FloatArray) -> FloatArray:
     return _spearman_replicator(a, b)(weights)
 
@@ -779,28 +801,62 @@ def _bootstrap_weights(n: int, seeds: Sequence[np.random.SeedSequence]) -> Float
     return out
 
 
-def _bootstrap_interval(
-    replicates: Callable[[FloatArray], FloatArray],
+# A statistic to put an interval on: the factory of its replicator on a subset of the customers
+# (their positions, None for all) and its value on all customers (read only when a subset is
+# resampled).
+_Statistic = tuple[Callable[[IntArray | None], Callable[[FloatArray], FloatArray]], float]
+
+
+def _bootstrap_intervals(
+    statistics: Sequence[_Statistic],
     n: int,
     *,
     n_boot: int,
     level: float,
     seed: int,
-) -> tuple[float, float]:
+    max_customers: int | None = BOOTSTRAP_MAX_CUSTOMERS,
+) -> list[tuple[float, float]]:
+    """Percentile intervals of several statistics over the same resamples of ``n`` customers.
+
+    Each block of resample weights is drawn once and handed to every statistic's replicator.
+    Up to ``max_customers`` (None: any number) the resamples draw ``n`` of the ``n``
+    customers. Above it they draw ``m = max_customers`` of a random subset of ``m`` customers
+    (the same subset for every statistic), and each replicate's distance from the subset's own
+    value is shrunk by ``sqrt(m / n)`` around the value on all customers: the m-out-of-n
+    bootstrap with rescaling (Bickel, Goetze and van Zwet 1997), valid for statistics with a
+    normal limit at rate ``sqrt(n)`` such as the ROC AUC and Spearman's rho. It makes the
+    interval's cost independent of ``n``; a full bootstrap of a million customers took 20 s per
+    interval.
+    """
+    rows: IntArray | None = None
+    m = n
+    if max_customers is not None and n > max_customers:
+        m = int(max_customers)
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+        rows = np.sort(rng.choice(n, size=m, replace=False))
+    replicators = [factory(rows) for factory, _ in statistics]
     seeds = np.random.SeedSequence(seed).spawn(n_boot)
-    block = max(1, _BLOCK_CELLS // n)
-    stats = np.concatenate(
-        [
-            replicates(_bootstrap_weights(n, seeds[start : start + block]))
-            for start in range(0, n_boot, block)
-        ]
-    )
-    stats = stats[np.isfinite(stats)]
-    if stats.size < 2:
-        return math.nan, math.nan
+    block = max(1, _BLOCK_CELLS // m)
+    stats: list[list[FloatArray]] = [[] for _ in replicators]
+    for start in range(0, n_boot, block):
+        weights = _bootstrap_weights(m, seeds[start : start + block])
+        for out, replicates in zip(stats, replicators, strict=True):
+            out.append(replicates(weights))
     tail = (1.0 - level) / 2.0
-    low, high = np.quantile(stats, [tail, 1.0 - tail])
-    return float(low), float(high)
+    intervals = []
+    for parts, replicates, (_, value) in zip(stats, replicators, statistics, strict=True):
+        values = np.concatenate(parts)
+        values = values[np.isfinite(values)]
+        if values.size < 2:
+            intervals.append((math.nan, math.nan))
+            continue
+        low, high = np.quantile(values, [tail, 1.0 - tail])
+        if rows is not None:
+            own = float(replicates(np.ones((1, m)))[0])
+            shrink = math.sqrt(m / n)
+            low, high = value + (low - own) * shrink, value + (high - own) * shrink
+        intervals.append((float(low), float(high)))
+    return intervals
 
 
 def roc_auc_interval(
@@ -810,6 +866,7 @@ def roc_auc_interval(
     n_boot: int = 200,
     level: float = 0.95,
     seed: int = 0,
+    max_customers: int | None = BOOTSTRAP_MAX_CUSTOMERS,
 ) -> tuple[float, float]:
     """Percentile bootstrap interval for :func:`roc_auc`, resampling customers.
 
@@ -829,6 +886,10 @@ def roc_auc_interval(
         Coverage of the interval.
     seed
         Seed of the resampling.
+    max_customers
+        Above this many customers, resample a random subset of this size and rescale the
+        spread to all customers (the m-out-of-n bootstrap; ``_bootstrap_intervals``); None
+        resamples all customers whatever their number.
 
     Returns
     -------
@@ -842,9 +903,11 @@ def roc_auc_interval(
     """
     _check_bootstrap(n_boot, level)
     y, s, _ = _lapse_inputs(y_true, score)
-    return _bootstrap_interval(
-        _roc_auc_replicator(y, s), y.size, n_boot=n_boot, level=level, seed=seed
-    )
+    rescaled = max_customers is not None and y.size > max_customers  # needs the full value
+    statistic = (_roc_auc_on(y, s), roc_auc(y, s) if rescaled else math.nan)
+    return _bootstrap_intervals(
+        [statistic], y.size, n_boot=n_boot, level=level, seed=seed, max_customers=max_customers
+    )[0]
 
 
 def spearman_interval(
@@ -854,11 +917,13 @@ def spearman_interval(
     n_boot: int = 200,
     level: float = 0.95,
     seed: int = 0,
+    max_customers: int | None = BOOTSTRAP_MAX_CUSTOMERS,
 ) -> tuple[float, float]:
     """Percentile bootstrap interval for :func:`spearman`, resampling customers.
 
     Ranks within each resample are average ranks of the drawn copies, computed from the draw
-    counts without re-sorting (see :func:`roc_auc_interval` for the resampling scheme).
+    counts without re-sorting (see :func:`roc_auc_interval` for the resampling scheme and
+    ``max_customers``).
 
     Returns
     -------
@@ -872,9 +937,11 @@ def spearman_interval(
     """
     _check_bootstrap(n_boot, level)
     a, p, _ = _spend_inputs(actual, predicted)
-    return _bootstrap_interval(
-        _spearman_replicator(a, p), a.size, n_boot=n_boot, level=level, seed=seed
-    )
+    rescaled = max_customers is not None and a.size > max_customers  # needs the full value
+    statistic = (_spearman_on(a, p), spearman(a, p) if rescaled else math.nan)
+    return _bootstrap_intervals(
+        [statistic], a.size, n_boot=n_boot, level=level, seed=seed, max_customers=max_customers
+    )[0]
 
 
 # ---------------------------------------------------------------------------------------------

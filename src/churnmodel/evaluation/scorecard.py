@@ -235,16 +235,14 @@ def _ordered(
     return sorted(entries, key=rank)  # stable: keeps the caller's order within each group
 
 
+# A bootstrap interval a row still needs: customers, metric, and the statistic
+# (metrics._bootstrap_intervals).
+_Pending = tuple[int, str, "m._Statistic"]
+
+
 def _lapse_row(
-    label: pd.Series,
-    name: str,
-    pred: Prediction,
-    *,
-    n_boot: int,
-    level: float,
-    seed: int,
-    fraction: float,
-) -> dict[str, object]:
+    label: pd.Series, name: str, pred: Prediction, *, fraction: float
+) -> tuple[dict[str, object], _Pending]:
     what = f"lapse score {name!r}"
     y, s, ids = m._aligned(label, pred.values, "lapse label", what)
     m._check_binary(y, ids, "lapse label")
@@ -257,56 +255,38 @@ def _lapse_row(
             rows=m._failing_rows(ids[bad], "probability outside [0, 1]"),
         )
     is_prob = prob if pred.is_probability is None else pred.is_probability
-    low, high = (
-        m.roc_auc_interval(y, s, n_boot=n_boot, level=level, seed=seed)
-        if n_boot > 0
-        else (math.nan, math.nan)
-    )
     return {
         "n_customers": y.size,
         "base_rate": float(y.mean()),
-        "roc_auc": m.roc_auc(y, s),
-        "roc_auc_ci_low": low,
-        "roc_auc_ci_high": high,
+        "roc_auc": (auc := m.roc_auc(y, s)),
+        "roc_auc_ci_low": math.nan,
+        "roc_auc_ci_high": math.nan,
         "pr_auc": m.pr_auc(y, s),
         "brier": m.brier_score(y, s) if is_prob else math.nan,
         "log_loss": m.log_loss(y, s) if is_prob else math.nan,
         "top_decile_lift": m.top_decile_lift(y, s, fraction=fraction),
-    }
+    }, (y.size, "roc_auc", (m._roc_auc_on(y, s), auc))
 
 
 def _spend_row(
-    actual: pd.Series,
-    name: str,
-    pred: Prediction,
-    *,
-    n_boot: int,
-    level: float,
-    seed: int,
-    fraction: float,
-    n_bins: int,
-) -> dict[str, object]:
+    actual: pd.Series, name: str, pred: Prediction, *, fraction: float, n_bins: int
+) -> tuple[dict[str, object], _Pending]:
     a, p, ids = m._aligned(actual, pred.values, "actual spend", f"spend prediction {name!r}")
     m._check_nonnegative(a, ids, "actual spend")
     m._check_nonnegative(p, ids, f"spend prediction {name!r}")
     totals = m.revenue_totals(a, p)
-    low, high = (
-        m.spearman_interval(a, p, n_boot=n_boot, level=level, seed=seed)
-        if n_boot > 0
-        else (math.nan, math.nan)
-    )
     return {
         "n_customers": a.size,
         "actual_total": totals.actual,
-        "spearman": m.spearman(a, p),
-        "spearman_ci_low": low,
-        "spearman_ci_high": high,
+        "spearman": (rho := m.spearman(a, p)),
+        "spearman_ci_low": math.nan,
+        "spearman_ci_high": math.nan,
         "normalized_gini": m.normalized_gini(a, p),
         "top_decile_capture": m.top_decile_capture(a, p, fraction=fraction),
         "decile_mape": m.decile_mape(a, p, n_bins=n_bins),
         "predicted_total": totals.predicted,
         "total_relative_error": totals.relative_error,
-    }
+    }, (a.size, "spearman", (m._spearman_on(a, p), rho))
 
 
 def scorecard(
@@ -398,6 +378,7 @@ def scorecard(
         )
 
     rows: list[dict[str, object]] = []
+    pending: list[_Pending] = []
     chosen: dict[str, str] = {}
     for task, target, preds, chosen_name in tasks:
         entries = _entries(task, preds)
@@ -421,27 +402,22 @@ def scorecard(
         for name, pred in _ordered(entries, pick):
             common = {"task": task, "name": name, "kind": pred.kind, "chosen": name == pick}
             if task == "lapse":
-                values = _lapse_row(
-                    target,
-                    name,
-                    pred,
-                    n_boot=n_boot,
-                    level=level,
-                    seed=seed,
-                    fraction=fraction,
-                )
+                values, interval = _lapse_row(target, name, pred, fraction=fraction)
             else:
-                values = _spend_row(
-                    target,
-                    name,
-                    pred,
-                    n_boot=n_boot,
-                    level=level,
-                    seed=seed,
-                    fraction=fraction,
-                    n_bins=n_bins,
-                )
+                values, interval = _spend_row(target, name, pred, fraction=fraction, n_bins=n_bins)
             rows.append(common | values)
+            pending.append(interval)
+    if n_boot > 0:
+        # Every row on the same customers shares one pass over the resamples
+        # (metrics._bootstrap_intervals): they are drawn once, not once per row.
+        for n in sorted({size for size, _, _ in pending}):
+            which = [i for i, (size, _, _) in enumerate(pending) if size == n]
+            found = m._bootstrap_intervals(
+                [pending[i][2] for i in which], n, n_boot=n_boot, level=level, seed=seed
+            )
+            for i, (low, high) in zip(which, found, strict=True):
+                metric = pending[i][1]
+                rows[i][f"{metric}_ci_low"], rows[i][f"{metric}_ci_high"] = low, high
 
     columns = ["task", "name", "kind", "chosen", *_CONTEXT_COLUMNS, *LAPSE_METRICS, *SPEND_METRICS]
     table = pd.DataFrame(rows).reindex(columns=columns)
