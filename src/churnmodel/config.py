@@ -163,6 +163,13 @@ class ModelSettings(_Section):
     run logs each metric over the cut-offs (a line, not a point). A cut-off whose history is too
     short for the training design is left out, and the run says so.
 
+    ``training_customers`` (default 100,000; 0 for all) bounds the customers whose training
+    snapshots the lapse and spend models learn from: above it they learn from a sample
+    stratified by month of first purchase, the same customers in every training set of the
+    run, and the backtests run on that sample; the holdout and season-aligned evaluations,
+    the probabilistic models and the served scores use every customer
+    (``docs/lapse-and-spend.md``, "Large logs").
+
     ``threads`` caps the OpenMP threads of the gradient-boosting models while training and
     scoring: OpenMP threads spin-wait, and on a machine whose cores are busy with other jobs
     two threads were measured 20x slower than one.
@@ -199,6 +206,9 @@ class ModelSettings(_Section):
     """Earlier cut-offs the model is also backtested at (logged as step metrics); 0 for none."""
     backtest_step_days: int = Field(default=30, gt=0)
     """Days between the backtest cut-offs, counted back from the cut-off."""
+    training_customers: int = Field(default=100_000, ge=0)
+    """Most customers whose snapshots train the lapse and spend models (a sample stratified by
+    first month); every customer is still scored. 0: all."""
 
     @field_validator("cutoff", mode="before")
     @classmethod

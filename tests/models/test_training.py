@@ -293,3 +293,44 @@ def test_sample_keeps_each_cutoff_and_label_share(training: TrainingSet) -> None
     assert sample.cutoffs == training.cutoffs
     assert training.sample(n, seed=4).frame.index.equals(frame.index)  # seeded
     assert not training.sample(n, seed=5).frame.index.equals(frame.index)
+
+
+def test_training_sets_sharing_a_cache_equal_the_ones_built_alone(
+    cdnow_sample: pd.DataFrame,
+) -> None:
+    # Two scoring dates 30 days apart share two of their three monthly cut-offs: the second
+    # build computes only its new one, and both equal the training sets built without a cache.
+    from churnmodel.models.training import SnapshotCache
+
+    cache: SnapshotCache = {}
+    design = TrainingDesign(horizon_days=60, n_cutoffs=3, step_days=30, same_window_years=0)
+    kwargs = {"design": design, "time_unit": "W", "purchase": CDNOW_RULE}
+    first = build_training_set(cdnow_sample, scoring_date=SCORING, cache=cache, **kwargs)
+    built = set(cache)
+    later = SCORING + timedelta(days=30)
+    second = build_training_set(cdnow_sample, scoring_date=later, cache=cache, **kwargs)
+    for cached, day in ((first, SCORING), (second, later)):
+        alone = build_training_set(cdnow_sample, scoring_date=day, **kwargs)
+        pd.testing.assert_frame_equal(cached.frame, alone.frame)
+        assert cached.fit_warnings == alone.fit_warnings
+    shared = set(first.cutoffs.all) & set(second.cutoffs.all)
+    assert len(shared) == 2 and len(cache) == len(built) + len(set(second.cutoffs.all) - shared)
+
+
+def test_customer_sample_keeps_each_first_month_share(cdnow_sample: pd.DataFrame) -> None:
+    from churnmodel.models.training import sample_customers
+    from churnmodel.schemas import CUSTOMER_ID
+
+    assert sample_customers(cdnow_sample, None) is None
+    assert sample_customers(cdnow_sample, 10_000) is None  # 2,357 customers fit
+    ids = sample_customers(cdnow_sample, 800, seed=3)
+    assert ids is not None and abs(len(ids) - 800) <= 3  # rounded per month
+    assert ids.is_unique and ids.isin(cdnow_sample[CUSTOMER_ID]).all()
+    first = cdnow_sample.groupby(CUSTOMER_ID)["timestamp"].min().dt.to_period("M")
+    share = first.value_counts(normalize=True)
+    drawn = first.loc[ids].value_counts(normalize=True).reindex(share.index, fill_value=0.0)
+    assert (drawn - share).abs().max() < 0.01  # every cohort keeps its share
+    assert sample_customers(cdnow_sample, 800, seed=3).equals(ids)
+    assert not sample_customers(cdnow_sample, 800, seed=4).equals(ids)
+    with pytest.raises(ConfigError, match="positive integer"):
+        sample_customers(cdnow_sample, 0)

@@ -369,3 +369,36 @@ def test_train_and_evaluate_packs_the_outcome(
     assert outcome.params["label_horizon_days"] == 122
     scores = outcome.bundle.predict(until(cdnow_sample, CUTOFF), as_of=CUTOFF)
     assert list(scores.columns) == list(SCORE_COLUMNS)
+
+
+def test_large_logs_train_on_a_customer_sample_and_score_everyone(
+    cdnow_sample: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # [model] training_customers = 1,000 of CDNOW's 2,357: the lapse and spend models learn
+    # from 1,000 customers' snapshots, the backtest runs on them, and the holdout still scores
+    # all 2,357; the run says so.
+    monkeypatch.setattr(
+        evaluate,
+        "evaluate_holdout",
+        functools.partial(
+            evaluate.evaluate_holdout,
+            importance_repeats=1,
+            n_boot=0,
+            alternative_classifiers=(),
+            alternative_spend_models=(),
+        ),
+    )
+    settings = Settings(model={"training_customers": 1_000, "backtest_cutoffs": 1})
+    outcome = train_and_evaluate(
+        cdnow_sample, cutoff=CUTOFF, horizon_days=H, settings=settings, cdnow=True
+    )
+    assert "1,000 of the 2,357 customers" in outcome.notes["training_sample"]
+    assert "sampled customers only" in outcome.notes["backtest"]
+    known = until(cdnow_sample, CUTOFF)["customer_id"].nunique()
+    assert set(outcome.scorecard.table["n_customers"]) == {known}  # everyone is scored
+    for bundle in (outcome.evaluated["holdout"], outcome.bundle):
+        counts = bundle.training_summary["n_customers"]
+        assert counts.max() <= 1_000 and counts.iloc[-1] > 900  # the sample, at every cut-off
+    assert outcome.backtest is not None
+    earlier = outcome.backtest[outcome.backtest["cutoff"] < pd.Timestamp(CUTOFF)]
+    assert (earlier["n_customers"] <= 1_000).all()

@@ -42,11 +42,18 @@ from churnmodel.schemas import CUSTOMER_ID, RFM_COLUMNS
 __all__ = [
     "CATEGORICAL_COLUMNS",
     "FEATURE_COLUMNS",
+    "SnapshotCache",
     "TrainingSet",
     "as_frame",
     "build_training_set",
+    "sample_customers",
     "until",
 ]
+
+#: Snapshots with their probabilistic columns by (cut-off, label horizon), shared by the training
+#: sets that one run builds from the same log with the same feature settings
+#: (:func:`build_training_set`'s ``cache``).
+SnapshotCache = dict[tuple[date, int], tuple[pd.DataFrame, list[str]]]
 
 CATEGORICAL_COLUMNS: tuple[str, ...] = ("lifecycle_stage",)
 #: Every column the supervised models read, in this order.
@@ -158,6 +165,7 @@ def build_training_set(
     rules: LifecycleRules | None = None,
     windows: FeatureWindows | None = None,
     probabilistic: ProbabilisticFeatures | None = None,
+    cache: SnapshotCache | None = None,
 ) -> TrainingSet:
     """Build the training set for a model that will score at ``scoring_date``.
 
@@ -176,6 +184,12 @@ def build_training_set(
     probabilistic
         Settings of the probabilistic features (an unfitted :class:`ProbabilisticFeatures`;
         one copy is fitted per cut-off on that cut-off's features only).
+    cache
+        Snapshots already built, by (cut-off, label horizon); new ones are added. A snapshot
+        depends only on the rows up to its label window's end, so training sets for several
+        scoring dates of the same log share them; the caller keeps one cache per log and
+        per set of the other arguments (``churnmodel train`` builds six training sets, and a
+        third of their cut-offs repeat).
 
     Returns
     -------
@@ -198,32 +212,42 @@ def build_training_set(
             hint="check that the transactions cover the period up to the scoring date",
         )
     h = cutoffs.label_horizon_days
-    # Labels are complete up to the scoring date (the caller's log covers it), even when no
-    # one bought on its last days; the window ends never pass label_end <= scoring_date.
-    snapshots = build_snapshots(
-        until(transactions, cutoffs.label_end),
-        cutoffs.all,
-        h,
-        time_unit=time_unit,
-        purchase=purchase,
-        rules=rules,
-        windows=windows,
-        require_complete=False,
-    )
+    cache = {} if cache is None else cache
+    missing = [day for day in cutoffs.all if (day, h) not in cache]
+    if missing:
+        # Labels are complete up to the scoring date (the caller's log covers it), even when
+        # no one bought on its last days; the window ends never pass label_end <=
+        # scoring_date.
+        snapshots = build_snapshots(
+            until(transactions, max(missing) + timedelta(days=h)),
+            missing,
+            h,
+            time_unit=time_unit,
+            purchase=purchase,
+            rules=rules,
+            windows=windows,
+            require_complete=False,
+        )
+        for key, snap in snapshots.groupby("cutoff", sort=True):
+            cutoff = to_date(str(key), "cutoff")
+            feats = snap.set_index(CUSTOMER_ID)
+            feats.attrs = {"time_unit": time_unit}
+            model = ProbabilisticFeatures(**_params(template)).fit(feats)
+            prob = model.transform(feats, h)
+            cache[(cutoff, h)] = (
+                pd.concat([feats, prob], axis=1).reset_index(),
+                list(model.fit_warnings_),
+            )
     frames = []
     fit_warnings: dict[str, list[str]] = {}
-    for key, snap in snapshots.groupby("cutoff", sort=True):
-        cutoff = to_date(str(key), "cutoff")
-        feats = snap.set_index(CUSTOMER_ID)
-        feats.attrs = {"time_unit": time_unit}
-        model = ProbabilisticFeatures(**_params(template)).fit(feats)
-        if model.fit_warnings_:
-            fit_warnings[cutoff.isoformat()] = model.fit_warnings_
-        prob = model.transform(feats, h)
-        frame = pd.concat([feats, prob], axis=1).reset_index()
+    for cutoff in sorted(cutoffs.all):
+        if (cutoff, h) not in cache:  # a cut-off where no customer was known yet
+            continue
+        frame, warned = cache[(cutoff, h)]
+        if warned:
+            fit_warnings[cutoff.isoformat()] = warned
         is_cal = cutoff == cutoffs.calibration
-        frame.insert(1, "role", "calibration" if is_cal else "fit")
-        frames.append(frame)
+        frames.append(frame.assign(role="calibration" if is_cal else "fit"))
     out = pd.concat(frames, ignore_index=True)
     columns = ["cutoff", "role", CUSTOMER_ID, *FEATURE_COLUMNS, "purchases_next", "spend_next"]
     out = out.loc[:, [*columns, "lapsed"]]
@@ -234,6 +258,38 @@ def build_training_set(
         time_unit=time_unit,
         fit_warnings=fit_warnings,
     )
+
+
+def sample_customers(
+    transactions: pd.DataFrame, max_customers: int | None, *, seed: int = 0
+) -> pd.Index | None:
+    """Ids of at most ``max_customers`` customers, stratified by first month; None if all fit.
+
+    Each month of first transaction keeps its share of the customers (rounded), drawn
+    uniformly without replacement by ``seed``: the cohorts, and so the customers known at
+    every past cut-off, keep their mix, and nothing a customer did after their first month
+    decides whether they are drawn. The sample does not depend on any cut-off, so the training
+    sets of one run (holdout, backtests, refit) follow the same customers.
+    """
+    if max_customers is None:
+        return None
+    if isinstance(max_customers, bool) or not isinstance(max_customers, int | np.integer):
+        raise ConfigError(f"'max_customers' must be a positive integer, got {max_customers!r}")
+    if max_customers < 1:
+        raise ConfigError(f"'max_customers' must be a positive integer, got {max_customers}")
+    first = transactions.groupby(CUSTOMER_ID, sort=True, observed=True)["timestamp"].min()
+    n = len(first)
+    if n <= max_customers:
+        return None
+    month = pd.DatetimeIndex(first.to_numpy()).to_period("M")
+    strata = pd.factorize(month, sort=True)[0]
+    sizes = np.bincount(strata)
+    quota = np.floor(sizes * (max_customers / n) + 0.5).astype(np.int64)
+    order = np.lexsort((np.random.default_rng(seed).random(n), strata))
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    position = np.arange(n) - starts[strata[order]]
+    keep = np.sort(order[position < quota[strata[order]]])
+    return first.index[keep]
 
 
 def _params(model: ProbabilisticFeatures) -> dict[str, Any]:

@@ -62,7 +62,7 @@ from churnmodel.models import (
     TrainingSet,
     build_training_set,
 )
-from churnmodel.models.training import as_frame, until
+from churnmodel.models.training import SnapshotCache, as_frame, sample_customers, until
 from churnmodel.schemas import CUSTOMER_ID
 
 # Stage progress ("fitting the lapse classifier"): the churnmodel command shows these lines
@@ -240,6 +240,8 @@ def fit_bundle(
     settings: BundleSettings | None = None,
     training_set: TrainingSet | None = None,
     features: pd.DataFrame | None = None,
+    training_transactions: TransactionsLike | None = None,
+    snapshot_cache: SnapshotCache | None = None,
 ) -> ChurnBundle:
     """Fit every model on data up to ``cutoff`` and return the bundle that scores customers.
 
@@ -264,6 +266,12 @@ def fit_bundle(
         A training set already built for the same cut-off and settings (reused, not rebuilt).
     features
         Customer features at ``cutoff`` with the same feature settings (computed if not given).
+    training_transactions
+        The transactions the training snapshots are built from, when not ``transactions``:
+        e.g. a sample of the customers (:func:`~churnmodel.models.training.sample_customers`).
+        The probabilistic models and the features at ``cutoff`` always use ``transactions``.
+    snapshot_cache
+        Passed to :func:`~churnmodel.models.training.build_training_set` (``cache``).
 
     Returns
     -------
@@ -280,7 +288,7 @@ def fit_bundle(
     if training_set is None:
         _log.info("%s: training snapshots", day)
         training_set = build_training_set(
-            past,
+            past if training_transactions is None else until(as_frame(training_transactions), day),
             scoring_date=day,
             design=settings.design(horizon_days),
             time_unit=time_unit,
@@ -288,6 +296,7 @@ def fit_bundle(
             rules=rules,
             windows=windows,
             probabilistic=settings.probabilistic(),
+            cache=snapshot_cache,
         )
     elif training_set.cutoffs.label_end > day or training_set.horizon_days != horizon_days:
         raise ConfigError(
@@ -483,6 +492,8 @@ def evaluate_holdout(
     seed: int = 0,
     importance_repeats: int = 5,
     importance_max_samples: float | int = 10_000,
+    training_transactions: TransactionsLike | None = None,
+    snapshot_cache: SnapshotCache | None = None,
 ) -> EvaluationResult:
     """Fit on data up to ``cutoff``, score the next ``horizon_days``, and build the scorecard.
 
@@ -515,6 +526,10 @@ def evaluate_holdout(
     importance_repeats, importance_max_samples
         ``n_repeats`` and ``max_samples`` (rows drawn per repeat; at most the customers) of
         :func:`sklearn.inspection.permutation_importance` (0 repeats skips it).
+    training_transactions, snapshot_cache
+        As for :func:`fit_bundle`: the training snapshots come from ``training_transactions``
+        (e.g. a sample of customers) when given; the holdout is scored on every customer of
+        ``transactions``.
 
     Returns
     -------
@@ -542,7 +557,7 @@ def evaluate_holdout(
     ).set_index(CUSTOMER_ID)
     past = until(frame, day)
     training = build_training_set(
-        past,
+        past if training_transactions is None else until(as_frame(training_transactions), day),
         scoring_date=day,
         design=settings.design(horizon_days),
         time_unit=time_unit,
@@ -550,6 +565,7 @@ def evaluate_holdout(
         rules=rules,
         windows=windows,
         probabilistic=settings.probabilistic(),
+        cache=snapshot_cache,
     )
     features = customer_features(
         past, day, time_unit=time_unit, purchase=purchase, rules=rules, windows=windows
@@ -986,14 +1002,31 @@ def train_and_evaluate(
         settings, frame, cutoff=cutoff, horizon_days=horizon_days, cdnow=cdnow
     )
     model = settings.model
+    # The lapse and spend models learn from the snapshots of at most [model]
+    # training_customers customers (a sample stratified by first month, the same in every
+    # training set of the run); everything is scored on every customer. One cache holds the
+    # snapshots the run's training sets share.
+    sample = sample_customers(frame, int(model.training_customers) or None, seed=int(model.seed))
+    training_log = frame if sample is None else frame[frame[CUSTOMER_ID].isin(sample)]
     kwargs: dict[str, Any] = {
         "horizon_days": horizon_days,
         "time_unit": settings.features.time_unit,
         "purchase": purchase_rule(settings, cdnow=cdnow),
         "seed": int(model.seed),
         "settings": bundle_settings,
+        "snapshot_cache": {},
     }
     notes: dict[str, str] = {}
+    if sample is not None:
+        total = frame[CUSTOMER_ID].nunique()
+        notes["training_sample"] = (
+            f"the lapse and spend models learned from the training snapshots of {len(sample):,} "
+            f"of the {total:,} customers (a sample stratified by month of first purchase, "
+            "[model] training_customers); every evaluation but the backtest scored every customer"
+        )
+        _log.info(
+            "training snapshots of %s of %s customers (a sample)", f"{len(sample):,}", f"{total:,}"
+        )
 
     def champion_scores(day: date, key: str) -> dict[str, pd.DataFrame]:
         if champion is None:
@@ -1015,7 +1048,12 @@ def train_and_evaluate(
 
     def evaluate(day: date, key: str, **extra: Any) -> EvaluationResult:
         return evaluate_holdout(
-            frame, cutoff=day, compare=champion_scores(day, key), **kwargs, **extra
+            frame,
+            cutoff=day,
+            compare=champion_scores(day, key),
+            training_transactions=training_log,
+            **kwargs,
+            **extra,
         )
 
     _log.info("holdout evaluation: calibration to %s, %d-day holdout", cutoff, horizon_days)
@@ -1048,9 +1086,11 @@ def train_and_evaluate(
         count=int(model.backtest_cutoffs),
         step_days=int(model.backtest_step_days),
     )
+    if sample is not None and backtest_days:
+        notes["backtest"] += f"; on the {len(sample):,} sampled customers only"
     earlier = [
         evaluate_holdout(
-            frame,
+            training_log,  # all of the backtest runs on the sample
             cutoff=day,
             alternative_classifiers=(),
             alternative_spend_models=(),
@@ -1070,6 +1110,8 @@ def train_and_evaluate(
             time_unit=kwargs["time_unit"],
             purchase=kwargs["purchase"],
             settings=bundle_settings,
+            training_transactions=training_log,
+            snapshot_cache=kwargs["snapshot_cache"],
         )
     else:
         served = result.bundle

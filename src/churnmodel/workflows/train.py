@@ -715,6 +715,8 @@ def _description(
         prefix = "champion_" if key == "champion" else "aligned_champion_"
         if note and f"{prefix}lapse_roc_auc" not in logged:
             notes.append(f"Champion not scored on the {key.replace('_', ' ')} window: {note}.")
+    if outcome.notes.get("training_sample"):
+        notes.append(f"Training sample: {outcome.notes['training_sample']}.")
     if outcome.notes.get("backtest"):
         notes.append(f"Backtest: {outcome.notes['backtest']}.")
     if target.note:
