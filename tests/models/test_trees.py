@@ -116,3 +116,35 @@ def test_small_batches_are_encoded_as_scikit_learn_encodes_them() -> None:
     Q[0, 6] = np.inf
     with pytest.raises(ValueError, match="infinity"):
         ours.predict_proba(Q[:3])
+
+
+def test_large_batches_with_one_thread_are_split_over_two_threads_with_the_same_sums(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from threadpoolctl import threadpool_limits
+
+    from churnmodel.models import _trees
+
+    X, y_class, y_reg = _data(5)
+    big = np.tile(X, (40, 1))  # 120,000 rows: above SPLIT_BATCH_ROWS
+    assert len(big) >= _trees.SPLIT_BATCH_ROWS
+    monkeypatch.setattr(_trees, "usable_cores", lambda: 2)  # split even on a one-core runner
+    calls: list[int] = []
+    original = HistGradientBoostingRegressor._predict_iterations
+
+    def counted(self, X, *args):  # type: ignore[no-untyped-def]
+        calls.append(len(X))
+        return original(self, X, *args)
+
+    for fast, plain, y in (
+        (FastHGBClassifier, HistGradientBoostingClassifier, y_class),
+        (FastHGBRegressor, HistGradientBoostingRegressor, y_reg),
+    ):
+        ours = fast(categorical_features=CATEGORICAL, **PARAMS).fit(X, y)
+        theirs = plain(categorical_features=CATEGORICAL, **PARAMS).fit(X, y)
+        monkeypatch.setattr(plain, "_predict_iterations", counted)
+        calls.clear()
+        with threadpool_limits(1, user_api="openmp"):
+            got = ours._raw_predict(big)
+        assert sorted(calls) == [len(big) // 2, len(big) - len(big) // 2]  # two halves
+        np.testing.assert_array_equal(got, theirs._raw_predict(big))

@@ -10,10 +10,17 @@ the same to the last bit); larger batches, binned data during ``fit`` and anythi
 go to scikit-learn's own code. ``tests/models/test_trees.py`` checks equality with the
 scikit-learn estimators on numeric and categorical splits, missing values and unknown
 categories.
+
+Large batches predicted with one OpenMP thread (training caps the threads at
+``[model] threads``, default 1) are split into halves that two Python threads predict side by
+side: scikit-learn's tree walk releases the interpreter lock, and two one-thread teams never
+spin-wait on a busy core the way one two-thread OpenMP team does. Every row's sum is the same.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -24,6 +31,14 @@ __all__ = ["SMALL_BATCH_ROWS", "FastHGBClassifier", "FastHGBRegressor"]
 
 #: Batches up to this many rows are predicted by walking all trees at once.
 SMALL_BATCH_ROWS = 64
+#: Batches from this many rows, predicted with one OpenMP thread, are split over two threads.
+SPLIT_BATCH_ROWS = 100_000
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the platform tells it)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -167,9 +182,19 @@ class _SmallBatchPredict:
                 codes = X[:, categorical]
                 small = not np.any(codes[~np.isnan(codes)] >= 256)
         if not small:
-            super()._predict_iterations(  # type: ignore[misc]
-                X, predictors, raw_predictions, is_binned, n_threads
-            )
+            predict = super()._predict_iterations  # type: ignore[misc]
+            rows = X.shape[0]
+            if is_binned or n_threads != 1 or rows < SPLIT_BATCH_ROWS or usable_cores() < 2:
+                predict(X, predictors, raw_predictions, is_binned, n_threads)
+                return
+            half = rows // 2
+            with ThreadPoolExecutor(2) as pool:
+                parts = [
+                    pool.submit(predict, X[a:b], predictors, raw_predictions[a:b], False, 1)
+                    for a, b in ((0, half), (half, rows))
+                ]
+                for part in parts:
+                    part.result()
             return
         X = np.asarray(X, dtype=np.float64)
         for k, forest in enumerate(forests):
