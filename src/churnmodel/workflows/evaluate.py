@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -44,6 +44,7 @@ from churnmodel.evaluation import (
 )
 from churnmodel.exceptions import ConfigError, DataValidationError
 from churnmodel.features import (
+    LABEL_COLUMNS,
     FeatureWindows,
     LifecycleRules,
     PurchaseRule,
@@ -426,6 +427,10 @@ class EvaluationResult:
         The fitted :class:`~churnmodel.models.ChurnBundle`.
     columns
         Scorecard row name -> column of :attr:`scores` holding that prediction.
+    holdout
+        Per customer known at the cut-off: ``frequency``, ``recency``, ``T`` and
+        ``monetary_value`` at the cut-off and ``purchases_next`` in the holdout (the purchase
+        model's diagnostics read them).
     """
 
     cutoff: date
@@ -440,6 +445,7 @@ class EvaluationResult:
     training: pd.DataFrame
     bundle: ChurnBundle
     columns: Mapping[str, str] = field(default_factory=dict)
+    holdout: pd.DataFrame | None = None
 
     @property
     def lapse_names(self) -> list[str]:
@@ -573,8 +579,11 @@ def evaluate_holdout(
     windows = settings.feature_windows(int(horizon_days), windows)
     _log.info("%s: holdout labels, training snapshots and features", day)
     frame = as_frame(transactions)
-    # Holdout truth from the full log (refused if the window runs past the data end).
-    holdout = build_snapshots(
+    # Holdout truth from the full log (refused if the window runs past the data end). The
+    # snapshot's feature columns are the customer features at the cut-off (the same queries
+    # on the rows up to it), so they are not computed twice; of the rest only the truth and
+    # the purchase model's summary are kept (a million customers' snapshot is 0.4 GB).
+    snapshot = build_snapshots(
         frame,
         [day],
         horizon_days,
@@ -583,6 +592,10 @@ def evaluate_holdout(
         rules=rules,
         windows=windows,
     ).set_index(CUSTOMER_ID)
+    holdout = snapshot.loc[:, [*_HOLDOUT_SUMMARY, "lapsed", "spend_next"]]
+    features = snapshot.drop(columns=["cutoff", *LABEL_COLUMNS])
+    features.attrs = {"as_of": day.isoformat(), "time_unit": time_unit}
+    del snapshot
     past = until(frame, day)
     training = build_training_set(
         past if training_transactions is None else until(as_frame(training_transactions), day),
@@ -594,9 +607,6 @@ def evaluate_holdout(
         windows=windows,
         probabilistic=settings.probabilistic(),
         cache=snapshot_cache,
-    )
-    features = customer_features(
-        past, day, time_unit=time_unit, purchase=purchase, rules=rules, windows=windows
     )
     bundle = fit_bundle(
         past,
@@ -636,7 +646,7 @@ def evaluate_holdout(
             season_level=settings.season_level,
         )
         column = f"{CLASSIFIER}_{model}"
-        scores[column] = alt.predict_proba(X_H)[:, 1]
+        scores[column] = _in_chunks(alt.predict_proba, X_H)[:, 1]
         lapse[column] = scores[column]
     if alternative_spend_models:
         X_h, factor = bundle.spend_inputs(features)
@@ -648,7 +658,7 @@ def evaluate_holdout(
             season_level=settings.season_level,
         )
         column = f"spend_{model}"
-        scores[column] = regressor.predict(X_h) * factor.to_numpy()
+        scores[column] = _in_chunks(regressor.predict, X_h) * factor.to_numpy()
         spend[column] = scores[column]
     for other, other_scores in (compare or {}).items():
         aligned = _compared_scores(other, other_scores, scores.index)
@@ -705,6 +715,25 @@ def evaluate_holdout(
         training=training.summary(),
         bundle=bundle,
         columns=columns,
+        holdout=holdout.loc[:, list(_HOLDOUT_SUMMARY)],
+    )
+
+
+#: Columns of the holdout snapshot an evaluation keeps for the purchase model's diagnostics.
+_HOLDOUT_SUMMARY = ("frequency", "recency", "T", "monetary_value", "purchases_next")
+#: Rows per call when a comparison model predicts: its linear pipeline makes dense copies.
+_PREDICT_CHUNK_ROWS = 200_000
+
+
+def _in_chunks(predict: Callable[[pd.DataFrame], np.ndarray], frame: pd.DataFrame) -> np.ndarray:
+    """``predict(frame)`` in blocks of rows, so that its intermediate copies stay small."""
+    if len(frame) <= _PREDICT_CHUNK_ROWS:
+        return np.asarray(predict(frame))
+    return np.concatenate(
+        [
+            np.asarray(predict(frame.iloc[start : start + _PREDICT_CHUNK_ROWS]))
+            for start in range(0, len(frame), _PREDICT_CHUNK_ROWS)
+        ]
     )
 
 
@@ -1216,6 +1245,7 @@ def train_and_evaluate(
         evaluated=evaluated,
         notes=notes,
         backtest=backtest_table,
+        holdout=result.holdout,
     )
 
 

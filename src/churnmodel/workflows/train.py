@@ -109,6 +109,9 @@ class TrainingOutcome:
     backtest
         The scorecards of the backtest stacked, oldest cut-off first, the holdout last
         (column ``cutoff``; the rows every cut-off has), or None without earlier cut-offs.
+    holdout
+        The holdout's summary at the cut-off and purchases in the holdout, per customer
+        (:attr:`churnmodel.workflows.evaluate.EvaluationResult.holdout`), or None.
     """
 
     bundle: Any
@@ -121,6 +124,7 @@ class TrainingOutcome:
     evaluated: Mapping[str, Any] = field(default_factory=dict)
     notes: Mapping[str, str] = field(default_factory=dict)
     backtest: pd.DataFrame | None = None
+    holdout: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -342,13 +346,15 @@ def fit_and_evaluate(
     figures = dict(outcome.figures)
     purchase_model = getattr(getattr(evaluated, "probabilistic", None), "purchase_model_", None)
     if purchase_model is not None:
-        snap = build_snapshots(
-            transactions,
-            [cutoff],
-            horizon_days,
-            time_unit=time_unit,
-            purchase=purchase_rule(settings, cdnow=cdnow),
-        ).set_index(CUSTOMER_ID)
+        snap = outcome.holdout
+        if snap is None:  # the holdout evaluation keeps it; built here only without one
+            snap = build_snapshots(
+                transactions,
+                [cutoff],
+                horizon_days,
+                time_unit=time_unit,
+                purchase=purchase_rule(settings, cdnow=cdnow),
+            ).set_index(CUSTOMER_ID)
         summary = snap.loc[:, ["frequency", "recency", "T", "monetary_value"]]
         summary.attrs = {"time_unit": time_unit}
         holdout = pd.DataFrame(
