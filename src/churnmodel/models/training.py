@@ -331,12 +331,17 @@ def _log_span(transactions: pd.DataFrame) -> tuple[date, date]:
 
 
 def until(transactions: pd.DataFrame, last_day: date) -> pd.DataFrame:
-    """Return the rows on or before ``last_day`` (whole day, any time zone)."""
+    """Return the rows on or before ``last_day`` (whole day, any time zone).
+
+    The frame itself when every row is on or before it (callers never modify the result).
+    """
     ts = transactions["timestamp"]
     bound = pd.Timestamp(last_day + timedelta(days=1))
     if getattr(ts.dt, "tz", None) is not None:
         bound = bound.tz_localize(ts.dt.tz)
-    return transactions[ts < bound]
+    keep = (ts < bound).to_numpy()
+    # Nothing to drop (the refit at the log's last day): the frame itself, not a copy of it.
+    return transactions if keep.all() else transactions[keep]
 
 
 def __getattr__(name: str) -> Any:

@@ -1160,6 +1160,14 @@ def train_and_evaluate(
     backtest_table = _backtest_table([*earlier, result]) if earlier else None
     if model.refit and last > cutoff:
         _log.info("refit on every row to %s: the served model", last)
+        # Only the refit's cut-offs can still be reused: the other snapshots are let go.
+        cache = kwargs["snapshot_cache"]
+        try:
+            keep = set(bundle_settings.design(horizon_days).cutoffs(last, data_start=first).all)
+        except ConfigError:  # the refit reports it below
+            keep = set()
+        for key in [key for key in cache if key[0] not in keep]:
+            del cache[key]
         served = fit_bundle(
             frame,
             cutoff=last,
