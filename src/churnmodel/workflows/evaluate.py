@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -342,6 +342,9 @@ def fit_bundle(
     )
 
 
+_Fitted = TypeVar("_Fitted")
+
+
 def _fit_supervised(
     settings: BundleSettings, training: TrainingSet, day: date
 ) -> tuple[LapseClassifier, SpendRegressor]:
@@ -368,9 +371,15 @@ def _fit_supervised(
         _log.info("%s: fitting %s", day, names)
         return lapse(), spend()
     _log.info("%s: fitting %s side by side", day, names)
-    # One limit for both threads: each fit's own limit then saves and restores the same value.
-    with thread_limit(1), ThreadPoolExecutor(2) as pool:
-        classifier, spend_model = pool.submit(lapse), pool.submit(spend)
+
+    def alone(fit: Callable[[], _Fitted]) -> _Fitted:
+        # OpenMP's thread count is per thread, and a new thread starts at every core: each
+        # worker caps its own, for the predictions around the fit too.
+        with thread_limit(1):
+            return fit()
+
+    with ThreadPoolExecutor(2) as pool:
+        classifier, spend_model = pool.submit(alone, lapse), pool.submit(alone, spend)
         return classifier.result(), spend_model.result()
 
 
