@@ -1167,28 +1167,6 @@ def train_and_evaluate(
         for day in backtest_days
     ]
     backtest_table = _backtest_table([*earlier, result]) if earlier else None
-    if model.refit and last > cutoff:
-        _log.info("refit on every row to %s: the served model", last)
-        # Only the refit's cut-offs can still be reused: the other snapshots are let go.
-        cache = kwargs["snapshot_cache"]
-        try:
-            keep = set(bundle_settings.design(horizon_days).cutoffs(last, data_start=first).all)
-        except ConfigError:  # the refit reports it below
-            keep = set()
-        for key in [key for key in cache if key[0] not in keep]:
-            del cache[key]
-        served = fit_bundle(
-            frame,
-            cutoff=last,
-            horizon_days=horizon_days,
-            time_unit=kwargs["time_unit"],
-            purchase=kwargs["purchase"],
-            settings=bundle_settings,
-            training_transactions=training_log,
-            snapshot_cache=kwargs["snapshot_cache"],
-        )
-    else:
-        served = result.bundle
     _log.info("plots and tables")
     figures = {
         "plots/roc.png": _figure(result.plot_roc()),
@@ -1226,6 +1204,35 @@ def train_and_evaluate(
         figures["plots/aligned_roc.png"] = _figure(aligned.plot_roc())
         tables["evaluation/aligned_scorecard"] = aligned.scorecard.to_frame()
         tables["evaluation/aligned_training_cutoffs"] = _plain(aligned.training.reset_index())
+    # The per-customer scores are drawn; let them go before the refit holds its own frames
+    # (at a million customers each evaluation's scores are 0.3 GB).
+    del earlier
+    same = aligned is result
+    result = replace(result, scores=result.scores.iloc[:0])
+    if aligned is not None:
+        aligned = result if same else replace(aligned, scores=aligned.scores.iloc[:0])
+    if model.refit and last > cutoff:
+        _log.info("refit on every row to %s: the served model", last)
+        # Only the refit's cut-offs can still be reused: the other snapshots are let go.
+        cache = kwargs["snapshot_cache"]
+        try:
+            keep = set(bundle_settings.design(horizon_days).cutoffs(last, data_start=first).all)
+        except ConfigError:  # the refit reports it below
+            keep = set()
+        for key in [key for key in cache if key[0] not in keep]:
+            del cache[key]
+        served = fit_bundle(
+            frame,
+            cutoff=last,
+            horizon_days=horizon_days,
+            time_unit=kwargs["time_unit"],
+            purchase=kwargs["purchase"],
+            settings=bundle_settings,
+            training_transactions=training_log,
+            snapshot_cache=kwargs["snapshot_cache"],
+        )
+    else:
+        served = result.bundle
     served_training = (
         served.training_summary if served.training_summary is not None else result.training
     )
