@@ -133,18 +133,18 @@ def table(runs: list[TrainRun]) -> list[dict[str, Any]]:
     for run in runs:
         names += [n for n in run.stages if n not in names]
     rows: list[dict[str, Any]] = []
-    for name in ["total (wall)", "peak memory (MB)", *names]:
+    for name in ["total (wall)", "peak memory (MiB)", *names]:
         row: dict[str, Any] = {"stage": name}
         values = []
         for run in runs:
             if name == "total (wall)":
                 value = run.wall_s
-            elif name == "peak memory (MB)":
+            elif name == "peak memory (MiB)":
                 value = run.peak_mb
             else:
                 value = run.stages.get(name, 0.0)
             row[f"{run.customers}"] = value
-            if name != "peak memory (MB)":
+            if name != "peak memory (MiB)":
                 row[f"{run.customers}_share"] = value / run.wall_s if run.wall_s else math.nan
             values.append(value)
         for a, b, (ta, tb) in zip(runs, runs[1:], itertools.pairwise(values), strict=False):
