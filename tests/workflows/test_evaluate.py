@@ -345,21 +345,26 @@ def test_classifier_learns_seasonal_buyers_that_bgnbd_calls_lapsed() -> None:
 
 
 # ---------------------------------------------------------------- the training job's hook
-def test_train_and_evaluate_packs_the_outcome(
-    cdnow_sample: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The packing is under test here, not the importances: one short repeat keeps it quick.
+def _quick_evaluations(monkeypatch: pytest.MonkeyPatch, n_boot: int) -> None:
+    """Evaluations without comparison models and with one short importance repeat."""
     monkeypatch.setattr(
         evaluate,
         "evaluate_holdout",
         functools.partial(
             evaluate.evaluate_holdout,
             importance_repeats=1,
-            n_boot=20,
+            n_boot=n_boot,
             alternative_classifiers=(),
             alternative_spend_models=(),
         ),
     )
+
+
+def test_train_and_evaluate_packs_the_outcome(
+    cdnow_sample: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The packing is under test here, not the importances: one short repeat keeps it quick.
+    _quick_evaluations(monkeypatch, n_boot=20)
     outcome = train_and_evaluate(
         cdnow_sample, cutoff=CUTOFF, horizon_days=H, settings=Settings(), cdnow=True
     )
@@ -377,17 +382,7 @@ def test_large_logs_train_on_a_customer_sample_and_score_everyone(
     # [model] training_customers = 1,000 of CDNOW's 2,357: the lapse and spend models learn
     # from 1,000 customers' snapshots, the backtest runs on them, and the holdout still scores
     # all 2,357; the run says so.
-    monkeypatch.setattr(
-        evaluate,
-        "evaluate_holdout",
-        functools.partial(
-            evaluate.evaluate_holdout,
-            importance_repeats=1,
-            n_boot=0,
-            alternative_classifiers=(),
-            alternative_spend_models=(),
-        ),
-    )
+    _quick_evaluations(monkeypatch, n_boot=0)
     settings = Settings(model={"training_customers": 1_000, "backtest_cutoffs": 1})
     outcome = train_and_evaluate(
         cdnow_sample, cutoff=CUTOFF, horizon_days=H, settings=settings, cdnow=True

@@ -125,13 +125,7 @@ class TrainingSet:
         if n <= max_rows:
             return self
         strata = self.frame.groupby(["cutoff", "lapsed"], sort=True).ngroup().to_numpy()
-        sizes = np.bincount(strata)
-        quota = np.floor(sizes * (max_rows / n) + 0.5).astype(np.int64)
-        order = np.lexsort((np.random.default_rng(seed).random(n), strata))
-        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-        position = np.arange(n) - starts[strata[order]]
-        keep = np.sort(order[position < quota[strata[order]]])
-        return replace(self, frame=self.frame.iloc[keep])
+        return replace(self, frame=self.frame.iloc[_stratified_draw(strata, max_rows, seed)])
 
     def _rows(self, role: str | None) -> pd.DataFrame:
         if role is None:
@@ -283,13 +277,22 @@ def sample_customers(
         return None
     month = pd.DatetimeIndex(first.to_numpy()).to_period("M")
     strata = pd.factorize(month, sort=True)[0]
+    return first.index[_stratified_draw(strata, int(max_customers), seed)]
+
+
+def _stratified_draw(strata: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Positions of about ``size`` rows, each stratum (codes 0..k-1) keeping its share.
+
+    Each stratum's quota is its share of ``size``, rounded; its rows are drawn uniformly
+    without replacement by ``seed``. The positions come back sorted.
+    """
+    n = strata.size
     sizes = np.bincount(strata)
-    quota = np.floor(sizes * (max_customers / n) + 0.5).astype(np.int64)
+    quota = np.floor(sizes * (size / n) + 0.5).astype(np.int64)
     order = np.lexsort((np.random.default_rng(seed).random(n), strata))
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     position = np.arange(n) - starts[strata[order]]
-    keep = np.sort(order[position < quota[strata[order]]])
-    return first.index[keep]
+    return np.sort(order[position < quota[strata[order]]])
 
 
 def _params(model: ProbabilisticFeatures) -> dict[str, Any]:
