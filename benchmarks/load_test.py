@@ -294,6 +294,59 @@ def _report(args: argparse.Namespace, stats: list[ClientStats], elapsed: float, 
     return 1 if failed else 0
 
 
+def report(quick: bool, *, big: bool = False) -> list[dict[str, Any]]:
+    """The load test in ``make bench``: ``serve``'s default workers against one worker.
+
+    Both runs (50 clients for 60 s; ``quick``: 10 clients for 10 s) start the server the way
+    ``churnmodel serve`` does, one after the other in fresh processes; the one-worker run is
+    the reference measured in the same invocation. ``big`` is ignored. Returns rows for
+    ``benchmarks.run``'s results file.
+    """
+    del big
+    clients, seconds = (10, 10.0) if quick else (50, 60.0)
+    runs: dict[str, dict[str, Any]] = {}
+    for label, workers in (("one worker (reference)", ["--workers", "1"]), ("default", [])):
+        print(f"running the load test, {label} ...", file=sys.stderr, flush=True)
+        command = [sys.executable, "-m", "benchmarks.load_test"]
+        command += ["--clients", str(clients), "--seconds", f"{seconds:g}", *workers]
+        done = subprocess.run(command, check=False, capture_output=True, text=True)
+        result = RESULTS / "load_test.json"
+        if done.returncode != 0 or not result.exists():
+            tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+            runs[label] = {"error": f"exit {done.returncode}: {tail}"}
+            continue
+        runs[label] = json.loads(result.read_text())
+    reference, ours = runs["one worker (reference)"], runs["default"]
+    print(f"\nload test: {clients} clients x {seconds:g} s (serve's default against one worker)")
+    print(f"{'server':<36}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'5xx':>6}{'errors':>8}")
+    for label, run in runs.items():
+        if "error" in run:
+            print(f"{label:<36} ERROR {run['error']}")
+            continue
+        name = f"{label} ({run['workers']} worker{'s' if run['workers'] != 1 else ''})"
+        errors = sum(run["connection_errors"].values())
+        print(
+            f"{name:<36}{run['throughput_rps']:>10.1f}{run['p50_ms']:>10.1f}"
+            f"{run['p99_ms']:>10.1f}{run['5xx']:>6}{errors:>8}"
+        )
+    ratio = None
+    if "error" not in ours and "error" not in reference and reference["throughput_rps"]:
+        ratio = ours["throughput_rps"] / reference["throughput_rps"]
+        print(f"throughput default / one worker: {ratio:.2f}x (target: >= 60 req/s, p99 < 1.5 s)")
+    return [
+        {
+            "case": f"load test, {label}",
+            "ours_s": run.get("seconds"),
+            "throughput_rps": run.get("throughput_rps"),
+            "p99_ms": run.get("p99_ms"),
+            "target": ">= 60 req/s, p99 < 1,500 ms, no errors (50 clients, 60 s)",
+            **({"ratio_vs_one_worker": ratio} if label == "default" and ratio else {}),
+            **({"error": run["error"]} if "error" in run else {}),
+        }
+        for label, run in runs.items()
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)

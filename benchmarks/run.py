@@ -18,7 +18,14 @@ from typing import Any
 
 from benchmarks._harness import Case, measure
 
-MODULES = ("bench_features", "bench_models", "bench_spark", "bench_scoring", "bench_train")
+MODULES = (
+    "bench_features",
+    "bench_models",
+    "bench_spark",
+    "bench_scoring",
+    "load_test",
+    "bench_train",
+)
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -74,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         except ModuleNotFoundError as exc:
             print(f"skip {name}: {exc}", file=sys.stderr)
             continue
-        if hasattr(module, "report"):  # a module with its own table (bench_train)
+        if hasattr(module, "report"):  # a module with its own table (load_test, bench_train)
             rows.extend(module.report(args.quick, big=args.train_3m))
             continue
         for case in module.cases(args.quick):
