@@ -565,24 +565,6 @@ def _spearman_replicator(a: FloatArray, b: FloatArray) -> Callable[[FloatArray],
     return replicates
 
 
-def _spearman_on(
-    a: FloatArray, b: FloatArray
-) -> Callable[[IntArray | None], Callable[[FloatArray], FloatArray]]:
-    """Return a factory of :func:`_spearman_replicator` on a subset of customers (None: all)."""
-    return lambda rows: (
-        _spearman_replicator(a, b) if rows is None else _spearman_replicator(a[rows], b[rows])
-    )
-
-
-def _roc_auc_on(
-    y: FloatArray, score: FloatArray
-) -> Callable[[IntArray | None], Callable[[FloatArray], FloatArray]]:
-    """Return a factory of :func:`_roc_auc_replicator` on a subset of customers (None: all)."""
-    return lambda rows: (
-        _roc_auc_replicator(y, score) if rows is None else _roc_auc_replicator(y[rows], score[rows])
-    )
-
-
 def _spearman_replicates(a: FloatArray, b: FloatArray, weights: FloatArray) -> FloatArray:
     return _spearman_replicator(a, b)(weights)
 
@@ -801,10 +783,10 @@ def _bootstrap_weights(n: int, seeds: Sequence[np.random.SeedSequence]) -> Float
     return out
 
 
-# A statistic to put an interval on: the factory of its replicator on a subset of the customers
-# (their positions, None for all) and its value on all customers (read only when a subset is
-# resampled).
-_Statistic = tuple[Callable[[IntArray | None], Callable[[FloatArray], FloatArray]], float]
+# A statistic to put an interval on: what builds its replicator from per-customer arrays
+# (e.g. `_roc_auc_replicator`), those arrays, and its value on all customers (read only when
+# a subset is resampled).
+_Statistic = tuple[Callable[..., Callable[[FloatArray], FloatArray]], tuple[FloatArray, ...], float]
 
 
 def _bootstrap_intervals(
@@ -834,7 +816,10 @@ def _bootstrap_intervals(
         m = int(max_customers)
         rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
         rows = np.sort(rng.choice(n, size=m, replace=False))
-    replicators = [factory(rows) for factory, _ in statistics]
+    replicators = [
+        build(*(arrays if rows is None else tuple(a[rows] for a in arrays)))
+        for build, arrays, _ in statistics
+    ]
     seeds = np.random.SeedSequence(seed).spawn(n_boot)
     block = max(1, _BLOCK_CELLS // m)
     stats: list[list[FloatArray]] = [[] for _ in replicators]
@@ -844,7 +829,7 @@ def _bootstrap_intervals(
             out.append(replicates(weights))
     tail = (1.0 - level) / 2.0
     intervals = []
-    for parts, replicates, (_, value) in zip(stats, replicators, statistics, strict=True):
+    for parts, replicates, (_, _, value) in zip(stats, replicators, statistics, strict=True):
         values = np.concatenate(parts)
         values = values[np.isfinite(values)]
         if values.size < 2:
@@ -857,6 +842,29 @@ def _bootstrap_intervals(
             low, high = value + (low - own) * shrink, value + (high - own) * shrink
         intervals.append((float(low), float(high)))
     return intervals
+
+
+def _one_interval(
+    build: Callable[..., Callable[[FloatArray], FloatArray]],
+    statistic: Callable[..., float],
+    arrays: tuple[FloatArray, ...],
+    n_boot: int,
+    level: float,
+    seed: int,
+    max_customers: int | None,
+) -> tuple[float, float]:
+    """:func:`_bootstrap_intervals` of one statistic (its full value only when rescaled)."""
+    n = arrays[0].size
+    rescaled = max_customers is not None and n > max_customers
+    value = statistic(*arrays) if rescaled else math.nan
+    return _bootstrap_intervals(
+        [(build, arrays, value)],
+        n,
+        n_boot=n_boot,
+        level=level,
+        seed=seed,
+        max_customers=max_customers,
+    )[0]
 
 
 def roc_auc_interval(
@@ -903,11 +911,7 @@ def roc_auc_interval(
     """
     _check_bootstrap(n_boot, level)
     y, s, _ = _lapse_inputs(y_true, score)
-    rescaled = max_customers is not None and y.size > max_customers  # needs the full value
-    statistic = (_roc_auc_on(y, s), roc_auc(y, s) if rescaled else math.nan)
-    return _bootstrap_intervals(
-        [statistic], y.size, n_boot=n_boot, level=level, seed=seed, max_customers=max_customers
-    )[0]
+    return _one_interval(_roc_auc_replicator, roc_auc, (y, s), n_boot, level, seed, max_customers)
 
 
 def spearman_interval(
@@ -937,11 +941,7 @@ def spearman_interval(
     """
     _check_bootstrap(n_boot, level)
     a, p, _ = _spend_inputs(actual, predicted)
-    rescaled = max_customers is not None and a.size > max_customers  # needs the full value
-    statistic = (_spearman_on(a, p), spearman(a, p) if rescaled else math.nan)
-    return _bootstrap_intervals(
-        [statistic], a.size, n_boot=n_boot, level=level, seed=seed, max_customers=max_customers
-    )[0]
+    return _one_interval(_spearman_replicator, spearman, (a, p), n_boot, level, seed, max_customers)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -265,7 +265,7 @@ def _lapse_row(
         "brier": m.brier_score(y, s) if is_prob else math.nan,
         "log_loss": m.log_loss(y, s) if is_prob else math.nan,
         "top_decile_lift": m.top_decile_lift(y, s, fraction=fraction),
-    }, (y.size, "roc_auc", (m._roc_auc_on(y, s), auc))
+    }, (y.size, "roc_auc", (m._roc_auc_replicator, (y, s), auc))
 
 
 def _spend_row(
@@ -286,7 +286,7 @@ def _spend_row(
         "decile_mape": m.decile_mape(a, p, n_bins=n_bins),
         "predicted_total": totals.predicted,
         "total_relative_error": totals.relative_error,
-    }, (a.size, "spearman", (m._spearman_on(a, p), rho))
+    }, (a.size, "spearman", (m._spearman_replicator, (a, p), rho))
 
 
 def scorecard(
