@@ -19,7 +19,6 @@ spin-wait on a busy core the way one two-thread OpenMP team does. Every row's su
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
@@ -27,18 +26,14 @@ from typing import Any, cast
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
+from churnmodel.models.estimators import usable_cores
+
 __all__ = ["SMALL_BATCH_ROWS", "FastHGBClassifier", "FastHGBRegressor"]
 
 #: Batches up to this many rows are predicted by walking all trees at once.
 SMALL_BATCH_ROWS = 64
 #: Batches from this many rows, predicted with one OpenMP thread, are split over two threads.
 SPLIT_BATCH_ROWS = 100_000
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity where the platform tells it)."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

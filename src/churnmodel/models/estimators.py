@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -72,6 +73,14 @@ class EstimatorNotFittedError(NotFittedError, SklearnNotFittedError):
     Both :class:`churnmodel.exceptions.NotFittedError` and scikit-learn's ``NotFittedError``,
     so callers of either library can catch it.
     """
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity; ``cpu_count`` where there is none)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @contextlib.contextmanager

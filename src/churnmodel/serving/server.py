@@ -22,6 +22,7 @@ from packaging.requirements import Requirement
 
 import churnmodel
 from churnmodel.exceptions import ConfigError
+from churnmodel.models.estimators import usable_cores
 from churnmodel.serving.asgi import DEFAULT_MAX_REQUEST_BYTES, MAX_REQUEST_BYTES_ENV, MODEL_URI_ENV
 from churnmodel.serving.pyfunc import BUNDLE_ARTIFACT, INPUT_COLUMNS, ChurnPyfuncModel
 
@@ -144,11 +145,8 @@ def _not_churnmodel(uri: str, flavors: Any, schema: Any, inner: object) -> str:
 
 
 def default_workers() -> int:
-    """One worker per core this process may run on (``sched_getaffinity``; else ``cpu_count``)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
+    """One worker per core this process may run on (``models.estimators.usable_cores``)."""
+    return usable_cores()
 
 
 # Native thread pools limited to one thread per worker: scoring one request is too small to

@@ -64,8 +64,7 @@ from churnmodel.models import (
     TrainingSet,
     build_training_set,
 )
-from churnmodel.models._trees import usable_cores
-from churnmodel.models.estimators import thread_limit
+from churnmodel.models.estimators import thread_limit, usable_cores
 from churnmodel.models.training import SnapshotCache, as_frame, sample_customers, until
 from churnmodel.schemas import CUSTOMER_ID
 
