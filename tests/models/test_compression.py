@@ -143,3 +143,28 @@ def test_few_distinct_rows_fit_uncompressed_when_forced(simulated: pd.DataFrame)
     model = BetaGeoModel().fit(unique)  # every row distinct: auto leaves them as they are
     assert model.fit_rows_ == len(unique)
     assert BetaGeoModel().fit(unique, compress=True).fit_rows_ == len(unique)
+
+
+def test_gamma_gamma_weighted_table_is_the_full_summary(simulated: pd.DataFrame) -> None:
+    # What a log on Spark sends: one row per distinct (frequency, monetary_value) and its count;
+    # a few repeat buyers whose repeats net to 0 are counted in the warning, as in the full fit.
+    summary = simulated.copy()
+    summary.loc[summary.index[summary["frequency"] > 0][:7], "monetary_value"] = 0.0
+    table = (
+        summary.groupby(["frequency", "monetary_value"]).size().rename("customers").reset_index()
+    )
+    assert len(table) < 0.5 * len(summary)
+    with pytest.warns(UserWarning, match="7 of") as weighted_warnings:
+        weighted = GammaGammaModel().fit(table, weights="customers")
+    with pytest.warns(UserWarning, match="7 of") as plain_warnings:
+        plain = GammaGammaModel().fit(summary, compress=False)
+    assert str(weighted_warnings[0].message) == str(plain_warnings[0].message)
+    names = plain.param_names
+    np.testing.assert_allclose(
+        [weighted.params_[k] for k in names], [plain.params_[k] for k in names], rtol=RTOL
+    )
+    np.testing.assert_allclose(weighted.log_likelihood_, plain.log_likelihood_, rtol=RTOL)
+    assert weighted.n_customers_ == plain.n_customers_
+    np.testing.assert_allclose(
+        weighted.spend_frequency_correlation_, plain.spend_frequency_correlation_, rtol=RTOL
+    )

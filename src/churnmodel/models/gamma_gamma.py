@@ -19,7 +19,7 @@ from churnmodel.models._base import (
     compressed_problem,
     import_lifetimes,
 )
-from churnmodel.models._summary import RFMData, read_summary
+from churnmodel.models._summary import RFMData, read_summary, read_weights
 
 __all__ = ["GammaGammaModel"]
 
@@ -96,6 +96,7 @@ class GammaGammaModel(ProbabilisticModel):
         summary: pd.DataFrame,
         *,
         time_unit: str | None = None,
+        weights: str | Any | None = None,
         compress: bool | None = None,
     ) -> Self:
         """Fit on the repeat buyers of an RFM summary.
@@ -113,6 +114,10 @@ class GammaGammaModel(ProbabilisticModel):
             counts them (a mean spend of 0 has zero likelihood under the model).
         time_unit
             Accepted for symmetry with the purchase models; spend has no time unit.
+        weights
+            The number of customers each row stands for, as for the purchase models: a column
+            name of ``summary`` or an array, finite and >= 0. One row per distinct (frequency,
+            monetary_value) with its count is fitted exactly as the full summary.
         compress
             None (default): compress when the distinct rows are fewer than 98 % of the
             repeat buyers (``churnmodel.models._base.COMPRESSION_SHARE``); True or False forces it.
@@ -131,45 +136,52 @@ class GammaGammaModel(ProbabilisticModel):
         """
         self._check_hyperparameters()
         data = read_summary(summary, time_unit=time_unit, monetary=True, purchases=False)
+        given = read_weights(summary, weights)
+        w = np.ones(len(data)) if given is None else given
         money = np.asarray(data.monetary_value)
-        zero_spend = (data.frequency > 0) & (money <= 0)
-        n_zero = int(zero_spend.sum())
+        zero_spend = (data.frequency > 0) & (money <= 0) & (w > 0)
+        n_zero = round(float(w[zero_spend].sum()))
         if n_zero:
             # The Gamma-Gamma density of a mean spend of 0 is 0 (log-likelihood -inf): these
             # customers carry no information the model can use, so they are left out of the fit
             # and predicted like everyone else (expected_spend shrinks them towards the mean).
             warnings.warn(
-                f"GammaGammaModel: {n_zero} of {int((data.frequency > 0).sum())} repeat buyers "
-                "have monetary_value = 0 (their repeat purchases net to nothing) and are left "
-                "out of the fit; expected_spend still predicts them, shrunk towards the "
-                "population mean",
+                f"GammaGammaModel: {n_zero} of {round(float(w[data.frequency > 0].sum()))} "
+                "repeat buyers have monetary_value = 0 (their repeat purchases net to nothing) "
+                "and are left out of the fit; expected_spend still predicts them, shrunk towards "
+                "the population mean",
                 DegenerateFitWarning,
                 stacklevel=2,
             )
-        repeat = (data.frequency > 0) & ~zero_spend
-        n_repeat = int(repeat.sum())
+        repeat = (data.frequency > 0) & ~zero_spend & (w > 0)
+        n_repeat = round(float(w[repeat].sum()))
         if n_repeat < 3:
             zeros = f" ({n_zero} more have monetary_value = 0)" if n_zero else ""
             raise ModelFitError(
-                f"GammaGammaModel cannot be fitted: only {n_repeat} of {len(data)} customers made "
-                f"a repeat purchase with positive mean spend{zeros}, and the model learns from "
-                "repeat buyers' mean spend. What to change: use a longer calibration period or "
-                "more customers",
+                f"GammaGammaModel cannot be fitted: only {n_repeat} of "
+                f"{round(float(w.sum()))} customers made a repeat purchase with positive mean "
+                f"spend{zeros}, and the model learns from repeat buyers' mean spend. What to "
+                "change: use a longer calibration period or more customers",
                 details={"cause": "fewer than 3 repeat buyers"},
             )
         x = data.frequency[repeat]
         m = money[repeat]
-        corr = float(np.corrcoef(x, m)[0, 1]) if np.ptp(x) > 0 and np.ptp(m) > 0 else 0.0
+        rows = w[repeat]
+        corr = _weighted_correlation(x, m, rows)
         compact = RFMData(
             frequency=x,
             recency=x,
             T=x,
             time_unit="D",
-            index=pd.RangeIndex(n_repeat),
+            index=pd.RangeIndex(x.size),
             monetary_value=m,
         )
         problem = compressed_problem(
-            compact, ("frequency", "monetary_value"), None, n_repeat, compress
+            compact,
+            ("frequency", "monetary_value"),
+            None if given is None else rows,
+            n_repeat,
+            compress,
         )
         self._fit_problem(problem)
         self.fit_rows_: int = len(problem.data)
@@ -378,3 +390,13 @@ class GammaGammaModel(ProbabilisticModel):
         data = read_summary(summary, monetary=True, purchases=False)
         values = self._expected_spend(self.params_, data.frequency, np.asarray(data.monetary_value))
         return pd.Series(values, index=data.index, name="expected_spend")
+
+
+def _weighted_correlation(x: np.ndarray, m: np.ndarray, weights: np.ndarray) -> float:
+    """Pearson correlation of ``x`` and ``m``, each row counted ``weights`` times (0 if flat)."""
+    if np.ptp(x) == 0 or np.ptp(m) == 0:
+        return 0.0
+    if np.all(weights == 1):
+        return float(np.corrcoef(x, m)[0, 1])
+    cov = np.cov(np.vstack([x, m]), fweights=None, aweights=weights, ddof=0)
+    return float(cov[0, 1] / math.sqrt(cov[0, 0] * cov[1, 1]))

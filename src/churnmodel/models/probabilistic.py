@@ -111,6 +111,56 @@ class ProbabilisticFeatures:
         -------
         self
         """
+        self._check_settings()
+        summary = _summary(features)
+        repeat = summary["frequency"] > 0
+        spendable = ~repeat | (features["monetary_value"] > 0)
+        return self._fit(summary, summary[spendable.to_numpy()], str(summary.attrs["time_unit"]))
+
+    def fit_summaries(
+        self, purchases: pd.DataFrame, spend: pd.DataFrame, *, time_unit: str
+    ) -> Self:
+        """Fit on compressed summaries: the same models as :meth:`fit` on every customer.
+
+        For a log that lives elsewhere (``churnmodel train --engine spark``): one row per
+        distinct value, with the number of customers sharing it, is all the fits read.
+
+        Parameters
+        ----------
+        purchases
+            ``frequency``, ``recency``, ``T`` and ``customers``: one row per distinct
+            (frequency, recency, T) of the customers at the cut-off (in ``time_unit``).
+        spend
+            ``frequency``, ``monetary_value`` and ``customers``: one row per distinct
+            (frequency, monetary_value) of the customers whose features have
+            ``frequency == 0`` or ``monetary_value > 0`` (those :meth:`fit` keeps).
+        time_unit
+            Unit of ``recency`` and ``T``.
+        """
+        self._check_settings()
+        for name, table, columns in (
+            ("purchases", purchases, ("frequency", "recency", "T", "customers")),
+            ("spend", spend, ("frequency", "monetary_value", "customers")),
+        ):
+            missing = [c for c in columns if c not in table.columns]
+            if missing:
+                raise DataValidationError(
+                    f"the {name} summary has no column {missing[0]!r}", column=missing[0]
+                )
+        purchase_summary = purchases.loc[:, ["frequency", "recency", "T", "customers"]]
+        purchase_summary.attrs = {"time_unit": time_unit}
+        freq = spend["frequency"].to_numpy()
+        money = spend["monetary_value"].to_numpy(dtype=np.float64)
+        spend_summary = pd.DataFrame(
+            {
+                "frequency": freq,
+                "monetary_value": np.where(freq > 0, np.maximum(money, _MIN_MONETARY), 0.0),
+                "customers": spend["customers"].to_numpy(),
+            }
+        )
+        return self._fit(purchase_summary, spend_summary, time_unit, weights="customers")
+
+    def _check_settings(self) -> None:
         if self.purchase_model not in PURCHASE_MODELS:
             raise ConfigError(
                 f"'purchase_model' must be one of {sorted(PURCHASE_MODELS)}, "
@@ -123,15 +173,22 @@ class ProbabilisticFeatures:
         rate = self.annual_discount_rate
         if not isinstance(rate, int | float) or not math.isfinite(rate) or rate < 0:
             raise ConfigError(f"'annual_discount_rate' must be >= 0, got {rate!r}")
-        summary = _summary(features)
+
+    def _fit(
+        self,
+        purchases: pd.DataFrame,
+        spend: pd.DataFrame,
+        time_unit: str,
+        *,
+        weights: str | None = None,
+    ) -> Self:
+        """Fit the purchase model on ``purchases`` and Gamma-Gamma on ``spend``."""
         caught: list[str] = []
         with warnings.catch_warnings(record=True) as records:
             warnings.simplefilter("always", DegenerateFitWarning)
             purchase = PURCHASE_MODELS[self.purchase_model](penalizer=self.penalizer)
-            purchase.fit(summary)
-            repeat = summary["frequency"] > 0
-            spendable = ~repeat | (features["monetary_value"] > 0)
-            spend = GammaGammaModel().fit(summary[spendable.to_numpy()])
+            purchase.fit(purchases, time_unit=time_unit, weights=weights)
+            spend_model = GammaGammaModel().fit(spend, weights=weights)
         for record in records:
             if issubclass(record.category, DegenerateFitWarning):
                 caught.append(str(record.message))
@@ -140,8 +197,8 @@ class ProbabilisticFeatures:
                     record.message, record.category, record.filename, record.lineno
                 )
         self.purchase_model_: PurchaseModel = purchase
-        self.spend_model_: GammaGammaModel = spend
-        self.time_unit_: str = str(summary.attrs["time_unit"])
+        self.spend_model_: GammaGammaModel = spend_model
+        self.time_unit_: str = time_unit
         self.fit_warnings_: list[str] = caught
         return self
 
