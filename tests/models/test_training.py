@@ -302,7 +302,7 @@ def test_training_sets_sharing_a_cache_equal_the_ones_built_alone(
     # build computes only its new one, and both equal the training sets built without a cache.
     from churnmodel.models.training import SnapshotCache
 
-    cache: SnapshotCache = {}
+    cache = SnapshotCache()
     design = TrainingDesign(horizon_days=60, n_cutoffs=3, step_days=30, same_window_years=0)
     kwargs = {"design": design, "time_unit": "W", "purchase": CDNOW_RULE}
     first = build_training_set(cdnow_sample, scoring_date=SCORING, cache=cache, **kwargs)
@@ -334,3 +334,62 @@ def test_customer_sample_keeps_each_first_month_share(cdnow_sample: pd.DataFrame
     assert not sample_customers(cdnow_sample, 800, seed=4).equals(ids)
     with pytest.raises(ConfigError, match="positive integer"):
         sample_customers(cdnow_sample, 0)
+
+
+def test_probabilistic_features_fit_on_compressed_summaries_as_on_every_customer(
+    cdnow_sample: pd.DataFrame,
+) -> None:
+    # churnmodel train --engine spark fits the purchase and spend models on two small tables.
+    features = customer_features(cdnow_sample, SCORING, time_unit="W", purchase=CDNOW_RULE)
+    purchases = features.groupby(["frequency", "recency", "T"]).size().rename("customers")
+    kept = (features["frequency"] == 0) | (features["monetary_value"] > 0)
+    spend = features[kept].groupby(["frequency", "monetary_value"]).size().rename("customers")
+    assert len(purchases) < 0.5 * len(features)
+    compressed = ProbabilisticFeatures().fit_summaries(
+        purchases.reset_index(), spend.reset_index(), time_unit="W"
+    )
+    plain = ProbabilisticFeatures().fit(features)
+    pd.testing.assert_frame_equal(
+        compressed.transform(features, 90), plain.transform(features, 90), rtol=1e-9
+    )
+    assert compressed.fit_warnings_ == plain.fit_warnings_
+    with pytest.raises(DataValidationError, match="no column 'customers'"):
+        ProbabilisticFeatures().fit_summaries(
+            purchases.reset_index(drop=False).drop(columns="customers"), spend.reset_index(),
+            time_unit="W",
+        )  # fmt: skip
+
+
+def test_training_sets_do_not_see_the_last_bits_another_engine_adds(
+    cdnow_sample: pd.DataFrame,
+) -> None:
+    # Another engine (Spark) adds the same amounts in another order: its float columns differ
+    # in their last bits. Training sets round them away, so the trees grow the same.
+    from churnmodel.models.training import SnapshotCache
+
+    design = TrainingDesign(horizon_days=60, n_cutoffs=3, step_days=30, same_window_years=0)
+    kwargs = {"design": design, "time_unit": "W", "purchase": CDNOW_RULE}
+    calls: list[list[date]] = []
+
+    def elsewhere(cutoffs: list[date], h: int, **settings: object) -> pd.DataFrame:
+        calls.append(cutoffs)
+        snapshots = build_snapshots(
+            until(cdnow_sample, max(cutoffs) + timedelta(days=h)), cutoffs, h,
+            require_complete=False, **settings,  # type: ignore[arg-type]
+        )  # fmt: skip
+        rng = np.random.default_rng(0)
+        for column in snapshots.columns:
+            # Sums and their ratios; recency and T are whole days divided by 7 on both.
+            if pd.api.types.is_float_dtype(snapshots[column]) and column not in ("recency", "T"):
+                values = snapshots[column].to_numpy()
+                towards = np.where(rng.random(len(values)) < 0.5, -np.inf, np.inf)
+                nudged = np.nextafter(values, towards)
+                snapshots[column] = np.where(values == 0, values, nudged)
+        return snapshots
+
+    plain = build_training_set(cdnow_sample, scoring_date=SCORING, **kwargs)
+    nudged = build_training_set(
+        cdnow_sample, scoring_date=SCORING, cache=SnapshotCache(elsewhere), **kwargs
+    )
+    assert len(calls) == 1 and sorted(calls[0]) == sorted(plain.cutoffs.all)
+    pd.testing.assert_frame_equal(nudged.frame, plain.frame, check_exact=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -42,18 +42,51 @@ from churnmodel.schemas import CUSTOMER_ID, RFM_COLUMNS
 __all__ = [
     "CATEGORICAL_COLUMNS",
     "FEATURE_COLUMNS",
+    "SnapshotBuilder",
     "SnapshotCache",
     "TrainingSet",
     "as_frame",
     "build_training_set",
+    "sample_by_first_purchase",
     "sample_customers",
     "until",
 ]
 
-#: Snapshots with their probabilistic columns by (cut-off, label horizon), shared by the training
-#: sets that one run builds from the same log with the same feature settings
-#: (:func:`build_training_set`'s ``cache``).
-SnapshotCache = dict[tuple[date, int], tuple[pd.DataFrame, list[str]]]
+
+class SnapshotBuilder(Protocol):
+    """Builds raw snapshots (:func:`churnmodel.features.build_snapshots`'s table) elsewhere.
+
+    Called with the cut-offs, the label horizon and the feature settings; returns the pandas
+    snapshots of those cut-offs, as the embedded engine would (``churnmodel train --engine
+    spark`` builds them on Spark).
+    """
+
+    def __call__(
+        self,
+        cutoffs: list[date],
+        label_horizon_days: int,
+        *,
+        time_unit: str,
+        purchase: PurchaseRule | None,
+        rules: LifecycleRules | None,
+        windows: FeatureWindows | None,
+    ) -> pd.DataFrame:
+        """Return the snapshots at ``cutoffs`` with ``label_horizon_days``-day labels."""
+        ...
+
+
+class SnapshotCache(dict[tuple[date, int], tuple[pd.DataFrame, list[str]]]):
+    """Snapshots with their probabilistic columns by (cut-off, label horizon).
+
+    Shared by the training sets that one run builds from the same log with the same feature
+    settings (:func:`build_training_set`'s ``cache``). ``builder`` builds the snapshots that
+    are missing; None: :func:`churnmodel.features.build_snapshots` on the transactions given.
+    """
+
+    def __init__(self, builder: SnapshotBuilder | None = None) -> None:
+        super().__init__()
+        self.builder = builder
+
 
 CATEGORICAL_COLUMNS: tuple[str, ...] = ("lifecycle_stage",)
 #: Every column the supervised models read, in this order.
@@ -206,22 +239,28 @@ def build_training_set(
             hint="check that the transactions cover the period up to the scoring date",
         )
     h = cutoffs.label_horizon_days
-    cache = {} if cache is None else cache
+    cache = SnapshotCache() if cache is None else cache
     missing = [day for day in cutoffs.all if (day, h) not in cache]
     if missing:
-        # Labels are complete up to the scoring date (the caller's log covers it), even when
-        # no one bought on its last days; the window ends never pass label_end <=
-        # scoring_date.
-        snapshots = build_snapshots(
-            until(transactions, max(missing) + timedelta(days=h)),
-            missing,
-            h,
-            time_unit=time_unit,
-            purchase=purchase,
-            rules=rules,
-            windows=windows,
-            require_complete=False,
-        )
+        builder = getattr(cache, "builder", None)
+        if builder is not None:  # elsewhere (Spark): the same snapshots, as pandas
+            snapshots = builder(
+                missing, h, time_unit=time_unit, purchase=purchase, rules=rules, windows=windows
+            )
+        else:
+            # Labels are complete up to the scoring date (the caller's log covers it), even
+            # when no one bought on its last days; the window ends never pass label_end <=
+            # scoring_date.
+            snapshots = build_snapshots(
+                until(transactions, max(missing) + timedelta(days=h)),
+                missing,
+                h,
+                time_unit=time_unit,
+                purchase=purchase,
+                rules=rules,
+                windows=windows,
+                require_complete=False,
+            )
         for key, snap in snapshots.groupby("cutoff", sort=True):
             cutoff = to_date(str(key), "cutoff")
             feats = snap.set_index(CUSTOMER_ID)
@@ -229,7 +268,7 @@ def build_training_set(
             model = ProbabilisticFeatures(**_params(template)).fit(feats)
             prob = model.transform(feats, h)
             cache[(cutoff, h)] = (
-                pd.concat([feats, prob], axis=1).reset_index(),
+                _quantized(pd.concat([feats, prob], axis=1).reset_index()),
                 list(model.fit_warnings_),
             )
     frames = []
@@ -272,6 +311,16 @@ def sample_customers(
     if max_customers < 1:
         raise ConfigError(f"'max_customers' must be a positive integer, got {max_customers}")
     first = transactions.groupby(CUSTOMER_ID, sort=True, observed=True)["timestamp"].min()
+    return sample_by_first_purchase(first, max_customers, seed=seed)
+
+
+def sample_by_first_purchase(
+    first: pd.Series, max_customers: int, *, seed: int = 0
+) -> pd.Index | None:
+    """:func:`sample_customers` from each customer's first timestamp (index: sorted ids).
+
+    For a log that lives elsewhere: collect one row per customer, draw the same sample.
+    """
     n = len(first)
     if n <= max_customers:
         return None
@@ -293,6 +342,28 @@ def _stratified_draw(strata: np.ndarray, size: int, seed: int) -> np.ndarray:
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     position = np.arange(n) - starts[strata[order]]
     return np.sort(order[position < quota[strata[order]]])
+
+
+#: Significant bits the training sets keep of every float column (about 9 significant digits).
+TRAINING_MANTISSA_BITS = 30
+
+
+def _quantized(frame: pd.DataFrame) -> pd.DataFrame:
+    """Round every float column of ``frame`` to :data:`TRAINING_MANTISSA_BITS` significant bits.
+
+    Sums of the same amounts added in another order (another engine, another thread count)
+    differ in their last bits; trees bin a feature by its distinct values, so such noise could
+    split a tie and grow another tree. Rounded, the noise is gone (unless a value sits on a
+    rounding boundary: about one in four million) and no value moves by more than 5e-10 of
+    itself, far below anything a model could learn from.
+    """
+    out = frame.copy()
+    scale = float(2**TRAINING_MANTISSA_BITS)
+    for column in out.columns:
+        if pd.api.types.is_float_dtype(out[column].dtype):
+            mantissa, exponent = np.frexp(out[column].to_numpy(dtype=np.float64))
+            out[column] = np.ldexp(np.round(mantissa * scale) / scale, exponent)
+    return out
 
 
 def _params(model: ProbabilisticFeatures) -> dict[str, Any]:
