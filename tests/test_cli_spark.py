@@ -108,6 +108,11 @@ def test_spark_engine_errors_are_one_line(
     assert "--data" in capsys.readouterr().err
     assert main(["features", "--engine", "nope", "--output", out]) == 2
     assert "'engine' must be one of" in capsys.readouterr().err
+    # Training on Spark reads a Parquet log, not the bundled CDNOW sample.
+    assert main(["train", "--engine", "spark"]) == 2
+    assert "pass --data PATH" in capsys.readouterr().err
+    assert main(["train", "--engine", "nope"]) == 2
+    assert "'engine' must be one of" in capsys.readouterr().err
     # Without pyspark installed: a clear message naming the extra to install.
     monkeypatch.setitem(sys.modules, "pyspark", None)
     data = tmp_path / "log.parquet"
@@ -117,3 +122,7 @@ def test_spark_engine_errors_are_one_line(
     err = capsys.readouterr().err
     assert "pip install 'churnmodel[spark]'" in err
     assert len(err.strip().splitlines()) == 1
+    assert main(["train", "--engine", "spark", "--data", str(data)]) == 2
+    err = capsys.readouterr().err  # train's stage lines, then one error line
+    errors = [line for line in err.splitlines() if not line.startswith("[")]
+    assert len(errors) == 1 and "pip install 'churnmodel[spark]'" in errors[0], err

@@ -567,6 +567,8 @@ def train_command(
     encoding: EncodingOpt = None,
     max_quarantine_share: QuarantineOpt = None,
     config: ConfigOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Train on a log, log the run to MLflow, register the model, promote it if it passes."""
     from churnmodel.workflows.train import train_job
@@ -597,7 +599,7 @@ def train_command(
         },
     )
     with _stages():
-        r = train_job(settings, data=data)
+        r = train_job(settings, data=data, engine=engine, spark_master=spark_master)
     p = r.profile
     if r.report is not None:
         typer.echo(r.report.summary() + "\n")

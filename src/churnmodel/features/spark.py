@@ -265,11 +265,14 @@ class SparkCustomerFeatures:
     ``frame`` has ``customer_id`` and the columns of
     :func:`churnmodel.features.customer_features` (``lifecycle_stage`` as a string), one row
     per customer with a purchase day on or before ``attrs["as_of"]``, in no particular order.
-    ``attrs`` holds ``as_of``, ``time_unit`` and ``customers_without_purchase``.
+    ``attrs`` holds ``as_of``, ``time_unit`` and ``customers_without_purchase``; ``rules``
+    the life-cycle rules the stages were assigned by, with one-time buyers' default gap fixed
+    at this cut-off (:meth:`~churnmodel.features.LifecycleRules.frozen_at`).
     """
 
     frame: DataFrame
     attrs: dict[str, Any] = field(default_factory=dict)
+    rules: LifecycleRules | None = None
 
     def toPandas(self) -> pd.DataFrame:
         """Collect to the pandas table :func:`churnmodel.features.customer_features` returns.
@@ -295,6 +298,36 @@ class SparkCustomerFeatures:
         df.attrs.update(self.attrs)
         return df
 
+    def purchase_summary(self) -> pd.DataFrame:
+        """Return the customers by distinct (``frequency``, ``recency``, ``T``) (``customers``).
+
+        The purchase models' input compressed on Spark (``fit(summary, weights="customers")``
+        gives the fit on every customer): a few hundred thousand rows at most at day
+        resolution, whatever the number of customers. Sorted, ``attrs`` set.
+        """
+        return self._grouped(["frequency", "recency", "T"])
+
+    def spend_summary(self) -> pd.DataFrame:
+        """Return the customers by distinct (``frequency``, ``monetary_value``) (``customers``).
+
+        The customers :meth:`churnmodel.models.ProbabilisticFeatures.fit` keeps: one-time buyers
+        and repeat buyers with a positive mean spend. Column ``customers``; sorted.
+        """
+        return self._grouped(
+            ["frequency", "monetary_value"], where="frequency = 0 OR monetary_value > 0"
+        )
+
+    def _grouped(self, columns: list[str], *, where: str | None = None) -> pd.DataFrame:
+        from pyspark.sql import functions as F
+
+        frame = self.frame if where is None else self.frame.where(where)
+        with _quiet_pandas3():
+            df = frame.groupBy(*columns).agg(F.count(F.lit(1)).alias("customers")).toPandas()
+        df = df.sort_values(columns, kind="stable").reset_index(drop=True)
+        df["customers"] = df["customers"].astype("int64")
+        df.attrs.update(self.attrs)
+        return df
+
 
 def _to_features_table(df: pd.DataFrame, attrs: Mapping[str, Any]) -> pd.DataFrame:
     """Turn the collected Spark features into the pandas features table (see ``toPandas``)."""
@@ -308,6 +341,26 @@ def _to_features_table(df: pd.DataFrame, attrs: Mapping[str, Any]) -> pd.DataFra
     )
     out.attrs.update(attrs)
     return out
+
+
+def snapshots_to_pandas(frame: DataFrame) -> pd.DataFrame:
+    """Collect :meth:`SparkEngine.build_snapshots` to :func:`churnmodel.build_snapshots`'s table.
+
+    Rows sorted by (``cutoff``, ``customer_id``), ``customer_id`` as text, ``lifecycle_stage``
+    categorical, ``cutoff`` in seconds, counts as int64, ``lapsed`` bool.
+    """
+    from churnmodel.schemas import LIFECYCLE_STAGES
+
+    with _quiet_pandas3():
+        df = frame.toPandas()
+    df[CUSTOMER_ID] = df[CUSTOMER_ID].astype("str")
+    df["cutoff"] = pd.to_datetime(df["cutoff"]).astype("datetime64[s]")
+    df["lifecycle_stage"] = pd.Categorical(df["lifecycle_stage"], categories=list(LIFECYCLE_STAGES))
+    for column in df.columns:
+        if pd.api.types.is_integer_dtype(df[column]):
+            df[column] = df[column].astype("int64")
+    df["lapsed"] = df["lapsed"].astype(bool)
+    return df.sort_values(["cutoff", CUSTOMER_ID], kind="stable").reset_index(drop=True)
 
 
 def map_customers(
@@ -779,7 +832,7 @@ class SparkEngine:
             "time_unit": time_unit,
             "customers_without_purchase": no_purchase,
         }
-        return SparkCustomerFeatures(frame=frame, attrs=attrs)
+        return SparkCustomerFeatures(frame=frame, attrs=attrs, rules=rules)
 
     def _cutoff_summary(
         self, per_customer: str, rules: LifecycleRules

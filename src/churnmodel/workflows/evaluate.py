@@ -65,7 +65,13 @@ from churnmodel.models import (
     build_training_set,
 )
 from churnmodel.models.estimators import thread_limit, usable_cores
-from churnmodel.models.training import SnapshotCache, as_frame, sample_customers, until
+from churnmodel.models.training import (
+    SnapshotBuilder,
+    SnapshotCache,
+    as_frame,
+    sample_customers,
+    until,
+)
 from churnmodel.schemas import CUSTOMER_ID
 
 # Stage progress ("fitting the lapse classifier"): the churnmodel command shows these lines
@@ -89,6 +95,8 @@ __all__ = [
     "BundleSettings",
     "ChampionFits",
     "EvaluationResult",
+    "RemoteLog",
+    "ServedInputs",
     "aligned_cutoff",
     "backtest",
     "backtest_cutoffs",
@@ -245,6 +253,7 @@ def fit_bundle(
     features: pd.DataFrame | None = None,
     training_transactions: TransactionsLike | None = None,
     snapshot_cache: SnapshotCache | None = None,
+    fitted: tuple[ProbabilisticFeatures, LifecycleRules] | None = None,
 ) -> ChurnBundle:
     """Fit every model on data up to ``cutoff`` and return the bundle that scores customers.
 
@@ -275,6 +284,10 @@ def fit_bundle(
         The probabilistic models and the features at ``cutoff`` always use ``transactions``.
     snapshot_cache
         Passed to :func:`~churnmodel.models.training.build_training_set` (``cache``).
+    fitted
+        The probabilistic models already fitted at ``cutoff`` on every customer and the
+        rules with the default gap fixed there, from a log that lives elsewhere
+        (:class:`RemoteLog`): then the features at ``cutoff`` are not computed here.
 
     Returns
     -------
@@ -307,19 +320,22 @@ def fit_bundle(
             f"up to {training_set.cutoffs.label_end}; it cannot serve a bundle at {day} with "
             f"horizon {horizon_days}"
         )
-    if features is None:
-        features = customer_features(
-            past, day, time_unit=time_unit, purchase=purchase, rules=rules, windows=windows
-        )
-    elif features.attrs.get("as_of") != day.isoformat():
-        raise ConfigError(
-            f"the features were computed at {features.attrs.get('as_of')}, not at {day}"
-        )
-    _log.info("%s: fitting %s and Gamma-Gamma", day, settings.purchase_model)
-    probabilistic = settings.probabilistic().fit(features)
-    # One-time buyers' stages are judged by the default gap at the cut-off, not by the median
-    # of whoever is scored with them (LifecycleRules.frozen_at).
-    rules = (rules or LifecycleRules()).frozen_at(features)
+    if fitted is not None:
+        probabilistic, rules = fitted
+    else:
+        if features is None:
+            features = customer_features(
+                past, day, time_unit=time_unit, purchase=purchase, rules=rules, windows=windows
+            )
+        elif features.attrs.get("as_of") != day.isoformat():
+            raise ConfigError(
+                f"the features were computed at {features.attrs.get('as_of')}, not at {day}"
+            )
+        _log.info("%s: fitting %s and Gamma-Gamma", day, settings.purchase_model)
+        probabilistic = settings.probabilistic().fit(features)
+        # One-time buyers' stages are judged by the default gap at the cut-off, not by the
+        # median of whoever is scored with them (LifecycleRules.frozen_at).
+        rules = (rules or LifecycleRules()).frozen_at(features)
     fit_warnings = dict(training_set.fit_warnings)
     if probabilistic.fit_warnings_:
         fit_warnings[day.isoformat()] = probabilistic.fit_warnings_
@@ -536,6 +552,7 @@ def evaluate_holdout(
     importance_max_samples: float | int = 10_000,
     training_transactions: TransactionsLike | None = None,
     snapshot_cache: SnapshotCache | None = None,
+    fitted: tuple[ProbabilisticFeatures, LifecycleRules] | None = None,
 ) -> EvaluationResult:
     """Fit on data up to ``cutoff``, score the next ``horizon_days``, and build the scorecard.
 
@@ -627,6 +644,7 @@ def evaluate_holdout(
         settings=settings,
         training_set=training,
         features=features,
+        fitted=fitted,
     )
     _log.info("%s: scoring the holdout", day)
     scores = bundle.predict(features, include_baselines=True)
@@ -892,14 +910,21 @@ class ChampionFits(Protocol):
 
 
 def bundle_settings_for(
-    settings: Settings, transactions: pd.DataFrame, *, cutoff: date, horizon_days: int, cdnow: bool
+    settings: Settings,
+    transactions: pd.DataFrame,
+    *,
+    cutoff: date,
+    horizon_days: int,
+    cdnow: bool,
+    first: date | None = None,
 ) -> BundleSettings:
     """Map the layered :class:`~churnmodel.config.Settings` onto :class:`BundleSettings`.
 
     :data:`CDNOW_SETTINGS` for the bundled CDNOW log, else the defaults; ``[model]`` CLV
     terms, seed, season window, same-window years and the monotone constraints. A log whose
     history before ``cutoff`` is too short for ``horizon_days``-day label windows gets
-    shortened ones, as :data:`CDNOW_SETTINGS` does.
+    shortened ones, as :data:`CDNOW_SETTINGS` does. ``first``: the log's first day, when
+    ``transactions`` are a sample of it.
     """
     base = CDNOW_SETTINGS if cdnow else BundleSettings()
     model = settings.model
@@ -914,7 +939,7 @@ def bundle_settings_for(
         classifier_params={**base.classifier_params, "monotonic": bool(model.monotonic)},
         spend_params={**base.spend_params, "monotonic": bool(model.monotonic)},
     )
-    first = _first_day(transactions)
+    first = _first_day(transactions) if first is None else first
     try:
         bundle_settings.design(horizon_days).cutoffs(cutoff, data_start=first)
     except ConfigError:
@@ -1022,6 +1047,55 @@ def _backtest_table(results: Sequence[EvaluationResult]) -> pd.DataFrame:
     return table.loc[:, ["cutoff", *[c for c in table.columns if c != "cutoff"]]]
 
 
+class ServedInputs(Protocol):
+    """Fits the probabilistic models at a cut-off on every customer of a remote log.
+
+    Returns the fitted copy of ``template`` and the life-cycle rules with the default gap
+    fixed at that cut-off (what :func:`fit_bundle` takes as ``fitted``).
+    """
+
+    def __call__(
+        self,
+        day: date,
+        *,
+        template: ProbabilisticFeatures,
+        time_unit: str,
+        purchase: PurchaseRule | None,
+        windows: FeatureWindows | None,
+    ) -> tuple[ProbabilisticFeatures, LifecycleRules]:
+        """Return ``template`` fitted at ``day`` and the rules fixed there."""
+        ...
+
+
+@dataclass(frozen=True)
+class RemoteLog:
+    """A log that lives on another engine (``churnmodel train --engine spark``).
+
+    :func:`train_and_evaluate` then receives a sample of its customers' transactions
+    (all of them when they fit): the evaluations score those customers; the training snapshots
+    come from ``snapshots`` (built there, for the same customers); the served model's
+    probabilistic models and life-cycle rules come from ``served`` (every customer).
+
+    Attributes
+    ----------
+    first, last
+        The log's first and last day (the design's data start; the served model's cut-off).
+    customers
+        Customers in the log.
+    snapshots
+        Builds the training snapshots of the sampled customers
+        (:class:`~churnmodel.models.training.SnapshotBuilder`).
+    served
+        Fits the served model's probabilistic models on every customer (:class:`ServedInputs`).
+    """
+
+    first: date
+    last: date
+    customers: int
+    snapshots: SnapshotBuilder
+    served: ServedInputs
+
+
 def train_and_evaluate(
     transactions: pd.DataFrame,
     *,
@@ -1030,6 +1104,7 @@ def train_and_evaluate(
     settings: Settings,
     cdnow: bool = False,
     champion: ChampionFits | None = None,
+    remote: RemoteLog | None = None,
 ) -> TrainingOutcome:
     """Evaluate at ``cutoff`` and one year before the served window, then refit to the end.
 
@@ -1050,13 +1125,16 @@ def train_and_evaluate(
 
     Settings are mapped by :func:`bundle_settings_for`. Returns the scorecards, plots,
     tables, parameters and every fitted bundle for the tracking layer
-    (:class:`churnmodel.workflows.train.TrainingOutcome`).
+    (:class:`churnmodel.workflows.train.TrainingOutcome`). With ``remote`` (a log on Spark),
+    ``transactions`` are its sampled customers' rows (:class:`RemoteLog`).
     """
     from churnmodel.workflows.features import purchase_rule
     from churnmodel.workflows.train import TrainingOutcome
 
     frame = as_frame(transactions)
-    first, last = _first_day(frame), _last_day(frame)
+    first, last = (
+        (_first_day(frame), _last_day(frame)) if remote is None else (remote.first, remote.last)
+    )
     if rfm_summary(frame, last, purchase=purchase_rule(settings, cdnow=cdnow)).empty:
         raise DataValidationError(
             f"no customer to train on at the as-of date {last}: the log's {len(frame):,} rows "
@@ -1064,7 +1142,7 @@ def train_and_evaluate(
             hint="check --amount-col (purchases are positive amounts)",
         )
     bundle_settings = bundle_settings_for(
-        settings, frame, cutoff=cutoff, horizon_days=horizon_days, cdnow=cdnow
+        settings, frame, cutoff=cutoff, horizon_days=horizon_days, cdnow=cdnow, first=first
     )
     model = settings.model
     # The lapse and spend models learn from the snapshots of at most [model]
@@ -1079,9 +1157,17 @@ def train_and_evaluate(
         "purchase": purchase_rule(settings, cdnow=cdnow),
         "seed": int(model.seed),
         "settings": bundle_settings,
-        "snapshot_cache": {},
+        "snapshot_cache": SnapshotCache(None if remote is None else remote.snapshots),
     }
     notes: dict[str, str] = {}
+    known = frame[CUSTOMER_ID].nunique() if remote is not None else 0
+    if remote is not None and known < remote.customers:
+        notes["training_sample"] = (
+            f"the log is on Spark: the lapse and spend models learned from the training "
+            f"snapshots of {known:,} of its {remote.customers:,} customers (a sample stratified "
+            "by month of first purchase, [model] training_customers) and every evaluation "
+            "scored those customers; the purchase and spend models fitted on every customer"
+        )
     if sample is not None:
         total = frame[CUSTOMER_ID].nunique()
         notes["training_sample"] = (
@@ -1111,12 +1197,27 @@ def train_and_evaluate(
             return {}
         return {"champion": scores}
 
+    def fitted_on_all(day: date) -> tuple[ProbabilisticFeatures, LifecycleRules] | None:
+        # A remote log: the purchase and spend models at ``day`` fit on every customer, as
+        # they do in process; only the supervised models see the sample.
+        if remote is None:
+            return None
+        _log.info("%s: fitting %s and Gamma-Gamma on every customer", day, "the purchase model")
+        return remote.served(
+            day,
+            template=bundle_settings.probabilistic(),
+            time_unit=kwargs["time_unit"],
+            purchase=kwargs["purchase"],
+            windows=bundle_settings.feature_windows(horizon_days, None),
+        )
+
     def evaluate(day: date, key: str, **extra: Any) -> EvaluationResult:
         return evaluate_holdout(
             frame,
             cutoff=day,
             compare=champion_scores(day, key),
             training_transactions=training_log,
+            fitted=fitted_on_all(day),
             **kwargs,
             **extra,
         )
@@ -1151,8 +1252,9 @@ def train_and_evaluate(
         count=int(model.backtest_cutoffs),
         step_days=int(model.backtest_step_days),
     )
-    if sample is not None and backtest_days:
-        notes["backtest"] += f"; on the {len(sample):,} sampled customers only"
+    sampled = len(sample) if sample is not None else known if "training_sample" in notes else 0
+    if sampled and backtest_days:
+        notes["backtest"] += f"; on the {sampled:,} sampled customers only"
     earlier = [
         evaluate_holdout(
             training_log,  # all of the backtest runs on the sample
@@ -1229,6 +1331,7 @@ def train_and_evaluate(
             settings=bundle_settings,
             training_transactions=training_log,
             snapshot_cache=kwargs["snapshot_cache"],
+            fitted=fitted_on_all(last),
         )
     else:
         served = result.bundle

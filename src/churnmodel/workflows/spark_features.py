@@ -38,7 +38,15 @@ if TYPE_CHECKING:
 
     from churnmodel.features.spark import SparkEngine
 
-__all__ = ["SparkFeaturesJobResult", "spark_features_job", "spark_job_paths", "spark_load_log"]
+__all__ = [
+    "SparkFeaturesJobResult",
+    "is_local_path",
+    "local_path",
+    "require_spark_input",
+    "spark_features_job",
+    "spark_job_paths",
+    "spark_load_log",
+]
 
 _URI = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
@@ -55,12 +63,14 @@ class SparkFeaturesJobResult:
     stage_counts: dict[str, int] = field(default_factory=dict)
 
 
-def _is_local(path: str) -> bool:
+def is_local_path(path: str) -> bool:
+    """Return whether ``path`` is on this machine: no URI scheme, or ``file://``."""
     match = _URI.match(path)
     return match is None or match.group(1).lower() == "file"
 
 
-def _local(path: str) -> Path:
+def local_path(path: str) -> Path:
+    """Return ``path`` without a ``file://`` scheme."""
     return Path(re.sub(r"^file://", "", path))
 
 
@@ -73,19 +83,24 @@ def spark_job_paths(data: Any, output: str | Path, *, example: str) -> tuple[str
         No ``--data`` (the bundled CDNOW log runs on the embedded engine) or a CSV output (the
         Spark engine writes a Parquet folder; ``example`` names a good output).
     """
-    if data is None or str(data) == CDNOW:
-        raise ConfigError(
-            "the Spark engine reads Parquet logs: pass --data PATH (a Parquet file or folder); "
-            "the bundled CDNOW log runs on the embedded engine (--engine duckdb)"
-        )
+    require_spark_input(data)
     out = str(output)
     if out.lower().endswith(".csv"):
         raise ConfigError(
             f"the Spark engine writes a Parquet folder; got output {out!r}: "
             f"use a name like {example}"
         )
-    q_path = str(quarantine_path(out)) if _is_local(out) else _sibling(out, ".quarantine.csv")
+    q_path = str(quarantine_path(out)) if is_local_path(out) else _sibling(out, ".quarantine.csv")
     return out, q_path
+
+
+def require_spark_input(data: Any) -> None:
+    """Raise ConfigError unless ``data`` names a log (the CDNOW sample is not on Spark)."""
+    if data is None or str(data) == CDNOW:
+        raise ConfigError(
+            "the Spark engine reads Parquet logs: pass --data PATH (a Parquet file or folder); "
+            "the bundled CDNOW log runs on the embedded engine (--engine duckdb)"
+        )
 
 
 def spark_load_log(
@@ -94,10 +109,12 @@ def spark_load_log(
     settings: Settings,
     *,
     as_of: date | None,
-    quarantine: str,
+    quarantine: str | None,
     count_customers: bool = True,
 ) -> tuple[str, LoadReport]:
     """Load ``data`` on Spark with the ``[data]`` settings; write the quarantine file.
+
+    ``quarantine`` None: no file (training reports the counts, as it does in process).
 
     The Spark twin of :func:`churnmodel.workflows.features.load_log`, through the same
     :func:`~churnmodel.workflows.features.load_quarantined`. Returns the engine's view of the
@@ -118,7 +135,9 @@ def spark_load_log(
             max_quarantine_share=d.max_quarantine_share,
             count_customers=count_customers,
         ),
-        lambda rows: _write_quarantine(rows, quarantine, engine.spark),
+        lambda rows: (
+            None if quarantine is None else _write_quarantine(rows, quarantine, engine.spark)
+        ),
     )
 
 
@@ -215,8 +234,8 @@ def _sibling(path: str, suffix: str) -> str:
 
 
 def _write_quarantine(quarantine: pd.DataFrame, path: str, spark: Any) -> None:
-    if _is_local(path):
-        write_table(quarantine, _local(path))
+    if is_local_path(path):
+        write_table(quarantine, local_path(path))
         return
     frame = spark.createDataFrame(quarantine.astype("object").where(quarantine.notna(), None))
     frame.coalesce(1).write.mode("overwrite").option("header", "true").csv(path)
@@ -230,10 +249,10 @@ def _write_parquet_folder(
     ``finish`` runs on the temporary folder of a local output before the rename (e.g. to add
     metadata to its part files); a remote output is written by Spark alone.
     """
-    if not _is_local(path):
+    if not is_local_path(path):
         frame.write.mode("overwrite").parquet(path)
         return
-    target = _local(path).absolute()
+    target = local_path(path).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:

@@ -29,6 +29,7 @@ MLflow is imported only when the job runs (it takes seconds to import).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -52,6 +53,7 @@ from churnmodel.io import LoadReport, TransactionTable
 from churnmodel.schemas import AMOUNT, CUSTOMER_ID, TIMESTAMP, days_per_unit
 from churnmodel.workflows.features import CDNOW, load_log, purchase_rule
 from churnmodel.workflows.score import openmp_threads
+from churnmodel.workflows.spark_features import is_local_path, local_path
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -59,7 +61,7 @@ if TYPE_CHECKING:
 
     from churnmodel.evaluation import Scorecard
     from churnmodel.tracking import Champion, PromotionDecision, RegisteredVersion
-    from churnmodel.workflows.evaluate import ChampionFits
+    from churnmodel.workflows.evaluate import ChampionFits, RemoteLog
     from churnmodel.workflows.summary import RunMetrics
 
 # Stage progress, shown by the churnmodel command while it trains (evaluate.py logs the fits).
@@ -227,13 +229,19 @@ def resolve_split(settings: Settings, *, first: date, last: date, cdnow: bool) -
 def data_fingerprint(data: str | Path | pd.DataFrame | None) -> str:
     """Return ``sha256:<hex>`` of the input: file bytes, or every Parquet file of a folder.
 
-    ``None`` (CDNOW) hashes lifetimes' CDNOW file; a DataFrame hashes its canonical columns.
+    ``None`` (CDNOW) hashes lifetimes' CDNOW file; a DataFrame hashes its canonical columns; a
+    remote URI that Spark reads (``s3a://...``) is not read here: ``uri:<uri>``.
     """
     digest = hashlib.sha256()
     if isinstance(data, pd.DataFrame):
         cols = [c for c in (CUSTOMER_ID, TIMESTAMP, AMOUNT) if c in data.columns]
         digest.update(pd.util.hash_pandas_object(data[cols], index=False).to_numpy().tobytes())
         return f"sha256:{digest.hexdigest()}"
+    if data is not None and str(data) != CDNOW:
+        if not is_local_path(str(data)):
+            # A log Spark reads remotely (s3a://, hdfs://, ...) is named, not read here.
+            return f"uri:{data}"
+        data = local_path(str(data))
     path = cdnow_path(sample=False) if data is None or str(data) == CDNOW else Path(data)
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for file in files:
@@ -315,6 +323,7 @@ def fit_and_evaluate(
     settings: Settings,
     cdnow: bool,
     champion: ChampionFits | None = None,
+    remote: RemoteLog | None = None,
 ) -> TrainingOutcome:
     """Evaluate, refit and add the purchase-model diagnostics (what ``train_job`` logs).
 
@@ -340,6 +349,7 @@ def fit_and_evaluate(
         settings=settings,
         cdnow=cdnow,
         champion=champion,
+        remote=remote,
     )
     time_unit = settings.features.time_unit
     evaluated = outcome.evaluated.get("holdout", outcome.bundle)
@@ -536,7 +546,13 @@ def _target(settings: Settings, label: str, fingerprint: str) -> _Target:
 
 
 # ------------------------------------------------------------------------------ the job
-def train_job(settings: Settings, *, data: str | Path | None = None) -> TrainResult:
+def train_job(
+    settings: Settings,
+    *,
+    data: str | Path | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+) -> TrainResult:
     """Run the training job (module docstring) and return what it did.
 
     Parameters
@@ -547,6 +563,11 @@ def train_job(settings: Settings, *, data: str | Path | None = None) -> TrainRes
         model, alias, promotion rules and scorecard.
     data
         CSV or Parquet file or folder; ``None`` or ``"cdnow"`` for the bundled CDNOW log.
+    engine
+        ``"duckdb"`` (the log in this process) or ``"spark"``: a Parquet log read and
+        summarised on Spark (:mod:`churnmodel.workflows.spark_train`, ``docs/spark.md``).
+    spark_master
+        Spark master URL for ``engine="spark"`` (default ``local[*]``, or spark-submit's).
 
     Raises
     ------
@@ -554,8 +575,10 @@ def train_job(settings: Settings, *, data: str | Path | None = None) -> TrainRes
         Bad data, settings or promotion rules, before anything is logged.
     """
     from churnmodel import tracking
+    from churnmodel.workflows.features import check_engine
 
     started = time.perf_counter()
+    check_engine(engine)
     t = settings.tracking
     rules = t.promotion_rules
     for rule in rules:  # fail before minutes of training, not after
@@ -563,58 +586,70 @@ def train_job(settings: Settings, *, data: str | Path | None = None) -> TrainRes
     if not rules:
         raise ConfigError("'tracking.promotion_rules' is empty; give at least one rule")
     cdnow = data is None or str(data) == CDNOW
-    _log.info("loading %s", _dataset_label(data))
-    table, report = load_log(data, settings, materialize=False)
-    if report.first_date is None or report.last_date is None:
-        raise DataValidationError("no usable transactions: nothing to train on")
-    _log.info(
-        "loaded %s rows (%s quarantined), %s customers, %s .. %s",
-        f"{report.rows_used:,}",
-        f"{report.rows_quarantined:,}",
-        f"{report.customers or 0:,}",
-        report.first_date,
-        report.last_date,
-    )
-    cutoff, horizon = resolve_split(
-        settings, first=report.first_date, last=report.last_date, cdnow=cdnow
-    )
-    transactions = table.to_pandas() if isinstance(table, TransactionTable) else table
-    served_through = report.last_date if settings.model.refit else cutoff
-    profile = _profile(report, data, cutoff, horizon, served=served_through)
-    _log.info("opening the MLflow store and finding the champion")
-    store = tracking.open_store(t.uri, experiment=t.experiment, artifact_root=t.artifact_root)
-    label = _dataset_label(data)
-    # Without registering, the run is still compared with the champion it would compete with.
-    target = _target(settings, label, profile["fingerprint"])
-    with tempfile.TemporaryDirectory() as tmp:
-        champion = (
-            RegistryChampion(target.champion, Path(tmp) / "champion")
-            if target.champion is not None
-            else None
-        )
-        with openmp_threads(settings.model.threads):
-            outcome = fit_and_evaluate(
-                transactions,
-                cutoff=cutoff,
-                horizon_days=horizon,
-                settings=settings,
-                cdnow=cdnow,
-                champion=champion,
+    with contextlib.ExitStack() as stack:
+        remote: RemoteLog | None = None
+        if engine == "spark":
+            from churnmodel.workflows.spark_train import spark_training_log
+
+            _log.info("loading %s on Spark", _dataset_label(data))
+            transactions, report, remote = stack.enter_context(
+                spark_training_log(settings, data, master=spark_master)
             )
-        return _log_and_register(
-            settings,
-            outcome,
-            data=data,
-            label=label,
-            profile=profile,
-            report=report,
-            store=store,
-            target=target,
-            cutoff=cutoff,
-            horizon=horizon,
-            started=started,
-            workdir=Path(tmp),
+        else:
+            _log.info("loading %s", _dataset_label(data))
+            table, report = load_log(data, settings, materialize=False)
+            if report.first_date is None or report.last_date is None:
+                raise DataValidationError("no usable transactions: nothing to train on")
+            transactions = table.to_pandas() if isinstance(table, TransactionTable) else table
+        assert report.first_date is not None and report.last_date is not None
+        _log.info(
+            "loaded %s rows (%s quarantined), %s customers, %s .. %s",
+            f"{report.rows_used:,}",
+            f"{report.rows_quarantined:,}",
+            f"{report.customers or 0:,}",
+            report.first_date,
+            report.last_date,
         )
+        cutoff, horizon = resolve_split(
+            settings, first=report.first_date, last=report.last_date, cdnow=cdnow
+        )
+        served_through = report.last_date if settings.model.refit else cutoff
+        profile = _profile(report, data, cutoff, horizon, served=served_through)
+        _log.info("opening the MLflow store and finding the champion")
+        store = tracking.open_store(t.uri, experiment=t.experiment, artifact_root=t.artifact_root)
+        label = _dataset_label(data)
+        # Without registering, the run is still compared with the champion it would compete with.
+        target = _target(settings, label, profile["fingerprint"])
+        with tempfile.TemporaryDirectory() as tmp:
+            champion = (
+                RegistryChampion(target.champion, Path(tmp) / "champion")
+                if target.champion is not None
+                else None
+            )
+            with openmp_threads(settings.model.threads):
+                outcome = fit_and_evaluate(
+                    transactions,
+                    cutoff=cutoff,
+                    horizon_days=horizon,
+                    settings=settings,
+                    cdnow=cdnow,
+                    champion=champion,
+                    remote=remote,
+                )
+            return _log_and_register(
+                settings,
+                outcome,
+                data=data,
+                label=label,
+                profile=profile,
+                report=report,
+                store=store,
+                target=target,
+                cutoff=cutoff,
+                horizon=horizon,
+                started=started,
+                workdir=Path(tmp),
+            )
 
 
 def _promotion(
