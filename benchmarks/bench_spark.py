@@ -11,6 +11,12 @@ in-process ``score_job`` on the same log of 100k customers (10k when quick), wit
 every customer, write the scores, print the summary. The Spark case includes shipping the
 model to the executors and, once per task, loading it there.
 
+Training: ``train_job(engine="spark")`` (the ``churnmodel train --engine spark`` job) against
+the in-process ``train_job`` on the same log of 100k customers (10k when quick), each into a
+fresh MLflow store: load, snapshots, fits, evaluations, logging and registration. With the
+default ``[model] training_customers`` (100,000) every customer is in the sample, so both
+train the same model; Spark builds the snapshots and the purchase models' inputs.
+
 Spark's session (JVM start, about 15 s) is created in the case's setup and not timed; its
 first queries still pay for JIT warm-up, as a real job does. The harness's peak memory is the
 Python process only: the JVM is a separate process, so its peak resident memory (VmHWM) is
@@ -176,6 +182,50 @@ def in_process_score(arg: tuple[Path, Path]) -> None:
         shutil.rmtree(out.parent, ignore_errors=True)
 
 
+def _train(engine: str, path: Path) -> None:
+    from churnmodel.config import load_settings
+    from churnmodel.workflows.train import train_job
+
+    store = Path(tempfile.mkdtemp(prefix=f"bench_train_{engine}_"))
+    settings = load_settings(
+        None,
+        {
+            "data": {"order_col": "order_id"},
+            "tracking": {
+                "uri": f"sqlite:///{store / 'mlflow.db'}",
+                "artifact_root": str(store / "mlartifacts"),
+            },
+        },
+    )
+    try:
+        train_job(settings, data=str(path), engine=engine, spark_master="local[2]")
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
+    if engine == "spark":
+        print(
+            f"    spark training: JVM peak RSS {_jvm_peak_mb() or float('nan'):.0f} MB, largest "
+            f"Python worker {_python_workers_peak_mb() or float('nan'):.0f} MB",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _spark_train_setup(path: Path) -> tuple[Any, Path]:
+    spark, _ = _spark_setup(path)
+    import churnmodel.workflows.spark_train
+    import churnmodel.workflows.train  # noqa: F401
+
+    return spark, path
+
+
+def spark_train(arg: tuple[Any, Path]) -> None:
+    _train("spark", arg[1])
+
+
+def in_process_train(path: Path) -> None:
+    _train("duckdb", path)
+
+
 def cases(quick: bool) -> list[Case]:
     """Return the Spark-vs-DuckDB cases.
 
@@ -223,6 +273,21 @@ def cases(quick: bool) -> list[Case]:
             extra={
                 "note": "speedup < 1 means Spark is slower; ours peak excludes the JVM "
                 f"(heap {DRIVER_MEMORY}) and the Python workers"
+            },
+        )
+    )
+    out.append(
+        Case(
+            name=f"spark local[2] train ({rows / 1e6:.1f}M rows, {n_customers:,} cust.)",
+            ours=spark_train,
+            reference=in_process_train,
+            reference_name="train_job in-process",
+            setup=functools.partial(_spark_train_setup, path),
+            reference_setup=functools.partial(_path, path),
+            rows=rows,
+            extra={
+                "note": "speedup < 1 means Spark is slower; ours peak is the driver's (the "
+                f"JVM, heap {DRIVER_MEMORY}, and the Python workers are printed to stderr)"
             },
         )
     )
