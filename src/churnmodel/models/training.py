@@ -357,13 +357,12 @@ def _quantized(frame: pd.DataFrame) -> pd.DataFrame:
     rounding boundary: about one in four million) and no value moves by more than 5e-10 of
     itself, far below anything a model could learn from.
     """
-    out = frame.copy()
     scale = float(2**TRAINING_MANTISSA_BITS)
-    for column in out.columns:
-        if pd.api.types.is_float_dtype(out[column].dtype):
-            mantissa, exponent = np.frexp(out[column].to_numpy(dtype=np.float64))
-            out[column] = np.ldexp(np.round(mantissa * scale) / scale, exponent)
-    return out
+    for column in frame.columns:  # in place: the caller's frame is new
+        if pd.api.types.is_float_dtype(frame[column].dtype):
+            mantissa, exponent = np.frexp(frame[column].to_numpy(dtype=np.float64))
+            frame[column] = np.ldexp(np.round(mantissa * scale) / scale, exponent)
+    return frame
 
 
 def _params(model: ProbabilisticFeatures) -> dict[str, Any]:
