@@ -140,6 +140,11 @@ def test_a_sample_trains_the_in_process_model_and_evaluates_the_sample(
             settings, data=str(folder), engine=engine, spark_master="local[2]"
         )
     spark, duck = results["spark"], results["duckdb"]
+    assert spark.profile["engine"] == "spark" and duck.profile["engine"] == "duckdb"
+    from mlflow import MlflowClient
+
+    open_store(spark.tracking_uri)
+    assert MlflowClient().get_run(spark.run_id).data.tags["engine"] == "spark"
     note = spark.notes["training_sample"]
     assert "on Spark" in note and f"of its {CUSTOMERS:,} customers" in note
     # The evaluations scored the sampled customers only; in process, every customer.

@@ -614,7 +614,10 @@ def train_job(
             settings, first=report.first_date, last=report.last_date, cdnow=cdnow
         )
         served_through = report.last_date if settings.model.refit else cutoff
-        profile = _profile(report, data, cutoff, horizon, served=served_through)
+        profile = {
+            **_profile(report, data, cutoff, horizon, served=served_through),
+            "engine": engine,
+        }
         _log.info("opening the MLflow store and finding the champion")
         store = tracking.open_store(t.uri, experiment=t.experiment, artifact_root=t.artifact_root)
         label = _dataset_label(data)
@@ -834,6 +837,7 @@ def _log_and_register(
         "cutoff": cutoff.isoformat(),
         "horizon_days": str(horizon),
         "fitted_through": served.isoformat(),
+        "engine": str(profile.get("engine", "duckdb")),
     }
     if git is not None:
         tags["git_commit"] = git[0]
