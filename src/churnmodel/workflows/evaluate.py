@@ -1160,15 +1160,17 @@ def train_and_evaluate(
         "snapshot_cache": SnapshotCache(None if remote is None else remote.snapshots),
     }
     notes: dict[str, str] = {}
-    known = frame[CUSTOMER_ID].nunique() if remote is not None else 0
-    if remote is not None and known < remote.customers:
+    sampled = 0  # customers the supervised models learn from, when they are a sample
+    if remote is not None and (in_frame := frame[CUSTOMER_ID].nunique()) < remote.customers:
+        sampled = in_frame
         notes["training_sample"] = (
             f"the log is on Spark: the lapse and spend models learned from the training "
-            f"snapshots of {known:,} of its {remote.customers:,} customers (a sample stratified "
+            f"snapshots of {sampled:,} of its {remote.customers:,} customers (a sample stratified "
             "by month of first purchase, [model] training_customers) and every evaluation "
             "scored those customers; the purchase and spend models fitted on every customer"
         )
     if sample is not None:
+        sampled = len(sample)
         total = frame[CUSTOMER_ID].nunique()
         notes["training_sample"] = (
             f"the lapse and spend models learned from the training snapshots of {len(sample):,} "
@@ -1202,7 +1204,9 @@ def train_and_evaluate(
         # they do in process; only the supervised models see the sample.
         if remote is None:
             return None
-        _log.info("%s: fitting %s and Gamma-Gamma on every customer", day, "the purchase model")
+        _log.info(
+            "%s: fitting %s and Gamma-Gamma on every customer", day, bundle_settings.purchase_model
+        )
         return remote.served(
             day,
             template=bundle_settings.probabilistic(),
@@ -1252,7 +1256,6 @@ def train_and_evaluate(
         count=int(model.backtest_cutoffs),
         step_days=int(model.backtest_step_days),
     )
-    sampled = len(sample) if sample is not None else known if "training_sample" in notes else 0
     if sampled and backtest_days:
         notes["backtest"] += f"; on the {sampled:,} sampled customers only"
     earlier = [
